@@ -1,0 +1,92 @@
+package configs
+
+import (
+	"regexp"
+	"time"
+)
+
+var (
+	currencyRe   = regexp.MustCompile(`^[a-zA-Z]{3}$`)
+	sourceNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+)
+
+// Validate checks every field that does not depend on a source kind, and
+// names the first bad one with its line.
+func (c *Config) Validate() error {
+	if c.Warehouse == "" {
+		return c.errorf("warehouse", "must not be empty")
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		return c.errorf("timezone", "%q is not an IANA time zone", c.Timezone)
+	}
+	if _, err := c.AsOfDate(time.Now()); err != nil {
+		return err
+	}
+	if c.ReportingCurrency != "" && !currencyRe.MatchString(c.ReportingCurrency) {
+		return c.errorf("reporting_currency", "%q is not a three-letter ISO 4217 code", c.ReportingCurrency)
+	}
+	if err := c.Policies.validate(c); err != nil {
+		return err
+	}
+	if c.MaxRejectedRows != nil && *c.MaxRejectedRows < 0 {
+		return c.errorf("max_rejected_rows", "must be >= 0")
+	}
+	if len(c.Sources) == 0 {
+		return c.errorf("sources", "at least one source is needed")
+	}
+	seen := map[string]int{}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Name == "" {
+			return c.errorf(SourceField(i, "name"), "is required")
+		}
+		if !sourceNameRe.MatchString(s.Name) {
+			return c.errorf(SourceField(i, "name"), "%q may hold only letters, digits, '_', '-' and '.'", s.Name)
+		}
+		if j, dup := seen[s.Name]; dup {
+			return c.errorf(SourceField(i, "name"), "%q is also the name of sources[%d]", s.Name, j)
+		}
+		seen[s.Name] = i
+		if s.Kind == "" {
+			return c.errorf(SourceField(i, "kind"), "is required")
+		}
+		switch s.Mode {
+		case "", ModeUpsert, ModeReplace:
+		default:
+			return c.errorf(SourceField(i, "mode"), "%q is neither upsert nor replace", s.Mode)
+		}
+	}
+	switch c.Sink.Kind {
+	case "", "local":
+	case "bigquery":
+		if c.Sink.Project == "" {
+			return c.errorf("sink.project", "is required for a bigquery sink")
+		}
+		if c.Sink.Dataset == "" {
+			return c.errorf("sink.dataset", "is required for a bigquery sink")
+		}
+	default:
+		return c.errorf("sink.kind", "%q is neither local nor bigquery", c.Sink.Kind)
+	}
+	return nil
+}
+
+func (p *Policies) validate(c *Config) error {
+	if p.ChurnGraceDays < 0 {
+		return c.errorf("policies.churn_grace_days", "must be >= 0, not %d", p.ChurnGraceDays)
+	}
+	switch p.Cancellation {
+	case CancelPeriodEnd, CancelImmediate:
+	default:
+		return c.errorf("policies.cancellation", "%q is neither period_end nor immediate", p.Cancellation)
+	}
+	switch p.Refunds {
+	case RefundReduceMRR, RefundCashOnly:
+	default:
+		return c.errorf("policies.refunds", "%q is neither reduce_mrr nor cash_only", p.Refunds)
+	}
+	if p.ReactivationWindowDays < 0 {
+		return c.errorf("policies.reactivation_window_days", "must be > 0 (or left out for unlimited), not %d", p.ReactivationWindowDays)
+	}
+	return nil
+}

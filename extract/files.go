@@ -1,0 +1,404 @@
+package extract
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// object is one record read from a file, before its fields are mapped to
+// canonical names. It is valid only during the callback it is passed to.
+type object struct {
+	keys []string
+	vals []Value
+	raw  []byte
+	line int
+	err  error // the record could not be read
+}
+
+// FileError is a file that cannot be read on: broken syntax, truncation.
+// The run stops with it, since what follows the break cannot be trusted.
+type FileError struct {
+	Path string
+	Line int
+	Col  int
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	pos := ""
+	if e.Line > 0 {
+		pos = fmt.Sprintf(":%d", e.Line)
+		if e.Col > 0 {
+			pos += fmt.Sprintf(":%d", e.Col)
+		}
+	}
+	return fmt.Sprintf("%s%s: %v", e.Path, pos, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// ErrNoFiles is a glob pattern that matches no file.
+var ErrNoFiles = errors.New("no file matches")
+
+// expandGlob returns the files a pattern names, sorted.
+func expandGlob(pattern string) ([]string, error) {
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %s: %w", pattern, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%w %s", ErrNoFiles, pattern)
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// format returns the format of a file by its extension, ignoring .gz.
+func format(path string) string {
+	p := strings.ToLower(strings.TrimSuffix(strings.ToLower(path), ".gz"))
+	switch filepath.Ext(p) {
+	case ".ndjson", ".jsonl":
+		return "ndjson"
+	case ".csv":
+		return "csv"
+	case ".json":
+		return "json"
+	}
+	return ""
+}
+
+// readFile streams the records of one file to fn. plural is the key under
+// which a JSON object may wrap the array ({"invoices": [...]}).
+func readFile(ctx context.Context, path, plural string, fn func(*object) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReaderSize(f, 256<<10)
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return &FileError{Path: path, Err: err}
+		}
+		defer gz.Close()
+		r = gz
+	}
+	switch format(path) {
+	case "json":
+		return readJSON(ctx, path, r, plural, fn)
+	case "ndjson":
+		return readNDJSON(ctx, path, r, fn)
+	case "csv":
+		return readCSV(ctx, path, r, fn)
+	}
+	return &FileError{Path: path, Err: errors.New("unknown format: name it .json, .ndjson, .jsonl or .csv (optionally .gz)")}
+}
+
+// readJSON streams a JSON array of objects, an object wrapping such an
+// array under plural, or a single object.
+func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn func(*object) error) error {
+	lc := newLineCounter(r)
+	dec := json.NewDecoder(lc)
+	dec.UseNumber()
+	fail := func(err error) error {
+		var se *json.SyntaxError
+		off := dec.InputOffset()
+		if errors.As(err, &se) {
+			off = se.Offset
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = errors.New("unexpected end of file: the file is truncated or a bracket is missing")
+		}
+		line, col := lc.position(off)
+		return &FileError{Path: path, Line: line, Col: col, Err: err}
+	}
+	obj := &object{}
+	emitRaw := func(raw json.RawMessage) error {
+		end := dec.InputOffset()
+		start := end - int64(len(raw))
+		obj.line, _ = lc.position(start)
+		lc.release(start)
+		parseObject(raw, obj)
+		return fn(obj)
+	}
+	array := func() error {
+		for i := 0; dec.More(); i++ {
+			if i&1023 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return fail(err)
+			}
+			if err := emitRaw(raw); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil { // ']'
+			return fail(err)
+		}
+		return nil
+	}
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return nil // an empty file holds no records
+	}
+	if err != nil {
+		return fail(err)
+	}
+	switch tok {
+	case json.Delim('['):
+		if err := array(); err != nil {
+			return err
+		}
+	case json.Delim('{'):
+		// Either a wrapper {"invoices": [...]} or one record.
+		startLine, _ := lc.position(dec.InputOffset() - 1)
+		single := map[string]json.RawMessage{}
+		wrapped := false
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return fail(err)
+			}
+			key, _ := kt.(string)
+			if key == plural {
+				if t, err := dec.Token(); err != nil {
+					return fail(err)
+				} else if t != json.Delim('[') {
+					return fail(fmt.Errorf("%q must hold an array", plural))
+				}
+				wrapped = true
+				if err := array(); err != nil {
+					return err
+				}
+				continue
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return fail(err)
+			}
+			if !wrapped {
+				single[key] = raw
+			}
+		}
+		if _, err := dec.Token(); err != nil { // '}'
+			return fail(err)
+		}
+		if !wrapped {
+			raw, _ := json.Marshal(single)
+			obj.line = startLine
+			parseObject(raw, obj)
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+	default:
+		return fail(fmt.Errorf("expected an array or an object of records, found %v", tok))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("unexpected data after the end of the document")
+		}
+		return fail(err)
+	}
+	return nil
+}
+
+// parseObject splits a JSON object into its fields; a value that is not an
+// object becomes a record error.
+func parseObject(raw []byte, obj *object) {
+	obj.raw = append(obj.raw[:0], raw...)
+	obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], nil
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		obj.err = fmt.Errorf("not a JSON object: %s", jsonProblem(err))
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		obj.keys = append(obj.keys, k)
+		obj.vals = append(obj.vals, jsonValue(m[k]))
+	}
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "found a JSON " + te.Value
+	}
+	return err.Error()
+}
+
+func jsonValue(raw json.RawMessage) Value {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return Value{}
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return Value{Text: s, Kind: Text}
+		}
+	case 'n':
+		return Value{Kind: Null}
+	case 't', 'f':
+		return Value{Text: string(raw), Kind: Bool}
+	case '{', '[':
+		return Value{Text: string(raw), Kind: Object}
+	}
+	return Value{Text: string(raw), Kind: Number}
+}
+
+// readNDJSON streams one JSON object per line; a line that is not one
+// becomes a record error, and reading goes on.
+func readNDJSON(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	obj := &object{}
+	var long []byte
+	for line := 1; ; line++ {
+		if line&1023 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], b...)
+			for err == bufio.ErrBufferFull {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
+		if err != nil && err != io.EOF {
+			return &FileError{Path: path, Line: line, Err: err}
+		}
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			obj.line = line
+			if !json.Valid(t) {
+				obj.raw = append(obj.raw[:0], t...)
+				obj.keys, obj.vals = obj.keys[:0], obj.vals[:0]
+				obj.err = fmt.Errorf("line is not valid JSON: %s", ndjsonProblem(t))
+			} else {
+				parseObject(t, obj)
+			}
+			if ferr := fn(obj); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+func ndjsonProblem(b []byte) string {
+	var v any
+	err := json.Unmarshal(b, &v)
+	if err == nil {
+		return "unknown problem"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v at column %d", se, se.Offset)
+	}
+	return err.Error()
+}
+
+// readCSV streams the rows of a CSV file with a header row; empty cells are
+// missing fields. A row that cannot be parsed becomes a record error.
+func readCSV(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return &FileError{Path: path, Line: 1, Err: fmt.Errorf("header: %w", err)}
+	}
+	header = append([]string(nil), header...)
+	for i := range header {
+		header[i] = strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff"))
+	}
+	obj := &object{}
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		row, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], nil
+		var pe *csv.ParseError
+		switch {
+		case errors.As(err, &pe):
+			obj.line = pe.StartLine
+			obj.raw = appendJSONString(obj.raw[:0], strings.Join(row, ","))
+			obj.err = fmt.Errorf("CSV row cannot be parsed: %v", pe.Err)
+		case err != nil:
+			return &FileError{Path: path, Err: err}
+		default:
+			obj.line, _ = cr.FieldPos(0)
+			if len(row) != len(header) {
+				obj.err = fmt.Errorf("row has %d cells, the header has %d", len(row), len(header))
+			}
+			for i, cell := range row {
+				if i >= len(header) {
+					break
+				}
+				obj.keys = append(obj.keys, header[i])
+				if cell == "" {
+					obj.vals = append(obj.vals, Value{})
+				} else {
+					obj.vals = append(obj.vals, Value{Text: cell, Kind: Text})
+				}
+			}
+			obj.raw = csvRaw(obj.raw[:0], header, row)
+		}
+		if err := fn(obj); err != nil {
+			return err
+		}
+	}
+}
+
+// csvRaw renders a CSV row as a JSON object of its header names.
+func csvRaw(dst []byte, header, row []string) []byte {
+	dst = append(dst, '{')
+	for i, cell := range row {
+		name := fmt.Sprintf("column_%d", i+1)
+		if i < len(header) {
+			name = header[i]
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, name)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, cell)
+	}
+	return append(dst, '}')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}

@@ -1,0 +1,140 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// growpanelKind reads GrowPanel exports (seeds 000 and 001): customers,
+// plans and invoices as JSON arrays, NDJSON or CSV, with both field
+// spellings.
+var growpanelKind = Kind{
+	Name:        "growpanel",
+	DefaultMode: configs.ModeUpsert,
+	Keys:        []string{"customers", "plans", "invoices"},
+	Validate:    validateGrowPanel,
+	New:         newGrowPanel,
+}
+
+func validateGrowPanel(c *configs.Config, i int) error {
+	s := &c.Sources[i]
+	for _, f := range []struct{ key, pattern string }{
+		{"plans", s.Plans}, {"customers", s.Customers}, {"invoices", s.Invoices},
+	} {
+		if f.pattern == "" {
+			return c.Errorf(configs.SourceField(i, f.key), "is required for kind growpanel (a file or glob pattern)")
+		}
+		if _, err := filepath.Match(f.pattern, ""); err != nil {
+			return c.Errorf(configs.SourceField(i, f.key), "bad pattern %q: %v", f.pattern, err)
+		}
+		if format(f.pattern) == "" {
+			return c.Errorf(configs.SourceField(i, f.key), "%q: name files .json, .ndjson, .jsonl or .csv (optionally .gz)", f.pattern)
+		}
+	}
+	return nil
+}
+
+type growPanel struct{ src configs.Source }
+
+func newGrowPanel(src configs.Source) (Extractor, error) { return &growPanel{src: src}, nil }
+
+// The field names of seeds 000 and 001, by canonical name.
+var (
+	growpanelCustomerFields = map[string]string{
+		"id": "customer_id", "name": "name", "email": "email", "country": "country", "state": "state",
+		"created": "created_at", "created_date": "created_at", "created_at": "created_at",
+		"trial_started": "trial_started_at", "trial_started_at": "trial_started_at", "domain": "domain",
+	}
+	growpanelPlanFields = map[string]string{
+		"id": "plan_id", "name": "name", "interval": "interval_unit", "billing_freq": "interval_unit",
+		"interval_count": "interval_count", "billing_freq_count": "interval_count", "currency": "currency",
+	}
+	growpanelInvoiceFields = map[string]string{
+		"id": "invoice_id", "line_id": "line_id", "customer_id": "customer_id", "plan_id": "plan_id",
+		"subscription_id": "subscription_id", "type": "kind",
+		"invoice_date": "invoice_date", "date": "invoice_date",
+		"amount": "amount", "amount_cents": "amount", "currency": "currency",
+		"period_start": "period_start", "start_date": "period_start",
+		"period_end": "period_end", "end_date": "period_end",
+		"payment_date": "paid_at", "paid_at": "paid_at", "quantity": "quantity",
+		"proration": "prorated", "prorated": "prorated", "discount": "discount", "tax": "tax",
+	}
+)
+
+func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
+	steps := []struct {
+		pattern, plural string
+		entity          schemas.Entity
+		fields          map[string]string
+	}{
+		{g.src.Plans, "plans", schemas.EntityPlan, growpanelPlanFields},
+		{g.src.Customers, "customers", schemas.EntityCustomer, growpanelCustomerFields},
+		{g.src.Invoices, "invoices", schemas.EntityInvoice, growpanelInvoiceFields},
+	}
+	rec := &Record{}
+	for _, st := range steps {
+		paths, err := expandGlob(st.pattern)
+		if err != nil {
+			return fmt.Errorf("source %s %s: %w", g.src.Name, st.plural, err)
+		}
+		for _, path := range paths {
+			err := readFile(ctx, path, st.plural, func(o *object) error {
+				rec.reset(g.src.Name, st.entity, fmt.Sprintf("%s:%d", path, o.line))
+				rec.Raw = append(rec.Raw, o.raw...)
+				rec.Err = o.err
+				for i, k := range o.keys {
+					mapField(rec, st.entity, st.fields, k, o.vals[i])
+				}
+				return fn(rec)
+			})
+			if err != nil {
+				return fmt.Errorf("read %s %s: %w", g.src.Name, st.plural, err)
+			}
+		}
+	}
+	return nil
+}
+
+// mapField stores one source field under its canonical name; customers keep
+// custom variables, metadata and unknown fields as attributes.
+func mapField(rec *Record, e schemas.Entity, fields map[string]string, key string, v Value) {
+	if name, ok := fields[key]; ok {
+		rec.Set(name, key, v)
+		return
+	}
+	if e != schemas.EntityCustomer || !v.Present() {
+		return
+	}
+	if v.Kind == Object && (key == "custom_variables" || key == "metadata") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(v.Text), &m); err != nil {
+			if rec.Err == nil {
+				rec.Err = fmt.Errorf("field %s must be an object of strings", key)
+			}
+			return
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			switch x := m[k].(type) {
+			case string:
+				rec.SetAttr(k, x)
+			case nil:
+			default:
+				b, _ := json.Marshal(x)
+				rec.SetAttr(k, string(b))
+			}
+		}
+		return
+	}
+	rec.SetAttr(key, v.Text)
+}

@@ -1,0 +1,156 @@
+package extract
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// ValueKind says what a field held in its source.
+type ValueKind uint8
+
+// Kinds of values.
+const (
+	Missing ValueKind = iota
+	Null
+	Text   // a JSON string, or any CSV cell
+	Number // a JSON number, kept as written
+	Bool   // a JSON boolean, "true" or "false"
+	Object // a JSON object or array, kept as JSON text
+)
+
+// Value is one field's value as received.
+type Value struct {
+	Text string
+	Kind ValueKind
+}
+
+// Present reports whether the field was given with a non-empty value.
+func (v Value) Present() bool {
+	return v.Kind != Missing && v.Kind != Null && (v.Kind != Text || strings.TrimSpace(v.Text) != "")
+}
+
+type field struct {
+	name   string // canonical name
+	source string // the name it had in the source
+	value  Value
+}
+
+// Record is one raw record. A record handed to a callback is valid only
+// during that call: the reader reuses it.
+type Record struct {
+	Source string
+	Entity schemas.Entity
+	// Origin is where the record came from: "path:line", or "table key".
+	Origin string
+	// Raw is the record as received, as JSON.
+	Raw []byte
+	// Err is set when the record could not be read at all (a line that is
+	// not JSON, a CSV row with the wrong number of cells); its fields are
+	// then empty.
+	Err error
+	// Attrs are fields kept as customer attributes (custom variables,
+	// metadata, company, city, ...).
+	Attrs map[string]string
+
+	fields []field
+}
+
+func (r *Record) reset(source string, e schemas.Entity, origin string) {
+	r.Source, r.Entity, r.Origin = source, e, origin
+	r.Raw, r.Err, r.Attrs = r.Raw[:0], nil, nil
+	r.fields = r.fields[:0]
+}
+
+// Get returns the value of a canonical field.
+func (r *Record) Get(name string) Value {
+	for i := range r.fields {
+		if r.fields[i].name == name {
+			return r.fields[i].value
+		}
+	}
+	return Value{}
+}
+
+// SourceName returns the name the field had in the source, for messages;
+// the canonical name when it was not given.
+func (r *Record) SourceName(name string) string {
+	for i := range r.fields {
+		if r.fields[i].name == name {
+			return r.fields[i].source
+		}
+	}
+	return name
+}
+
+// Set stores a canonical field. When two spellings of one field are given
+// with different values, the record gets an error naming both.
+func (r *Record) Set(name, sourceName string, v Value) {
+	if v.Kind == Missing {
+		return
+	}
+	for i := range r.fields {
+		f := &r.fields[i]
+		if f.name != name {
+			continue
+		}
+		if !f.value.Present() {
+			f.source, f.value = sourceName, v
+		} else if v.Present() && v.Text != f.value.Text && r.Err == nil {
+			r.Err = &FieldConflict{A: f.source, B: sourceName, ValueA: f.value.Text, ValueB: v.Text}
+		}
+		return
+	}
+	r.fields = append(r.fields, field{name: name, source: sourceName, value: v})
+}
+
+// SetAttr stores a customer attribute.
+func (r *Record) SetAttr(k, v string) {
+	if r.Attrs == nil {
+		r.Attrs = map[string]string{}
+	}
+	r.Attrs[k] = v
+}
+
+// AttrsJSON returns the attributes as a JSON object with sorted keys.
+func (r *Record) AttrsJSON() string {
+	if len(r.Attrs) == 0 {
+		return "{}"
+	}
+	keys := make([]string, 0, len(r.Attrs))
+	for k := range r.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(r.Attrs[k])
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// FieldConflict is two spellings of one field given with different values.
+type FieldConflict struct {
+	A, B           string
+	ValueA, ValueB string
+}
+
+func (e *FieldConflict) Error() string {
+	return "fields " + e.A + " (" + quote(e.ValueA) + ") and " + e.B + " (" + quote(e.ValueB) + ") disagree"
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,7 @@
+// Package jobs plans and runs mrrflow's jobs: a run reads every source,
+// normalizes it, computes the marts and loads them, all inside one
+// warehouse transaction under the warehouse lock, and keeps a record of
+// what it read, rejected and wrote.
+//
+// jobs sits on top: it may import every other mrrflow package.
+package jobs

@@ -1,0 +1,295 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/load"
+	"github.com/mrrflow/mrrflow/metrics"
+	"github.com/mrrflow/mrrflow/schemas"
+	"github.com/mrrflow/mrrflow/transform"
+)
+
+// Options are a run's parameters besides its config.
+type Options struct {
+	// AsOf overrides the config's as_of when not empty.
+	AsOf string
+	// Warehouse overrides the config's warehouse when not empty.
+	Warehouse string
+	Log       zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Command names what started the run, for the lock and the record.
+	Command string
+}
+
+// ErrTooManyRejected is a run that finished but rejected more rows than
+// max_rejected_rows allows.
+var ErrTooManyRejected = errors.New("rejected rows over the configured threshold")
+
+// Record is what a run did; it is kept under _state/runs/.
+type Record struct {
+	RunID      string         `json:"run_id"`
+	Command    string         `json:"command"`
+	AsOf       string         `json:"as_of"`
+	Started    time.Time      `json:"started"`
+	Finished   time.Time      `json:"finished"`
+	DurationMS int64          `json:"duration_ms"`
+	Outcome    string         `json:"outcome"` // succeeded, failed
+	Error      string         `json:"error,omitempty"`
+	Sources    []SourceRecord `json:"sources"`
+	Tables     []TableRecord  `json:"tables"`
+	Rejected   int            `json:"rejected"`
+	Currency   string         `json:"reporting_currency,omitempty"`
+}
+
+// SourceRecord is what a run read from one source.
+type SourceRecord struct {
+	Name     string         `json:"name"`
+	Kind     string         `json:"kind"`
+	Mode     string         `json:"mode"`
+	Read     map[string]int `json:"read"`
+	Accepted map[string]int `json:"accepted"`
+	Rejected int            `json:"rejected"`
+	Stored   map[string]int `json:"stored"`
+	TookMS   int64          `json:"took_ms"`
+}
+
+// TableRecord is what a run wrote of one table.
+type TableRecord struct {
+	Name         string   `json:"name"`
+	Rows         int64    `json:"rows"`
+	FilesChanged []string `json:"files_changed,omitempty"`
+}
+
+// RunsDir is where run records are kept.
+const RunsDir = store.StateDir + "/runs"
+
+// NewRunID makes a run id that sorts by time.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Run runs one full job: extract, normalize, compute, load. Nothing a
+// reader can see changes unless the whole run succeeds.
+func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, err error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Command == "" {
+		opt.Command = "run"
+	}
+	started := opt.Now()
+	rec = &Record{RunID: NewRunID(started), Command: opt.Command, Started: started.UTC()}
+	log := opt.Log.With().Str("run_id", rec.RunID).Logger()
+
+	if opt.AsOf != "" {
+		cfg.AsOf = opt.AsOf
+	}
+	if opt.Warehouse != "" {
+		cfg.Warehouse = opt.Warehouse
+	}
+	if err := cfg.Validate(); err != nil {
+		return rec, err
+	}
+	if err := extract.Validate(cfg); err != nil {
+		return rec, err
+	}
+	asOf, err := cfg.AsOfDate(started)
+	if err != nil {
+		return rec, err
+	}
+	rec.AsOf = asOf.Format(time.DateOnly)
+
+	w, err := store.Open(cfg.Warehouse)
+	if err != nil {
+		return rec, err
+	}
+	lock, stale, err := w.Lock(rec.RunID, opt.Command)
+	if err != nil {
+		return rec, err
+	}
+	defer lock.Unlock()
+	if stale != nil {
+		log.Warn().Str("stale_run_id", stale.RunID).Int("stale_pid", stale.PID).Str("stale_host", stale.Host).
+			Msg("took over a lock left by a run that is gone")
+	}
+	if err := w.CleanStaging(); err != nil {
+		return rec, err
+	}
+	tx, err := w.Begin(rec.RunID)
+	if err != nil {
+		return rec, err
+	}
+	defer func() {
+		tx.Abort()
+		if err != nil && !errors.Is(err, ErrTooManyRejected) {
+			rec.Outcome, rec.Error = "failed", err.Error()
+			rec.finish(opt.Now())
+			if werr := writeRecord(w, rec); werr != nil {
+				log.Error().Err(werr).Msg("could not keep the record of the failed run")
+			}
+		}
+	}()
+	log.Info().Str("as_of", rec.AsOf).Str("warehouse", w.Dir).Int("sources", len(cfg.Sources)).Msg("run started")
+
+	in, rejected, err := extractAll(ctx, cfg, w, tx, rec, log)
+	defer in.release()
+	if err != nil {
+		return rec, err
+	}
+
+	t0 := time.Now()
+	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
+		AsOf: asOf, Location: cfg.Location(), ReportingCurrency: cfg.ReportingCurrency, Policies: cfg.Policies,
+	})
+	if err != nil {
+		return rec, fmt.Errorf("compute: %w", err)
+	}
+	defer res.Release()
+	rec.Currency = res.Currency
+	log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
+		Int64("customers", res.Snapshot.NumRows()).Dur("took", time.Since(t0)).Msg("computed")
+
+	t0 = time.Now()
+	written, err := load.Local(w, tx, res)
+	if err != nil {
+		return rec, err
+	}
+	changed := 0
+	for _, wr := range written {
+		rec.Tables = append(rec.Tables, TableRecord{Name: wr.Table, Rows: wr.Rows, FilesChanged: wr.Changed})
+		changed += wr.Files
+	}
+	if err := transform.StageRejected(tx, rec.RunID, rejected); err != nil {
+		return rec, err
+	}
+	log.Info().Int("tables", len(written)).Int("files_changed", changed).Dur("took", time.Since(t0)).Msg("loaded")
+
+	rec.Outcome = "succeeded"
+	rec.finish(opt.Now())
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	if _, err := tx.WriteFile(RunsDir+"/"+rec.RunID+".json", func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return rec, err
+	}
+	if err := tx.Commit(); err != nil {
+		return rec, err
+	}
+	log.Info().Int("sources", len(rec.Sources)).Int("rejected", rec.Rejected).Int("files_changed", changed).
+		Int64("took_ms", rec.DurationMS).Msgf("run finished: %d sources, %d rows read, %d rejected, took %s",
+		len(rec.Sources), rec.rowsRead(), rec.Rejected, time.Duration(rec.DurationMS)*time.Millisecond)
+	if cfg.MaxRejectedRows != nil && rec.Rejected > *cfg.MaxRejectedRows {
+		return rec, fmt.Errorf("%w: %d rejected, max_rejected_rows is %d (see rejected_rows)", ErrTooManyRejected, rec.Rejected, *cfg.MaxRejectedRows)
+	}
+	return rec, nil
+}
+
+func (r *Record) finish(now time.Time) {
+	r.Finished = now.UTC()
+	r.DurationMS = r.Finished.Sub(r.Started).Milliseconds()
+}
+
+func (r *Record) rowsRead() int {
+	n := 0
+	for _, s := range r.Sources {
+		for _, c := range s.Read {
+			n += c
+		}
+	}
+	return n
+}
+
+func writeRecord(w *store.Warehouse, rec *Record) error {
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	return store.WriteAtomic(w.Path(RunsDir+"/"+rec.RunID+".json"), data)
+}
+
+// inputs holds the normalized batches handed to the engine.
+type inputs struct {
+	customers, plans, lines []arrow.RecordBatch
+}
+
+func (in *inputs) input() metrics.Input {
+	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines}
+}
+
+func (in *inputs) release() {
+	for _, set := range [][]arrow.RecordBatch{in.customers, in.plans, in.lines} {
+		for _, r := range set {
+			r.Release()
+		}
+	}
+}
+
+// extractAll reads and normalizes every source, stages its tables, and
+// returns the engine's input and the rejected rows.
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, log zerolog.Logger) (*inputs, []schemas.Rejected, error) {
+	in := &inputs{}
+	var rejected []schemas.Rejected
+	mem := memory.DefaultAllocator
+	for _, src := range cfg.Sources {
+		mode := extract.Mode(src)
+		ex, err := extract.Open(src)
+		if err != nil {
+			return in, nil, err
+		}
+		var prior *transform.Batch
+		if mode == configs.ModeUpsert {
+			if prior, err = transform.Load(ctx, w, src.Name); err != nil {
+				return in, nil, err
+			}
+		}
+		res, err := transform.Normalize(ctx, rec.RunID, src, mode, ex, prior)
+		if err != nil {
+			return in, nil, err
+		}
+		if err := transform.Stage(tx, &res.Batch); err != nil {
+			return in, nil, err
+		}
+		b := &res.Batch
+		in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
+		in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
+		in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
+		rejected = append(rejected, res.Rejected...)
+		sr := SourceRecord{
+			Name: src.Name, Kind: src.Kind, Mode: mode, Read: counts(res.Read), Accepted: counts(res.Accepted),
+			Rejected: len(res.Rejected), TookMS: res.Took.Milliseconds(),
+			Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines)},
+		}
+		rec.Sources = append(rec.Sources, sr)
+		rec.Rejected += len(res.Rejected)
+		ev := log.Info()
+		if len(res.Rejected) > 0 {
+			ev = log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
+		}
+		ev.Str("source", src.Name).Str("kind", src.Kind).Str("mode", mode).Interface("read", sr.Read).
+			Int("rejected", sr.Rejected).Int("invoice_lines", len(b.Lines)).Dur("took", res.Took).Msg("source normalized")
+	}
+	return in, rejected, nil
+}
+
+func counts(m map[schemas.Entity]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[string(k)] = v
+	}
+	return out
+}

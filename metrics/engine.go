@@ -1,0 +1,142 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// Options are the parameters every number depends on besides the data.
+type Options struct {
+	// AsOf is the day of as_of: the engine sees the state at the end of it
+	// in Location.
+	AsOf     time.Time
+	Location *time.Location
+	// ReportingCurrency, lower case; empty means the only currency present.
+	ReportingCurrency string
+	Policies          configs.Policies
+}
+
+// Input is the normalized data: batches of the customers, plans and
+// invoice_lines tables. The engine does not retain or release them.
+type Input struct {
+	Customers []arrow.RecordBatch
+	Plans     []arrow.RecordBatch
+	Lines     []arrow.RecordBatch
+}
+
+// Result holds one batch per mart table. The caller releases it.
+type Result struct {
+	Periods   arrow.RecordBatch
+	Movements arrow.RecordBatch
+	Monthly   arrow.RecordBatch
+	Cohorts   arrow.RecordBatch
+	Snapshot  arrow.RecordBatch
+	Quality   arrow.RecordBatch
+	// Currency is the reporting currency used.
+	Currency string
+}
+
+// Tables pairs each batch with its table.
+func (r *Result) Tables() []TableBatch {
+	return []TableBatch{
+		{schemas.CustomerMRRPeriods, r.Periods}, {schemas.MRRMovements, r.Movements},
+		{schemas.MRRMonthly, r.Monthly}, {schemas.Cohorts, r.Cohorts},
+		{schemas.CustomerSnapshot, r.Snapshot}, {schemas.DataQuality, r.Quality},
+	}
+}
+
+// TableBatch is one mart table's batch.
+type TableBatch struct {
+	Table *schemas.Table
+	Rec   arrow.RecordBatch
+}
+
+// Release frees every batch.
+func (r *Result) Release() {
+	for _, t := range r.Tables() {
+		if t.Rec != nil {
+			t.Rec.Release()
+		}
+	}
+}
+
+// ErrCurrency is data in a currency the engine cannot convert.
+var ErrCurrency = errors.New("currency cannot be converted")
+
+// Compute runs the engine over the whole input.
+func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (*Result, error) {
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	e := &engine{mem: mem, opt: opt, cal: newCalendar(opt.Location)}
+	y, m, d := opt.AsOf.Date()
+	e.asOfDay = daysFromCivil(y, m, d)
+	e.asOf = e.cal.startOfDay(e.asOfDay + 1)
+	e.grace = int64(opt.Policies.ChurnGraceDays) * usPerDay
+
+	if err := e.encode(in); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.sortLines()
+	e.scanCustomers(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return e.build(), nil
+}
+
+// engine holds the encoded input and the state of one computation.
+type engine struct {
+	mem     memory.Allocator
+	opt     Options
+	cal     calendar
+	asOf    int64 // the instant as_of ends: records at or after it are ignored
+	asOfDay int32
+	grace   int64
+	// currency is the reporting currency.
+	currency string
+
+	cust  customerTable
+	plans planTable
+	lines lineColumns
+
+	// Outputs, in production order.
+	periods   []periodRow
+	movements []movementRow
+	quality   []qualityRow
+	snapshot  []snapshotRow
+	months    *months
+	firstDay  int32 // first day with a line (by invoice date or period start)
+	hasLines  bool
+}
+
+// build assembles the outputs into batches.
+func (e *engine) build() *Result {
+	monthly, cohorts := e.monthly()
+	return &Result{
+		Periods:   e.periodsRecord(),
+		Movements: e.movementsRecord(),
+		Monthly:   monthly,
+		Cohorts:   cohorts,
+		Snapshot:  e.snapshotRecord(),
+		Quality:   e.qualityRecord(),
+		Currency:  e.currency,
+	}
+}
+
+func wrapf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

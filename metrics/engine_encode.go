@@ -1,0 +1,339 @@
+package metrics
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// customerTable holds every customer, by code: codes are the ranks of
+// (source, customer_id), so that they do not depend on input order.
+type customerTable struct {
+	source, id, name, country []string
+	trialStarted, created     []int64
+}
+
+func (c *customerTable) len() int { return len(c.id) }
+
+// planTable holds every plan by code.
+type planTable struct {
+	id               []string
+	unit             []string
+	count            []int64
+	mfNum, mfDen     []uint64
+	intervalOK       []bool
+	byKey            map[string]int32
+	currency, source []string
+}
+
+// Kinds of lines, encoded.
+const (
+	kindSubscription int8 = iota
+	kindOneTime
+	kindRefund
+	kindCancellation
+)
+
+// lineColumns holds the lines that count (dated before as_of, paid when
+// payment is required), one typed slice per field, and order: the line
+// indexes sorted by customer, subscription, period start, invoice date,
+// invoice id and line id.
+type lineColumns struct {
+	cust     []int32
+	sub      []int32 // subscription code; -1 for a refund or cancellation that names none
+	plan     []int32 // -1 when the line has none
+	kind     []int8
+	idate    []int64
+	ps, pe   []int64
+	amount   []int64
+	tax      []int64
+	prorated []bool
+	cur      []int16
+	inv, lid []string
+	order    []int32
+}
+
+func (l *lineColumns) len() int { return len(l.cust) }
+
+func key2(a, b string) string { return a + "\x00" + b }
+
+// encode turns the input batches into typed columns with integer codes.
+func (e *engine) encode(in Input) error {
+	custCode := map[string]int32{}
+	var custKeys []string
+	addCustomer := func(k string) {
+		if _, ok := custCode[k]; !ok {
+			custCode[k] = int32(len(custKeys))
+			custKeys = append(custKeys, k)
+		}
+	}
+	type custInfo struct {
+		name, country  string
+		trial, created int64
+	}
+	info := map[string]custInfo{}
+	for _, rec := range in.Customers {
+		src, id := strCol(rec, schemas.Customers, "source"), strCol(rec, schemas.Customers, "customer_id")
+		name, country := strCol(rec, schemas.Customers, "name"), strCol(rec, schemas.Customers, "country")
+		trial, created := tsCol(rec, schemas.Customers, "trial_started_at"), tsCol(rec, schemas.Customers, "created_at")
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if ts(created, i) >= e.asOf && ts(created, i) != schemas.NoTime {
+				continue // a customer created after as_of does not exist yet
+			}
+			k := key2(src.Value(i), id.Value(i))
+			addCustomer(k)
+			info[k] = custInfo{name: name.Value(i), country: country.Value(i), trial: ts(trial, i), created: ts(created, i)}
+		}
+	}
+	if err := e.encodePlans(in.Plans); err != nil {
+		return err
+	}
+
+	// Lines: filter, then encode.
+	l := &e.lines
+	subCode := map[string]int32{}
+	var subKeys []string
+	curCode := map[string]int16{}
+	var curKeys []string
+	requirePaid := e.opt.Policies.RequirePayment
+	for _, rec := range in.Lines {
+		t := schemas.InvoiceLines
+		src, inv, lid := strCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
+		cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id"), strCol(rec, t, "kind")
+		idate, ps, pe, paid := tsCol(rec, t, "invoice_date"), tsCol(rec, t, "period_start"), tsCol(rec, t, "period_end"), tsCol(rec, t, "paid_at")
+		amount, tax := i64Col(rec, t, "amount").Int64Values(), i64Col(rec, t, "tax").Int64Values()
+		prorated, cur := boolCol(rec, t, "prorated"), strCol(rec, t, "currency")
+		idates := idate.TimestampValues()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if int64(idates[i]) >= e.asOf {
+				continue
+			}
+			k := encodeKind(kind.Value(i))
+			if k < 0 {
+				return fmt.Errorf("line %s/%s: unknown kind %q", inv.Value(i), lid.Value(i), kind.Value(i))
+			}
+			if requirePaid && (k == kindSubscription || k == kindOneTime) && paid.IsNull(i) {
+				continue
+			}
+			ck := key2(src.Value(i), cust.Value(i))
+			addCustomer(ck)
+			l.cust = append(l.cust, custCode[ck])
+			s := sub.Value(i)
+			switch {
+			case s == "" && (k == kindRefund || k == kindCancellation):
+				l.sub = append(l.sub, -1)
+			default:
+				code, ok := subCode[s]
+				if !ok {
+					code = int32(len(subKeys))
+					subCode[s] = code
+					subKeys = append(subKeys, s)
+				}
+				l.sub = append(l.sub, code)
+			}
+			pc := int32(-1)
+			if p := plan.Value(i); p != "" {
+				c, ok := e.plans.byKey[key2(src.Value(i), p)]
+				if !ok {
+					return fmt.Errorf("line %s/%s: plan %q is not among the plans of source %s", inv.Value(i), lid.Value(i), p, src.Value(i))
+				}
+				pc = c
+			}
+			if k == kindSubscription && pc < 0 {
+				return fmt.Errorf("line %s/%s: a subscription line has no plan", inv.Value(i), lid.Value(i))
+			}
+			l.plan = append(l.plan, pc)
+			l.kind = append(l.kind, k)
+			l.idate = append(l.idate, int64(idates[i]))
+			l.ps = append(l.ps, ts(ps, i))
+			l.pe = append(l.pe, ts(pe, i))
+			l.amount = append(l.amount, amount[i])
+			l.tax = append(l.tax, tax[i])
+			l.prorated = append(l.prorated, prorated.Value(i))
+			c := strings.ToLower(cur.Value(i))
+			cc, ok := curCode[c]
+			if !ok && c != "" {
+				cc = int16(len(curKeys))
+				curCode[c] = cc
+				curKeys = append(curKeys, c)
+			}
+			l.cur = append(l.cur, cc)
+			l.inv = append(l.inv, inv.Value(i))
+			l.lid = append(l.lid, lid.Value(i))
+		}
+	}
+	if err := e.pickCurrency(curKeys); err != nil {
+		return err
+	}
+
+	// Re-code customers and subscriptions by rank, so that no code depends
+	// on the order the input came in.
+	custRank := rank(custKeys)
+	subRank := rank(subKeys)
+	for i := range l.cust {
+		l.cust[i] = custRank[l.cust[i]]
+		if l.sub[i] >= 0 {
+			l.sub[i] = subRank[l.sub[i]]
+		}
+	}
+	c := &e.cust
+	n := len(custKeys)
+	c.source, c.id, c.name, c.country = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	c.trialStarted, c.created = make([]int64, n), make([]int64, n)
+	for old, k := range custKeys {
+		r := custRank[old]
+		src, id, _ := strings.Cut(k, "\x00")
+		c.source[r], c.id[r] = src, id
+		ci, ok := info[k]
+		if !ok {
+			ci = custInfo{trial: schemas.NoTime, created: schemas.NoTime}
+		}
+		c.name[r], c.country[r], c.trialStarted[r], c.created[r] = ci.name, ci.country, ci.trial, ci.created
+	}
+	return nil
+}
+
+// pickCurrency settles the reporting currency. Until exchange rates are
+// supported, every line must be in it.
+func (e *engine) pickCurrency(present []string) error {
+	e.currency = strings.ToLower(e.opt.ReportingCurrency)
+	if e.currency == "" {
+		switch len(present) {
+		case 0:
+			e.currency = "usd"
+		case 1:
+			e.currency = present[0]
+		default:
+			slices.Sort(present)
+			return fmt.Errorf("%w: the data holds several currencies (%s): set reporting_currency", ErrCurrency, strings.Join(present, ", "))
+		}
+	}
+	for _, c := range present {
+		if c != e.currency {
+			return fmt.Errorf("%w: lines in %s, reporting currency is %s, and no exchange rate is known", ErrCurrency, c, e.currency)
+		}
+	}
+	return nil
+}
+
+func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
+	p := &e.plans
+	p.byKey = map[string]int32{}
+	for _, rec := range recs {
+		t := schemas.Plans
+		src, id, unit := strCol(rec, t, "source"), strCol(rec, t, "plan_id"), strCol(rec, t, "interval_unit")
+		count, cur := i64Col(rec, t, "interval_count"), strCol(rec, t, "currency")
+		for i := 0; i < int(rec.NumRows()); i++ {
+			u, n := unit.Value(i), count.Value(i)
+			switch u {
+			case schemas.UnitDay, schemas.UnitWeek, schemas.UnitMonth, schemas.UnitYear:
+			default:
+				return fmt.Errorf("plan %s of source %s: unknown interval unit %q", id.Value(i), src.Value(i), u)
+			}
+			if n < 1 {
+				return fmt.Errorf("plan %s of source %s: interval count %d", id.Value(i), src.Value(i), n)
+			}
+			num, den := monthFactor(u, n)
+			p.byKey[key2(src.Value(i), id.Value(i))] = int32(len(p.id))
+			p.id = append(p.id, id.Value(i))
+			p.source = append(p.source, src.Value(i))
+			p.unit = append(p.unit, u)
+			p.count = append(p.count, n)
+			p.mfNum = append(p.mfNum, num)
+			p.mfDen = append(p.mfDen, den)
+			p.currency = append(p.currency, cur.Value(i))
+		}
+	}
+	return nil
+}
+
+func encodeKind(s string) int8 {
+	switch s {
+	case schemas.KindSubscription:
+		return kindSubscription
+	case schemas.KindOneTime:
+		return kindOneTime
+	case schemas.KindRefund:
+		return kindRefund
+	case schemas.KindCancellation:
+		return kindCancellation
+	}
+	return -1
+}
+
+// rank maps each position of keys to the rank of its key in sorted order.
+func rank(keys []string) []int32 {
+	idx := make([]int32, len(keys))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(keys[a], keys[b]) })
+	out := make([]int32, len(keys))
+	for r, i := range idx {
+		out[i] = int32(r)
+	}
+	return out
+}
+
+// sortLines orders the lines for the scans: one sort of int32 indexes,
+// comparing typed slices; strings only break exact ties.
+func (e *engine) sortLines() {
+	l := &e.lines
+	n := l.len()
+	l.order = make([]int32, n)
+	for i := range l.order {
+		l.order[i] = int32(i)
+	}
+	slices.SortFunc(l.order, func(a, b int32) int {
+		if c := cmp.Compare(l.cust[a], l.cust[b]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(l.sub[a], l.sub[b]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(l.ps[a], l.ps[b]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(l.idate[a], l.idate[b]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(l.inv[a], l.inv[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(l.lid[a], l.lid[b])
+	})
+	for i := 0; i < n; i++ {
+		d := e.cal.day(min(l.idate[i], l.ps[i]))
+		if !e.hasLines || d < e.firstDay {
+			e.firstDay, e.hasLines = d, true
+		}
+	}
+}
+
+func strCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.String {
+	return rec.Column(t.Index(name)).(*array.String)
+}
+
+func i64Col(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Int64 {
+	return rec.Column(t.Index(name)).(*array.Int64)
+}
+
+func tsCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Timestamp {
+	return rec.Column(t.Index(name)).(*array.Timestamp)
+}
+
+func boolCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Boolean {
+	return rec.Column(t.Index(name)).(*array.Boolean)
+}
+
+func ts(a *array.Timestamp, i int) int64 {
+	if a.IsNull(i) {
+		return schemas.NoTime
+	}
+	return int64(a.Value(i))
+}

@@ -1,0 +1,272 @@
+package metrics
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// months accumulates the monthly figures and cohorts while customers are
+// scanned. Month j is e.first+j; the last month is that of as_of.
+type months struct {
+	first int32
+	n     int
+	snap  []int32 // the day each month's snapshot is taken: its last day, or as_of
+
+	mrrDiff, custDiff                          []int64 // difference arrays over month ends
+	newMRR, expansion, contraction, churn, rea []int64
+	newCust, reactCust, churnCust, churnActive []int64
+	subBilled, oneTime, refunded               []int64
+
+	// distinct-customer tracking: movements of one customer arrive in order
+	lastCust  [5]int32
+	lastMonth [5]int
+	curCust   int32
+	curMonth  int
+	startMRR  int64
+
+	cohortCustomers, cohortMRR []int64
+	cohortActive, cohortValue  [][]int64 // [cohort][month] difference arrays
+}
+
+func newMonths(e *engine) *months {
+	m := &months{curCust: -1}
+	for i := range m.lastCust {
+		m.lastCust[i] = -1
+	}
+	if !e.hasLines || e.firstDay > e.asOfDay {
+		return m
+	}
+	m.first = monthOfDay(e.firstDay)
+	last := monthOfDay(e.asOfDay)
+	m.n = int(last-m.first) + 1
+	m.snap = make([]int32, m.n)
+	for j := range m.snap {
+		m.snap[j] = min(lastDayOfMonth(m.first+int32(j)), e.asOfDay)
+	}
+	mk := func() []int64 { return make([]int64, m.n+1) }
+	m.mrrDiff, m.custDiff = mk(), mk()
+	m.newMRR, m.expansion, m.contraction, m.churn, m.rea = mk(), mk(), mk(), mk(), mk()
+	m.newCust, m.reactCust, m.churnCust, m.churnActive = mk(), mk(), mk(), mk()
+	m.subBilled, m.oneTime, m.refunded = mk(), mk(), mk()
+	m.cohortCustomers, m.cohortMRR = mk(), mk()
+	m.cohortActive, m.cohortValue = make([][]int64, m.n), make([][]int64, m.n)
+	return m
+}
+
+func (m *months) index(day int32) int { return int(monthOfDay(day) - m.first) }
+
+// movement adds one movement to its month.
+func (m *months) movement(r *movementRow) {
+	j := m.index(r.day)
+	if j < 0 || j >= m.n {
+		return
+	}
+	if r.cust != m.curCust || j != m.curMonth {
+		m.curCust, m.curMonth, m.startMRR = r.cust, j, r.before
+	}
+	amount := r.after - r.before
+	if amount < 0 {
+		amount = -amount
+	}
+	distinct := func(k int, counts []int64) {
+		if m.lastCust[k] != r.cust || m.lastMonth[k] != j {
+			m.lastCust[k], m.lastMonth[k] = r.cust, j
+			counts[j]++
+		}
+	}
+	switch r.kind {
+	case MoveNew:
+		m.newMRR[j] += amount
+		distinct(0, m.newCust)
+	case MoveExpansion:
+		m.expansion[j] += amount
+	case MoveContraction:
+		m.contraction[j] += amount
+	case MoveChurn:
+		m.churn[j] += amount
+		distinct(2, m.churnCust)
+		if m.startMRR > 0 {
+			distinct(3, m.churnActive)
+		}
+	case MoveReactivation:
+		m.rea[j] += amount
+		distinct(1, m.reactCust)
+	}
+}
+
+// cover returns the months whose snapshot day lies in [from, to); to is
+// noDay for a run still going on at as_of.
+func (m *months) cover(from, to int32) (j0, j1 int) {
+	j0 = max(m.index(from), 0)
+	if to == noDay {
+		return j0, m.n - 1
+	}
+	j1 = m.index(to - 1)
+	if j1 >= m.n {
+		return j0, m.n - 1
+	}
+	if j1 >= 0 && m.snap[j1] > to-1 {
+		j1--
+	}
+	return j0, j1
+}
+
+// customer adds a scanned customer's runs to the month ends and to its
+// cohort.
+func (m *months) customer(e *engine, c int32, periods []periodRow, cohort int32, firstNew int64) {
+	if m.n == 0 {
+		return
+	}
+	cj := -1
+	if cohort != noDay {
+		cj = int(cohort - m.first)
+		m.cohortCustomers[cj]++
+		m.cohortMRR[cj] += firstNew
+		if m.cohortActive[cj] == nil {
+			m.cohortActive[cj], m.cohortValue[cj] = make([]int64, m.n+1), make([]int64, m.n+1)
+		}
+	}
+	for _, p := range periods {
+		j0, j1 := m.cover(p.from, p.to)
+		if j1 < j0 {
+			continue
+		}
+		m.mrrDiff[j0] += p.mrr
+		m.mrrDiff[j1+1] -= p.mrr
+		m.custDiff[j0]++
+		m.custDiff[j1+1]--
+		if cj >= 0 {
+			k0 := max(j0, cj)
+			if k0 <= j1 {
+				m.cohortActive[cj][k0]++
+				m.cohortActive[cj][j1+1]--
+				m.cohortValue[cj][k0] += p.mrr
+				m.cohortValue[cj][j1+1] -= p.mrr
+			}
+		}
+	}
+}
+
+// cashFlow adds a customer's billed lines to their months and its
+// lifetime billed, and tells a trialing customer by a free line in force.
+func (e *engine) cashFlow(c int32, lines []int32) {
+	l := &e.lines
+	m := e.months
+	snap := &e.snapshot[len(e.snapshot)-1]
+	for _, i := range lines {
+		var into []int64
+		sign := int64(1)
+		switch l.kind[i] {
+		case kindSubscription:
+			into = m.subBilled
+			if l.amount[i] == 0 && l.ps[i] < e.asOf && e.asOf <= l.pe[i] && snap.status == "lead" {
+				snap.status = "trialing"
+			}
+		case kindOneTime:
+			into = m.oneTime
+		case kindRefund:
+			into, sign = m.refunded, -1
+		default:
+			continue
+		}
+		snap.lifetimeBilled += sign * l.amount[i]
+		if j := m.index(e.cal.day(l.idate[i])); m.n > 0 && j >= 0 && j < m.n {
+			into[j] += l.amount[i]
+		}
+	}
+}
+
+// status is a customer's status at as_of.
+func (e *engine) status(c int32, mrr int64, everPaid bool) string {
+	switch {
+	case mrr > 0:
+		return "active"
+	case everPaid:
+		return "churned"
+	case e.cust.trialStarted[c] != schemas.NoTime && e.cust.trialStarted[c] < e.asOf:
+		return "trialing"
+	}
+	return "lead"
+}
+
+// monthly builds the mrr_monthly and cohorts batches.
+func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
+	m := e.months
+	r := schemas.NewRows(e.mem, schemas.MRRMonthly)
+	defer r.Release()
+	var mrrEnd, custEnd, prevMRR, prevCust int64
+	for j := 0; j < m.n; j++ {
+		mrrEnd += m.mrrDiff[j]
+		custEnd += m.custDiff[j]
+		net := m.newMRR[j] + m.expansion[j] + m.rea[j] - m.contraction[j] - m.churn[j]
+		fx := mrrEnd - (prevMRR + net)
+		r.Date(firstDayOfMonth(m.first+int32(j)), true)
+		r.Int64(prevMRR)
+		r.Int64(m.newMRR[j])
+		r.Int64(m.expansion[j])
+		r.Int64(m.contraction[j])
+		r.Int64(m.churn[j])
+		r.Int64(m.rea[j])
+		r.Int64(fx)
+		r.Int64(mrrEnd)
+		r.Int64(12 * mrrEnd)
+		r.Int64(prevCust)
+		r.Int64(custEnd)
+		r.Int64(m.newCust[j])
+		r.Int64(m.reactCust[j])
+		r.Int64(m.churnCust[j])
+		arpa, arpaOK := mulDivRound(mrrEnd, 1, uint64(max(custEnd, 1)))
+		arpaOK = arpaOK && custEnd > 0
+		r.Int64Or(arpa, arpaOK)
+		churnRate, crOK := ratio(m.churnActive[j], prevCust)
+		r.Float64Or(churnRate, crOK)
+		r.Float64Or(ratio(m.churn[j]+m.contraction[j], prevMRR))
+		r.Float64Or(ratio(m.churn[j]+m.contraction[j]-m.expansion[j]-m.rea[j], prevMRR))
+		r.Float64Or(ratio(m.newMRR[j]+m.expansion[j]+m.rea[j], m.churn[j]+m.contraction[j]))
+		// ltv = arpa / (churnActive / customers_start), exactly.
+		var ltv int64
+		ltvOK := arpaOK && crOK && m.churnActive[j] > 0
+		if ltvOK {
+			ltv, ltvOK = mulDivRound(arpa, uint64(prevCust), uint64(m.churnActive[j]))
+		}
+		r.Int64Or(ltv, ltvOK)
+		r.Int64(m.subBilled[j])
+		r.Int64(m.oneTime[j])
+		r.Int64(m.refunded[j])
+		r.Bool(j == m.n-1)
+		r.String(e.currency)
+		prevMRR, prevCust = mrrEnd, custEnd
+	}
+	monthly := r.Record()
+
+	c := schemas.NewRows(e.mem, schemas.Cohorts)
+	defer c.Release()
+	for cj := 0; cj < m.n; cj++ {
+		if m.cohortCustomers[cj] == 0 {
+			continue
+		}
+		var active, value int64
+		for j := cj; j < m.n; j++ {
+			active += m.cohortActive[cj][j]
+			value += m.cohortValue[cj][j]
+			c.Date(firstDayOfMonth(m.first+int32(cj)), true)
+			c.Int64(int64(j - cj))
+			c.Date(firstDayOfMonth(m.first+int32(j)), true)
+			c.Int64(m.cohortCustomers[cj])
+			c.Int64(m.cohortMRR[cj])
+			c.Int64(active)
+			c.Int64(value)
+			c.Float64Or(ratio(active, m.cohortCustomers[cj]))
+			c.Float64Or(ratio(value, m.cohortMRR[cj]))
+		}
+	}
+	return monthly, c.Record()
+}
+
+// ratio is a/b, or not ok when b is 0.
+func ratio(a, b int64) (float64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	return float64(a) / float64(b), true
+}

@@ -1,0 +1,121 @@
+package metrics
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+func (e *engine) periodsRecord() arrow.RecordBatch {
+	r := schemas.NewRows(e.mem, schemas.CustomerMRRPeriods)
+	defer r.Release()
+	r.Reserve(len(e.periods))
+	for _, p := range e.periods {
+		r.String(e.cust.source[p.cust])
+		r.String(e.cust.id[p.cust])
+		r.String(e.currency)
+		r.Date(p.from, true)
+		r.Date(p.to, p.to != noDay)
+		r.Int64(p.mrr)
+	}
+	return r.Record()
+}
+
+// movementsRecord writes the movements by date, then customer.
+func (e *engine) movementsRecord() arrow.RecordBatch {
+	idx := make([]int32, len(e.movements))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	// Customer codes are ranks of (source, customer_id), so comparing
+	// codes orders by source and id.
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		x, y := &e.movements[a], &e.movements[b]
+		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.cust, y.cust))
+	})
+	r := schemas.NewRows(e.mem, schemas.MRRMovements)
+	defer r.Release()
+	r.Reserve(len(idx))
+	ids := make([]string, 0, 4)
+	for _, i := range idx {
+		m := &e.movements[i]
+		delta := m.after - m.before
+		amount := delta
+		if amount < 0 {
+			amount = -amount
+		}
+		r.Date(m.day, true)
+		r.String(e.cust.source[m.cust])
+		r.String(e.cust.id[m.cust])
+		r.String(m.kind)
+		r.Int64(amount)
+		r.Int64(delta)
+		r.Int64(m.before)
+		r.Int64(m.after)
+		r.String(e.currency)
+		r.Int64(amount)
+		plan := ""
+		if m.plan >= 0 {
+			plan = e.plans.id[m.plan]
+		}
+		r.String(plan)
+		ids = ids[:0]
+		for _, l := range m.lines {
+			ids = append(ids, e.lineName(l))
+		}
+		r.Strings(ids)
+	}
+	return r.Record()
+}
+
+// lineName names a line by its invoice, and its line id when the invoice
+// has several.
+func (e *engine) lineName(l int32) string {
+	inv, lid := e.lines.inv[l], e.lines.lid[l]
+	if lid == inv || lid == "" {
+		return inv
+	}
+	return inv + "/" + lid
+}
+
+func (e *engine) snapshotRecord() arrow.RecordBatch {
+	r := schemas.NewRows(e.mem, schemas.CustomerSnapshot)
+	defer r.Release()
+	r.Reserve(len(e.snapshot))
+	for _, s := range e.snapshot {
+		r.String(e.cust.source[s.cust])
+		r.String(e.cust.id[s.cust])
+		r.String(e.cust.name[s.cust])
+		r.String(e.cust.country[s.cust])
+		r.String(s.status)
+		r.Int64(s.mrr)
+		r.Date(s.firstPaid, s.firstPaid != noDay)
+		if s.cohort != noDay {
+			r.Date(firstDayOfMonth(s.cohort), true)
+		} else {
+			r.Date(0, false)
+		}
+		r.Date(s.lastMove, s.lastMove != noDay)
+		r.Int64(s.lifetimeBilled)
+	}
+	return r.Record()
+}
+
+func (e *engine) qualityRecord() arrow.RecordBatch {
+	slices.SortStableFunc(e.quality, func(a, b qualityRow) int {
+		return cmp.Or(cmp.Compare(a.cust, b.cust), cmp.Compare(a.day, b.day), cmp.Compare(a.record, b.record), cmp.Compare(a.check, b.check))
+	})
+	r := schemas.NewRows(e.mem, schemas.DataQuality)
+	defer r.Release()
+	for _, q := range e.quality {
+		r.String(e.cust.source[q.cust])
+		r.String(e.cust.id[q.cust])
+		r.String(q.record)
+		r.Date(q.day, q.hasDay)
+		r.String(q.check)
+		r.String(q.detail)
+	}
+	return r.Record()
+}

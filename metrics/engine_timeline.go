@@ -1,0 +1,275 @@
+package metrics
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// event is a change of one subscription's MRR at an instant.
+type event struct {
+	t     int64
+	delta int64
+	sub   int32 // subscription code
+	plan  int32 // the plan of a base line, -1 for other changes
+	line  int32 // the line that caused it
+}
+
+// segment is one base group's run: the rate it sets from start until end
+// (never while it runs on at as_of), and the paid period behind it.
+type segment struct {
+	sub       int32
+	start     int64
+	paidEnd   int64
+	end       int64
+	rate      int64
+	plan      int32
+	cancelled bool
+}
+
+// scratch holds the buffers of one customer's timeline, reused across
+// customers so that the scan does not allocate.
+type scratch struct {
+	events    []event
+	segs      []segment
+	cwCancel  []int32 // the customer's cancellations that name no subscription
+	cwRefund  []int32 // likewise refunds
+	cancels   []int32 // cancellations that apply to the current subscription
+	refunds   []int32
+	adjusts   []int32
+	bases     []int32
+	adjustSub []int32
+	causes    []int32
+}
+
+// timeline turns one customer's lines (in sort order) into MRR events,
+// by SEMANTICS.md §3.
+func (e *engine) timeline(s *scratch, lines []int32) {
+	l := &e.lines
+	s.events, s.segs = s.events[:0], s.segs[:0]
+	s.cwCancel, s.cwRefund, s.refunds, s.adjusts, s.adjustSub = s.cwCancel[:0], s.cwRefund[:0], s.refunds[:0], s.adjusts[:0], s.adjustSub[:0]
+
+	i := 0
+	for ; i < len(lines) && l.sub[lines[i]] < 0; i++ {
+		if l.kind[lines[i]] == kindCancellation {
+			s.cwCancel = append(s.cwCancel, lines[i])
+		} else {
+			s.cwRefund = append(s.cwRefund, lines[i])
+		}
+	}
+	slices.SortFunc(s.cwCancel, func(a, b int32) int { return cmp.Compare(l.ps[a], l.ps[b]) })
+	for i < len(lines) {
+		sub := l.sub[lines[i]]
+		j := i
+		for j < len(lines) && l.sub[lines[j]] == sub {
+			j++
+		}
+		e.subscription(s, sub, lines[i:j])
+		i = j
+	}
+	refundsApply := e.opt.Policies.Refunds == configs.RefundReduceMRR
+	if refundsApply {
+		for _, r := range s.refunds {
+			e.refund(s, r, l.sub[r])
+		}
+		for _, r := range s.cwRefund {
+			e.refund(s, r, -1)
+		}
+	}
+	for k, a := range s.adjusts {
+		e.adjustment(s, a, s.adjustSub[k])
+	}
+}
+
+// subscription walks one subscription's lines: base groups, gaps, grace,
+// cancellations and the open end.
+func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
+	l := &e.lines
+	s.bases, s.cancels = s.bases[:0], s.cancels[:0]
+	for _, i := range lines {
+		switch l.kind[i] {
+		case kindSubscription:
+			if l.prorated[i] || l.amount[i] < 0 {
+				s.adjusts = append(s.adjusts, i)
+				s.adjustSub = append(s.adjustSub, sub)
+			} else {
+				s.bases = append(s.bases, i)
+				e.checkPeriod(i)
+			}
+		case kindCancellation:
+			s.cancels = append(s.cancels, i)
+		case kindRefund:
+			s.refunds = append(s.refunds, i)
+		}
+	}
+	if len(s.cwCancel) > 0 {
+		s.cancels = append(s.cancels, s.cwCancel...)
+		slices.SortFunc(s.cancels, func(a, b int32) int { return cmp.Compare(l.ps[a], l.ps[b]) })
+	}
+	immediate := e.opt.Policies.Cancellation == configs.CancelImmediate
+	ci := 0
+	for g := 0; g < len(s.bases); {
+		start := l.ps[s.bases[g]]
+		h := g
+		paidEnd, rate, plan, best := start, int64(0), int32(-1), int64(-1)
+		for ; h < len(s.bases) && l.ps[s.bases[h]] == start; h++ {
+			b := s.bases[h]
+			paidEnd = max(paidEnd, l.pe[b])
+			m := e.lineMRR(b)
+			rate += m
+			if m > best {
+				best, plan = m, l.plan[b]
+			}
+		}
+		next := never
+		if h < len(s.bases) {
+			next = l.ps[s.bases[h]]
+		}
+		for ci < len(s.cancels) && l.ps[s.cancels[ci]] < start {
+			ci++
+		}
+		end, cause, cancelled := never, int32(-1), false
+		if ci < len(s.cancels) && l.ps[s.cancels[ci]] < next {
+			c := s.cancels[ci]
+			at := l.ps[c]
+			switch {
+			case at < paidEnd && immediate:
+				end = at
+			case at < paidEnd:
+				end = paidEnd
+			case at < paidEnd+e.grace:
+				end = at
+			default:
+				end = paidEnd
+			}
+			end, cause, cancelled = min(end, next), c, true
+		} else if next == never {
+			if e.asOf >= paidEnd+e.grace {
+				end = paidEnd
+			}
+		} else if next <= paidEnd+e.grace {
+			end = next
+		} else {
+			end = paidEnd
+		}
+		for k := g; k < h; k++ {
+			b := s.bases[k]
+			m := e.lineMRR(b)
+			e.emit(s, start, m, sub, l.plan[b], b)
+			if end != never {
+				why := b
+				if cause >= 0 {
+					why = cause
+				}
+				e.emit(s, end, -m, sub, l.plan[b], why)
+			}
+		}
+		s.segs = append(s.segs, segment{sub: sub, start: start, paidEnd: paidEnd, end: end, rate: rate, plan: plan, cancelled: cancelled})
+		g = h
+	}
+}
+
+// adjustment adds a prorated or negative line's MRR over its own period,
+// cut short where a cancellation ended its subscription.
+func (e *engine) adjustment(s *scratch, i, sub int32) {
+	l := &e.lines
+	from, to := l.ps[i], l.pe[i]
+	for k := range s.segs {
+		g := &s.segs[k]
+		if g.sub == sub && g.cancelled && g.start <= from && from < g.end && g.end < to {
+			to = g.end
+		}
+	}
+	if to <= from {
+		return
+	}
+	m := e.lineMRR(i)
+	e.emit(s, from, m, sub, -1, i)
+	e.emit(s, to, -m, sub, -1, i)
+}
+
+// refund reduces MRR for the rest of the paid period in force (policy
+// reduce_mrr). sub < 0: the subscription whose base in force has the
+// largest MRR (ties: the smallest subscription code).
+func (e *engine) refund(s *scratch, i, sub int32) {
+	l := &e.lines
+	r := l.idate[i]
+	var seg *segment
+	for k := range s.segs {
+		g := &s.segs[k]
+		if g.start > r || r >= g.end || (sub >= 0 && g.sub != sub) {
+			continue
+		}
+		if seg == nil || g.rate > seg.rate || (g.rate == seg.rate && g.sub < seg.sub) {
+			seg = g
+		}
+	}
+	if seg == nil || seg.plan < 0 {
+		return
+	}
+	from := max(r, l.ps[i])
+	to := seg.paidEnd
+	if l.pe[i] > from {
+		to = l.pe[i]
+	}
+	to = min(to, seg.end)
+	if to <= from {
+		return
+	}
+	m, _ := mulDivRound(l.amount[i], e.plans.mfNum[seg.plan], e.plans.mfDen[seg.plan])
+	e.emit(s, from, -m, seg.sub, -1, i)
+	e.emit(s, to, m, seg.sub, -1, i)
+}
+
+func (e *engine) emit(s *scratch, t, delta int64, sub, plan, line int32) {
+	if t >= e.asOf || (delta == 0 && plan < 0) {
+		return
+	}
+	s.events = append(s.events, event{t: t, delta: delta, sub: sub, plan: plan, line: line})
+}
+
+// lineMRR is a subscription line's MRR (SEMANTICS.md §2), in its currency.
+func (e *engine) lineMRR(i int32) int64 {
+	l := &e.lines
+	p := l.plan[i]
+	num, den := e.plans.mfNum[p], e.plans.mfDen[p]
+	if l.prorated[i] {
+		full := (l.pe[i] - e.shift(p, l.pe[i], -1)) / usPerSecond
+		length := (l.pe[i] - l.ps[i]) / usPerSecond
+		if length > 0 && full > 0 {
+			num *= uint64(full)
+			den *= uint64(length)
+		}
+	}
+	v, ok := mulDivRound(l.amount[i]-l.tax[i], num, den)
+	if !ok {
+		return 0 // amounts are bounded by transform; this cannot happen
+	}
+	return v
+}
+
+// shift moves an instant by n intervals of plan p.
+func (e *engine) shift(p int32, t int64, n int) int64 {
+	return schemas.AddInterval(schemas.TimeOf(t), e.plans.unit[p], e.plans.count[p], n).UnixMicro()
+}
+
+// checkPeriod flags a base line whose service period differs from its
+// plan's interval by more than three days.
+func (e *engine) checkPeriod(i int32) {
+	l := &e.lines
+	want := e.shift(l.plan[i], l.ps[i], 1)
+	diff := l.pe[i] - want
+	if diff < 0 {
+		diff = -diff
+	}
+	if diff > 3*usPerDay {
+		e.quality = append(e.quality, qualityRow{
+			cust: l.cust[i], record: l.inv[i] + "/" + l.lid[i], day: e.cal.day(l.ps[i]), hasDay: true,
+			check: "period_mismatch",
+			detail: "service period " + schemas.TimeOf(l.ps[i]).Format("2006-01-02") + " to " + schemas.TimeOf(l.pe[i]).Format("2006-01-02") +
+				" differs from one interval of plan " + e.plans.id[l.plan[i]] + " by more than 3 days; MRR follows the plan",
+		})
+	}
+}

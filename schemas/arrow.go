@@ -1,0 +1,307 @@
+package schemas
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Rows builds a record batch of one table row by row. Append the columns of
+// each row in table order with the typed methods; Record returns the batch,
+// which the caller releases.
+type Rows struct {
+	table *Table
+	b     *array.RecordBuilder
+	col   int
+}
+
+// NewRows starts a batch of the table.
+func NewRows(mem memory.Allocator, t *Table) *Rows {
+	return &Rows{table: t, b: array.NewRecordBuilder(mem, t.Schema())}
+}
+
+// Reserve makes room for n more rows.
+func (r *Rows) Reserve(n int) { r.b.Reserve(n) }
+
+func (r *Rows) next() array.Builder {
+	f := r.b.Field(r.col)
+	r.col++
+	if r.col == len(r.table.Columns) {
+		r.col = 0
+	}
+	return f
+}
+
+// String appends a string.
+func (r *Rows) String(v string) { r.next().(*array.StringBuilder).Append(v) }
+
+// Int64 appends an integer.
+func (r *Rows) Int64(v int64) { r.next().(*array.Int64Builder).Append(v) }
+
+// Int64Or appends an integer, or NULL when ok is false.
+func (r *Rows) Int64Or(v int64, ok bool) {
+	b := r.next().(*array.Int64Builder)
+	if ok {
+		b.Append(v)
+	} else {
+		b.AppendNull()
+	}
+}
+
+// Float64Or appends a float, or NULL when ok is false.
+func (r *Rows) Float64Or(v float64, ok bool) {
+	b := r.next().(*array.Float64Builder)
+	if ok {
+		b.Append(v)
+	} else {
+		b.AppendNull()
+	}
+}
+
+// Bool appends a boolean.
+func (r *Rows) Bool(v bool) { r.next().(*array.BooleanBuilder).Append(v) }
+
+// Time appends a timestamp in microseconds, NULL for NoTime.
+func (r *Rows) Time(us int64) {
+	b := r.next().(*array.TimestampBuilder)
+	if us == NoTime {
+		b.AppendNull()
+	} else {
+		b.Append(arrow.Timestamp(us))
+	}
+}
+
+// Date appends a date as days since the Unix epoch, or NULL when ok is false.
+func (r *Rows) Date(days int32, ok bool) {
+	b := r.next().(*array.Date32Builder)
+	if ok {
+		b.Append(arrow.Date32(days))
+	} else {
+		b.AppendNull()
+	}
+}
+
+// Strings appends a list of strings.
+func (r *Rows) Strings(vs []string) {
+	b := r.next().(*array.ListBuilder)
+	b.Append(true)
+	vb := b.ValueBuilder().(*array.StringBuilder)
+	for _, v := range vs {
+		vb.Append(v)
+	}
+}
+
+// Record returns the rows appended so far as a batch, and resets the
+// builder. The caller releases the batch.
+func (r *Rows) Record() arrow.RecordBatch {
+	if r.col != 0 {
+		panic(fmt.Sprintf("schemas: table %s: a row is incomplete at column %d", r.table.Name, r.col))
+	}
+	return r.b.NewRecordBatch()
+}
+
+// Release frees the builder.
+func (r *Rows) Release() { r.b.Release() }
+
+// CustomersRecord converts customers to a batch of the customers table.
+func CustomersRecord(mem memory.Allocator, cs []Customer) arrow.RecordBatch {
+	r := NewRows(mem, Customers)
+	defer r.Release()
+	r.Reserve(len(cs))
+	for i := range cs {
+		c := &cs[i]
+		r.String(c.Source)
+		r.String(c.CustomerID)
+		r.String(c.Name)
+		r.String(c.Email)
+		r.String(c.Country)
+		r.String(c.State)
+		r.Time(c.CreatedAt)
+		r.Time(c.TrialStartedAt)
+		r.String(c.Domain)
+		r.String(c.Attributes)
+		r.String(c.Origin)
+	}
+	return r.Record()
+}
+
+// PlansRecord converts plans to a batch of the plans table.
+func PlansRecord(mem memory.Allocator, ps []Plan) arrow.RecordBatch {
+	r := NewRows(mem, Plans)
+	defer r.Release()
+	r.Reserve(len(ps))
+	for i := range ps {
+		p := &ps[i]
+		r.String(p.Source)
+		r.String(p.PlanID)
+		r.String(p.Name)
+		r.String(p.IntervalUnit)
+		r.Int64(p.IntervalCount)
+		r.String(p.Currency)
+		r.String(p.Origin)
+	}
+	return r.Record()
+}
+
+// InvoiceLinesRecord converts lines to a batch of the invoice_lines table.
+func InvoiceLinesRecord(mem memory.Allocator, ls []InvoiceLine) arrow.RecordBatch {
+	r := NewRows(mem, InvoiceLines)
+	defer r.Release()
+	r.Reserve(len(ls))
+	for i := range ls {
+		l := &ls[i]
+		r.String(l.Source)
+		r.String(l.InvoiceID)
+		r.String(l.LineID)
+		r.String(l.CustomerID)
+		r.String(l.SubscriptionID)
+		r.String(l.PlanID)
+		r.String(l.Kind)
+		r.Time(l.InvoiceDate)
+		r.Time(l.PeriodStart)
+		r.Time(l.PeriodEnd)
+		r.Int64(l.Amount)
+		r.Int64(l.Tax)
+		r.Int64(l.Discount)
+		r.Int64(l.Quantity)
+		r.Bool(l.Prorated)
+		r.Time(l.PaidAt)
+		r.String(l.Currency)
+		r.String(l.Origin)
+	}
+	return r.Record()
+}
+
+// RejectedRecord converts rejections to a batch of the rejected_rows table.
+func RejectedRecord(mem memory.Allocator, rs []Rejected) arrow.RecordBatch {
+	r := NewRows(mem, RejectedRows)
+	defer r.Release()
+	r.Reserve(len(rs))
+	for i := range rs {
+		x := &rs[i]
+		r.String(x.RunID)
+		r.String(x.Source)
+		r.String(string(x.Entity))
+		r.String(x.RecordID)
+		r.String(x.Origin)
+		r.String(x.Error)
+		r.String(x.Raw)
+	}
+	return r.Record()
+}
+
+// columns gives typed access to a batch's columns by name.
+type columns struct {
+	rec arrow.RecordBatch
+	t   *Table
+	err error
+}
+
+func (c *columns) arr(name string) arrow.Array {
+	i := c.t.Index(name)
+	if c.rec.Schema().Field(i).Name != name {
+		c.err = fmt.Errorf("table %s: column %d is %q, want %q", c.t.Name, i, c.rec.Schema().Field(i).Name, name)
+	}
+	return c.rec.Column(i)
+}
+
+func (c *columns) str(name string) *array.String {
+	a, ok := c.arr(name).(*array.String)
+	if !ok && c.err == nil {
+		c.err = fmt.Errorf("table %s: column %s is not a string column", c.t.Name, name)
+	}
+	return a
+}
+
+func (c *columns) i64(name string) *array.Int64 {
+	a, ok := c.arr(name).(*array.Int64)
+	if !ok && c.err == nil {
+		c.err = fmt.Errorf("table %s: column %s is not an int64 column", c.t.Name, name)
+	}
+	return a
+}
+
+func (c *columns) ts(name string) *array.Timestamp {
+	a, ok := c.arr(name).(*array.Timestamp)
+	if !ok && c.err == nil {
+		c.err = fmt.Errorf("table %s: column %s is not a timestamp column", c.t.Name, name)
+	}
+	return a
+}
+
+func (c *columns) boolean(name string) *array.Boolean {
+	a, ok := c.arr(name).(*array.Boolean)
+	if !ok && c.err == nil {
+		c.err = fmt.Errorf("table %s: column %s is not a boolean column", c.t.Name, name)
+	}
+	return a
+}
+
+func timeAt(a *array.Timestamp, i int) int64 {
+	if a.IsNull(i) {
+		return NoTime
+	}
+	return int64(a.Value(i))
+}
+
+// CustomersFrom converts a batch of the customers table back to records.
+func CustomersFrom(rec arrow.RecordBatch, out []Customer) ([]Customer, error) {
+	c := &columns{rec: rec, t: Customers}
+	src, id, name, email := c.str("source"), c.str("customer_id"), c.str("name"), c.str("email")
+	country, state, created, trial := c.str("country"), c.str("state"), c.ts("created_at"), c.ts("trial_started_at")
+	domain, attrs, origin := c.str("domain"), c.str("attributes"), c.str("origin")
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, Customer{
+			Source: src.Value(i), CustomerID: id.Value(i), Name: name.Value(i), Email: email.Value(i),
+			Country: country.Value(i), State: state.Value(i), CreatedAt: timeAt(created, i),
+			TrialStartedAt: timeAt(trial, i), Domain: domain.Value(i), Attributes: attrs.Value(i),
+			Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}
+
+// PlansFrom converts a batch of the plans table back to records.
+func PlansFrom(rec arrow.RecordBatch, out []Plan) ([]Plan, error) {
+	c := &columns{rec: rec, t: Plans}
+	src, id, name, unit := c.str("source"), c.str("plan_id"), c.str("name"), c.str("interval_unit")
+	count, cur, origin := c.i64("interval_count"), c.str("currency"), c.str("origin")
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, Plan{
+			Source: src.Value(i), PlanID: id.Value(i), Name: name.Value(i), IntervalUnit: unit.Value(i),
+			IntervalCount: count.Value(i), Currency: cur.Value(i), Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}
+
+// InvoiceLinesFrom converts a batch of the invoice_lines table back to records.
+func InvoiceLinesFrom(rec arrow.RecordBatch, out []InvoiceLine) ([]InvoiceLine, error) {
+	c := &columns{rec: rec, t: InvoiceLines}
+	src, inv, line, cust := c.str("source"), c.str("invoice_id"), c.str("line_id"), c.str("customer_id")
+	sub, plan, kind := c.str("subscription_id"), c.str("plan_id"), c.str("kind")
+	idate, ps, pe := c.ts("invoice_date"), c.ts("period_start"), c.ts("period_end")
+	amount, tax, disc, qty := c.i64("amount"), c.i64("tax"), c.i64("discount"), c.i64("quantity")
+	prorated, paid, cur, origin := c.boolean("prorated"), c.ts("paid_at"), c.str("currency"), c.str("origin")
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, InvoiceLine{
+			Source: src.Value(i), InvoiceID: inv.Value(i), LineID: line.Value(i), CustomerID: cust.Value(i),
+			SubscriptionID: sub.Value(i), PlanID: plan.Value(i), Kind: kind.Value(i),
+			InvoiceDate: timeAt(idate, i), PeriodStart: timeAt(ps, i), PeriodEnd: timeAt(pe, i),
+			Amount: amount.Value(i), Tax: tax.Value(i), Discount: disc.Value(i), Quantity: qty.Value(i),
+			Prorated: prorated.Value(i), PaidAt: timeAt(paid, i), Currency: cur.Value(i), Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,172 @@
+package schemas
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// rowGroupRows bounds the rows of one Parquet row group.
+const rowGroupRows = 1 << 20
+
+// ParquetWriter writes batches of one table to a Parquet file with standard
+// logical types: DATE, TIMESTAMP(UTC, micros), INT64, STRING, BOOLEAN,
+// DOUBLE and LIST. The Arrow schema, with the column descriptions, is stored
+// in the file's metadata.
+type ParquetWriter struct {
+	table *Table
+	fw    *pqarrow.FileWriter
+}
+
+// NewParquetWriter starts a Parquet file of the table on w.
+func NewParquetWriter(w io.Writer, t *Table) (*ParquetWriter, error) {
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithCreatedBy("mrrflow"),
+		parquet.WithMaxRowGroupLength(rowGroupRows),
+	)
+	arrProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	// The file writer closes a writer that is an io.Closer; ours is not
+	// its to close.
+	fw, err := pqarrow.NewFileWriter(t.Schema(), struct{ io.Writer }{w}, props, arrProps)
+	if err != nil {
+		return nil, fmt.Errorf("start parquet %s: %w", t.Name, err)
+	}
+	return &ParquetWriter{table: t, fw: fw}, nil
+}
+
+// Write appends a batch; it must have the table's schema.
+func (p *ParquetWriter) Write(rec arrow.RecordBatch) error {
+	if !rec.Schema().Equal(p.table.Schema()) {
+		return fmt.Errorf("write %s: batch schema differs from the table's", p.table.Name)
+	}
+	if err := p.fw.Write(rec); err != nil {
+		return fmt.Errorf("write %s: %w", p.table.Name, err)
+	}
+	return nil
+}
+
+// Close finishes the file. It does not close the underlying writer.
+func (p *ParquetWriter) Close() error {
+	if err := p.fw.Close(); err != nil {
+		return fmt.Errorf("finish parquet %s: %w", p.table.Name, err)
+	}
+	return nil
+}
+
+// WriteParquet writes whole batches of a table as one Parquet file on w.
+func WriteParquet(w io.Writer, t *Table, recs ...arrow.RecordBatch) error {
+	pw, err := NewParquetWriter(w, t)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := pw.Write(r); err != nil {
+			return err
+		}
+	}
+	return pw.Close()
+}
+
+// ReadParquetFile reads a Parquet file of the table into batches, checking
+// that its columns are the table's. The caller releases the batches.
+func ReadParquetFile(ctx context.Context, mem memory.Allocator, path string, t *Table) ([]arrow.RecordBatch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	sc, err := fr.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := checkColumns(sc, t); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer rr.Release()
+	var out []arrow.RecordBatch
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		rec.Retain()
+		out = append(out, rec)
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		for _, r := range out {
+			r.Release()
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func checkColumns(sc *arrow.Schema, t *Table) error {
+	if sc.NumFields() != len(t.Columns) {
+		return fmt.Errorf("has %d columns, table %s has %d", sc.NumFields(), t.Name, len(t.Columns))
+	}
+	for i, c := range t.Columns {
+		f := sc.Field(i)
+		if f.Name != c.Name || !arrow.TypeEqual(f.Type, c.Type) {
+			return fmt.Errorf("column %d is %s %s, table %s wants %s %s", i, f.Name, f.Type, t.Name, c.Name, c.Type)
+		}
+	}
+	return nil
+}
+
+// Concat joins batches of one table into one batch. The caller releases it.
+func Concat(mem memory.Allocator, t *Table, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(recs) == 0 {
+		b := array.NewRecordBuilder(mem, t.Schema())
+		defer b.Release()
+		return b.NewRecordBatch(), nil
+	}
+	if len(recs) == 1 {
+		recs[0].Retain()
+		return recs[0], nil
+	}
+	cols := make([]arrow.Array, len(t.Columns))
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		a, err := array.Concatenate(parts, mem)
+		if err != nil {
+			for _, c := range cols[:i] {
+				c.Release()
+			}
+			return nil, fmt.Errorf("concat %s.%s: %w", t.Name, t.Columns[i].Name, err)
+		}
+		cols[i] = a
+	}
+	rec := array.NewRecordBatch(t.Schema(), cols, rows)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec, nil
+}

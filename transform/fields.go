@@ -1,0 +1,198 @@
+package transform
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// FieldError is a problem with one field of a record.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "field " + e.Field + ": " + e.Msg }
+
+// maxAmount bounds amounts so that MRR arithmetic cannot overflow: 10^15
+// minor units is ten trillion dollars.
+const maxAmount = 1_000_000_000_000_000
+
+// reader pulls typed fields out of a raw record and keeps the first error.
+type reader struct {
+	rec *extract.Record
+	err error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = &FieldError{Field: r.rec.SourceName(name), Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (r *reader) text(name string, required bool) string {
+	v := r.rec.Get(name)
+	if !v.Present() {
+		if required {
+			r.fail(name, "is required")
+		}
+		return ""
+	}
+	if v.Kind == extract.Object || v.Kind == extract.Bool {
+		r.fail(name, "must be a string, got %s", v.Text)
+		return ""
+	}
+	return strings.TrimSpace(v.Text)
+}
+
+func (r *reader) integer(name string, required bool, def int64) int64 {
+	v := r.rec.Get(name)
+	if !v.Present() {
+		if required {
+			r.fail(name, "is required")
+		}
+		return def
+	}
+	s := strings.TrimSpace(v.Text)
+	if v.Kind == extract.Object || v.Kind == extract.Bool {
+		r.fail(name, "must be an integer, got %s", s)
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			r.fail(name, "must be an integer, got %q", s)
+			return def
+		}
+		n = int64(f)
+	}
+	return n
+}
+
+// amount reads an integer in minor units.
+func (r *reader) amount(name string, required bool) int64 {
+	v := r.rec.Get(name)
+	if v.Present() && strings.Contains(v.Text, ".") {
+		s := strings.TrimSpace(v.Text)
+		if f, err := strconv.ParseFloat(s, 64); err == nil && f != math.Trunc(f) {
+			r.fail(name, "must be an integer number of minor units (cents), got %s", s)
+			return 0
+		}
+	}
+	n := r.integer(name, required, 0)
+	if n > maxAmount || n < -maxAmount {
+		r.fail(name, "%d is out of range (at most %d minor units)", n, int64(maxAmount))
+	}
+	return n
+}
+
+func (r *reader) boolean(name string) bool {
+	v := r.rec.Get(name)
+	if !v.Present() {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(v.Text)) {
+	case "true", "1", "yes", "t":
+		return true
+	case "false", "0", "no", "f":
+		return false
+	}
+	r.fail(name, "must be true or false, got %q", v.Text)
+	return false
+}
+
+// Layouts accepted for date-times; those without a zone are UTC.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04",
+	time.DateOnly,
+}
+
+// ParseTime parses an ISO 8601 date or date-time; one without a zone is UTC.
+func ParseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (r *reader) time(name string, required bool) int64 {
+	v := r.rec.Get(name)
+	if !v.Present() {
+		if required {
+			r.fail(name, "is required")
+		}
+		return schemas.NoTime
+	}
+	t, ok := ParseTime(v.Text)
+	if !ok || v.Kind != extract.Text {
+		r.fail(name, "%q is not an ISO 8601 date-time", v.Text)
+		return schemas.NoTime
+	}
+	if t.Year() < 1970 || t.Year() > 2200 {
+		r.fail(name, "%s is out of range (1970 to 2200)", t.Format(time.RFC3339))
+		return schemas.NoTime
+	}
+	return schemas.Micros(t)
+}
+
+func (r *reader) country(name string) string {
+	s := strings.ToLower(r.text(name, false))
+	if s != "" && !isCountry(s) {
+		r.fail(name, "%q is not an ISO 3166 alpha-2 country code", r.rec.Get(name).Text)
+	}
+	return s
+}
+
+func (r *reader) currency(name string, required bool) string {
+	s := strings.ToLower(r.text(name, required))
+	if s != "" && !IsCurrency(s) {
+		r.fail(name, "%q is not an ISO 4217 currency code", r.rec.Get(name).Text)
+	}
+	return s
+}
+
+// ISO 3166-1 alpha-2 codes, lower case.
+const countryCodes = "ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz " +
+	"ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr " +
+	"ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp " +
+	"ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz " +
+	"na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw " +
+	"sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz " +
+	"ua ug um us uy uz va vc ve vg vi vn vu wf ws xk ye yt za zm zw"
+
+// ISO 4217 currency codes in use, lower case.
+const currencyCodes = "aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd btn bwp byn bzd " +
+	"cad cdf chf clp cny cop crc cuc cup cve czk djf dkk dop dzd egp ern etb eur fjd fkp gbp gel ghs gip gmd gnf gtq gyd " +
+	"hkd hnl hrk htg huf idr ils inr iqd irr isk jmd jod jpy kes kgs khr kmf kpw krw kwd kyd kzt lak lbp lkr lrd lsl lyd " +
+	"mad mdl mga mkd mmk mnt mop mru mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln pyg qar " +
+	"ron rsd rub rwf sar sbd scr sdg sek sgd shp sle sll sos srd ssp stn svc syp szl thb tjs tmt tnd top try ttd twd tzs " +
+	"uah ugx usd uyu uzs ves vnd vuv wst xaf xcd xof xpf yer zar zmw zwl"
+
+func isCountry(s string) bool { return len(s) == 2 && inList(countryCodes, s) }
+
+// IsCurrency reports whether s is a lower-case ISO 4217 code in use.
+func IsCurrency(s string) bool { return len(s) == 3 && inList(currencyCodes, s) }
+
+func inList(list, s string) bool {
+	for i := 0; i+len(s) <= len(list); i += len(s) + 1 {
+		if list[i:i+len(s)] == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,254 @@
+package transform
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// Batch is the normalized state of one source.
+type Batch struct {
+	Source    string
+	Customers []schemas.Customer
+	Plans     []schemas.Plan
+	Lines     []schemas.InvoiceLine
+}
+
+// Result is what normalizing one read of a source gave.
+type Result struct {
+	Batch    Batch
+	Rejected []schemas.Rejected
+	// Read and Accepted count records by entity.
+	Read     map[schemas.Entity]int
+	Accepted map[schemas.Entity]int
+	Took     time.Duration
+}
+
+// Normalize reads a source through its extractor, validates every record,
+// and merges what is valid into prior (the source's normalized state from
+// earlier runs): in mode upsert a record replaces the one with its id (an
+// invoice replaces all its lines); in mode replace the read is the whole
+// state. A record that fails becomes a rejected row; an error of the read
+// itself (a broken file, a lost connection) is returned.
+func Normalize(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor, prior *Batch) (*Result, error) {
+	start := time.Now()
+	n := &normalizer{
+		runID:    runID,
+		res:      &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
+		rejected: map[schemas.Entity]map[string]string{},
+	}
+	n.res.Batch.Source = src.Name
+	err := ex.Extract(ctx, n.add)
+	if err != nil {
+		return nil, err
+	}
+	if prior == nil || mode == configs.ModeReplace {
+		prior = &Batch{Source: src.Name}
+	}
+	n.merge(src.Name, prior)
+	n.res.Took = time.Since(start)
+	return n.res, nil
+}
+
+type normalizer struct {
+	runID     string
+	res       *Result
+	customers []schemas.Customer
+	plans     []schemas.Plan
+	lines     []pendingLine
+	// rejected holds the reason each rejected id was rejected for.
+	rejected map[schemas.Entity]map[string]string
+}
+
+type pendingLine struct {
+	line schemas.InvoiceLine
+	raw  string
+}
+
+func (n *normalizer) add(rec *extract.Record) error {
+	n.res.Read[rec.Entity]++
+	if rec.Err != nil {
+		n.reject(rec, rec.Err.Error())
+		return nil
+	}
+	var err error
+	switch rec.Entity {
+	case schemas.EntityCustomer:
+		var c schemas.Customer
+		if c, err = toCustomer(rec); err == nil {
+			n.customers = append(n.customers, c)
+		}
+	case schemas.EntityPlan:
+		var p schemas.Plan
+		if p, err = toPlan(rec); err == nil {
+			n.plans = append(n.plans, p)
+		}
+	case schemas.EntityInvoice, schemas.EntityLineItem:
+		var l schemas.InvoiceLine
+		if l, err = toLine(rec); err == nil {
+			n.lines = append(n.lines, pendingLine{line: l, raw: string(rec.Raw)})
+		}
+	default:
+		err = fmt.Errorf("entity %s is not handled", rec.Entity)
+	}
+	if err != nil {
+		n.reject(rec, err.Error())
+	}
+	return nil
+}
+
+func (n *normalizer) reject(rec *extract.Record, reason string) {
+	id := recordID(rec)
+	n.rejectID(rec.Source, rec.Entity, id, rec.Origin, reason, string(rec.Raw))
+}
+
+func (n *normalizer) rejectID(source string, e schemas.Entity, id, origin, reason, raw string) {
+	n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
+		RunID: n.runID, Source: source, Entity: e, RecordID: id, Origin: origin, Error: reason, Raw: raw,
+	})
+	if id == "" {
+		return
+	}
+	if n.rejected[e] == nil {
+		n.rejected[e] = map[string]string{}
+	}
+	if _, seen := n.rejected[e][id]; !seen {
+		n.rejected[e][id] = reason
+	}
+}
+
+// merge upserts the records read into prior, checks references, and sets
+// the result's batch.
+func (n *normalizer) merge(source string, prior *Batch) {
+	out := &n.res.Batch
+	out.Customers = upsert(prior.Customers, n.customers, func(c *schemas.Customer) string { return c.CustomerID })
+	out.Plans = upsert(prior.Plans, n.plans, func(p *schemas.Plan) string { return p.PlanID })
+	n.res.Accepted[schemas.EntityCustomer] = len(n.customers)
+	n.res.Accepted[schemas.EntityPlan] = len(n.plans)
+
+	customers := make(map[string]bool, len(out.Customers))
+	for i := range out.Customers {
+		customers[out.Customers[i].CustomerID] = true
+	}
+	plans := make(map[string]*schemas.Plan, len(out.Plans))
+	for i := range out.Plans {
+		plans[out.Plans[i].PlanID] = &out.Plans[i]
+	}
+
+	// Check each incoming line; an invoice with any bad line is rejected
+	// whole, so that an invoice is never half imported.
+	badInvoice := map[string]string{}
+	accepted := make([]schemas.InvoiceLine, 0, len(n.lines))
+	for i := range n.lines {
+		p := &n.lines[i]
+		if reason := n.checkRefs(source, &p.line, customers, plans); reason != "" {
+			n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, p.raw)
+			badInvoice[p.line.InvoiceID] = reason
+			continue
+		}
+		accepted = append(accepted, p.line)
+	}
+	kept := accepted[:0]
+	for _, l := range accepted {
+		if reason, bad := badInvoice[l.InvoiceID]; bad {
+			n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
+				RunID: n.runID, Source: source, Entity: schemas.EntityLineItem, RecordID: l.InvoiceID + "/" + l.LineID,
+				Origin: l.Origin, Error: "another line of invoice " + quoted(l.InvoiceID) + " was rejected: " + reason,
+			})
+			continue
+		}
+		kept = append(kept, l)
+	}
+	n.res.Accepted[schemas.EntityInvoice] = len(kept)
+	out.Lines = upsertLines(prior.Lines, kept)
+}
+
+// checkRefs resolves a line's customer and plan, fills its default period
+// end, and returns why it is rejected, or "".
+func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers map[string]bool, plans map[string]*schemas.Plan) string {
+	if !customers[l.CustomerID] {
+		if why, ok := n.rejected[schemas.EntityCustomer][l.CustomerID]; ok {
+			return fmt.Sprintf("customer %s was rejected: %s", quoted(l.CustomerID), why)
+		}
+		return fmt.Sprintf("customer %s does not exist in source %s", quoted(l.CustomerID), quoted(source))
+	}
+	var plan *schemas.Plan
+	if l.PlanID != "" {
+		plan = plans[l.PlanID]
+		if plan == nil {
+			if why, ok := n.rejected[schemas.EntityPlan][l.PlanID]; ok {
+				return fmt.Sprintf("plan %s was rejected: %s", quoted(l.PlanID), why)
+			}
+			return fmt.Sprintf("plan %s does not exist in source %s", quoted(l.PlanID), quoted(source))
+		}
+	}
+	if l.Currency == "" && plan != nil {
+		l.Currency = plan.Currency
+	}
+	if l.PeriodEnd == schemas.NoTime {
+		if plan != nil && l.Kind != schemas.KindCancellation && l.Kind != schemas.KindRefund {
+			l.PeriodEnd = schemas.Micros(schemas.AddInterval(schemas.TimeOf(l.PeriodStart), plan.IntervalUnit, plan.IntervalCount, 1))
+		} else {
+			l.PeriodEnd = l.PeriodStart
+		}
+	}
+	return ""
+}
+
+// upsert replaces prior records by id with the incoming ones (the last of
+// several with one id wins) and returns all, sorted by id.
+func upsert[T any](prior, incoming []T, id func(*T) string) []T {
+	byID := make(map[string]int, len(prior)+len(incoming))
+	out := make([]T, 0, len(prior)+len(incoming))
+	for _, set := range [][]T{prior, incoming} {
+		for i := range set {
+			k := id(&set[i])
+			if j, ok := byID[k]; ok {
+				out[j] = set[i]
+				continue
+			}
+			byID[k] = len(out)
+			out = append(out, set[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmp.Compare(id(&a), id(&b)) })
+	return out
+}
+
+// upsertLines replaces every line of an invoice that arrives again.
+func upsertLines(prior, incoming []schemas.InvoiceLine) []schemas.InvoiceLine {
+	again := make(map[string]bool, len(incoming))
+	for i := range incoming {
+		again[incoming[i].InvoiceID] = true
+	}
+	out := make([]schemas.InvoiceLine, 0, len(prior)+len(incoming))
+	for i := range prior {
+		if !again[prior[i].InvoiceID] {
+			out = append(out, prior[i])
+		}
+	}
+	// Within one read, a line sent twice: the last wins.
+	type key struct{ inv, line string }
+	pos := make(map[key]int, len(incoming))
+	for _, l := range incoming {
+		k := key{l.InvoiceID, l.LineID}
+		if j, ok := pos[k]; ok {
+			out[j] = l
+			continue
+		}
+		pos[k] = len(out)
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b schemas.InvoiceLine) int {
+		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
+	})
+	return out
+}
+
+func quoted(s string) string { return fmt.Sprintf("%q", s) }
