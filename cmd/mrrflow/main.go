@@ -1,0 +1,56 @@
+// Command mrrflow runs mrrflow's jobs: see `mrrflow --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // time zones work on machines without a zoneinfo database
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/jobs"
+)
+
+// Exit codes (DESIGN.md).
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitTooRejected = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// usageError marks bad usage (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, jobs.ErrTooManyRejected):
+		fmt.Fprintln(os.Stderr, "mrrflow:", err)
+		return exitTooRejected
+	case errors.As(err, &ue), errors.Is(err, configs.ErrConfig):
+		fmt.Fprintln(os.Stderr, "mrrflow:", err)
+		return exitUsage
+	case errors.Is(err, store.ErrLocked):
+		fmt.Fprintln(os.Stderr, "mrrflow:", err)
+		return exitFailed
+	}
+	fmt.Fprintln(os.Stderr, "mrrflow:", err)
+	return exitFailed
+}
