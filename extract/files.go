@@ -119,6 +119,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 			off = se.Offset
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			off = lc.base + int64(len(lc.buf)) // where the file ends
 			err = errors.New("unexpected end of file: the file is truncated or a bracket is missing")
 		}
 		line, col := lc.position(off)
