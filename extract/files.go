@@ -113,10 +113,10 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 	dec := json.NewDecoder(lc)
 	dec.UseNumber()
 	fail := func(err error) error {
-		var se *json.SyntaxError
 		off := dec.InputOffset()
+		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			off = se.Offset
+			off = lc.syntaxErrorAt(off)
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			off = lc.base + int64(len(lc.buf)) // where the file ends

@@ -2,6 +2,8 @@ package extract
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 )
 
@@ -55,4 +57,24 @@ func (lc *lineCounter) release(off int64) {
 	n := copy(lc.buf, lc.buf[rel:])
 	lc.buf = lc.buf[:n]
 	lc.base += int64(rel)
+}
+
+// syntaxErrorAt finds the offset of the byte where a JSON syntax error
+// lies, in the value that starts at or after from. (The decoder's own
+// SyntaxError offset is not an offset in the stream.)
+func (lc *lineCounter) syntaxErrorAt(from int64) int64 {
+	rel := int(from - lc.base)
+	if rel < 0 || rel > len(lc.buf) {
+		return from
+	}
+	for rel < len(lc.buf) && bytes.IndexByte([]byte(" \t\r\n,"), lc.buf[rel]) >= 0 {
+		rel++
+	}
+	var v any
+	err := json.Unmarshal(lc.buf[rel:], &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset > 0 {
+		return lc.base + int64(rel) + se.Offset - 1
+	}
+	return lc.base + int64(rel)
 }

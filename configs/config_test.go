@@ -1,0 +1,107 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func lookup(name string) (string, bool) {
+	if name == "EXPORTS" {
+		return "/data/exports", true
+	}
+	return "", false
+}
+
+func load(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(path, data, lookup)
+}
+
+func TestGoodConfigs(t *testing.T) {
+	c, err := load(t, "full.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sources[0]
+	checks := []struct{ name, got, want string }{
+		{"warehouse", c.Warehouse, filepath.Join("testdata", "wh")},
+		{"customers", s.Customers, filepath.Join("testdata", "exports", "customers*.json")},
+		{"invoices (env, absolute)", s.Invoices, "/data/exports/invoices*.csv"},
+		{"cancellation", c.Policies.Cancellation, CancelImmediate},
+		{"refunds", c.Policies.Refunds, RefundCashOnly},
+		{"mode", s.Mode, ModeReplace},
+		{"timezone", c.Location().String(), "Europe/Copenhagen"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if c.Policies.ChurnGraceDays != 14 || !c.Policies.RequirePayment || c.Policies.ReactivationWindowDays != 90 || *c.MaxRejectedRows != 10 {
+		t.Errorf("policies = %+v, max_rejected_rows %v", c.Policies, *c.MaxRejectedRows)
+	}
+
+	c, err = load(t, "minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.Policies != d.Policies || c.AsOf != "now" || c.Timezone != "UTC" || c.MaxRejectedRows != nil {
+		t.Errorf("defaults not set: %+v", c)
+	}
+	if c.Warehouse != filepath.Join("testdata", "warehouse") {
+		t.Errorf("default warehouse = %s", c.Warehouse)
+	}
+}
+
+// TestBadConfigs names, for each bad file, the error it must give: file,
+// line and field.
+var badConfigs = map[string]string{
+	"unknown_key.bad.yaml":      "testdata/unknown_key.bad.yaml:7: unknown key invoice",
+	"unknown_top.bad.yaml":      "testdata/unknown_top.bad.yaml:2: unknown key polices",
+	"grace.bad.yaml":            "testdata/grace.bad.yaml:2: policies.churn_grace_days: must be >= 0, not -1",
+	"cancellation.bad.yaml":     `testdata/cancellation.bad.yaml:2: policies.cancellation: "at_once" is neither period_end nor immediate`,
+	"as_of.bad.yaml":            `testdata/as_of.bad.yaml:1: as_of: "30/06/2024" is neither now nor a date YYYY-MM-DD`,
+	"timezone.bad.yaml":         `testdata/timezone.bad.yaml:1: timezone: "Mars/Olympus" is not an IANA time zone`,
+	"duplicate_source.bad.yaml": `testdata/duplicate_source.bad.yaml:3: sources[1].name: "b" is also the name of sources[0]`,
+	"missing_env.bad.yaml":      "testdata/missing_env.bad.yaml:4: sources[0].customers: environment variable NOT_SET_ANYWHERE is not set",
+	"no_sources.bad.yaml":       "testdata/no_sources.bad.yaml:1: sources: at least one source is needed",
+	"bigquery.bad.yaml":         "testdata/bigquery.bad.yaml:3: sink.project: is required for a bigquery sink",
+	"currency.bad.yaml":         `testdata/currency.bad.yaml:1: reporting_currency: "dollars" is not a three-letter ISO 4217 code`,
+	"mode.bad.yaml":             `testdata/mode.bad.yaml:2: sources[0].mode: "merge" is neither upsert nor replace`,
+}
+
+func TestBadConfigs(t *testing.T) {
+	for file, want := range badConfigs {
+		t.Run(file, func(t *testing.T) {
+			_, err := load(t, file)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("%v is not an ErrConfig", err)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error\n  %v\nwant it to contain\n  %s", err, want)
+			}
+		})
+	}
+}
+
+// Every bad file in testdata has its expected error above.
+func TestEveryBadFileIsChecked(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
+	for _, f := range files {
+		if _, ok := badConfigs[filepath.Base(f)]; !ok {
+			t.Errorf("%s has no expected error in badConfigs", f)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package extract
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+type seen struct {
+	entity schemas.Entity
+	origin string
+	fields string
+	err    string
+}
+
+// extractAll runs a growpanel source over files written into a folder.
+func extractAll(t *testing.T, files map[string]string) ([]seen, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		data := []byte(content)
+		if strings.HasSuffix(name, ".gz") {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(data)
+			zw.Close()
+			data = b.Bytes()
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(prefix string) string {
+		for name := range files {
+			if strings.HasPrefix(name, prefix) {
+				return filepath.Join(dir, prefix+"*")
+			}
+		}
+		t.Fatalf("no %s file", prefix)
+		return ""
+	}
+	src := configs.Source{Name: "s", Kind: "growpanel", Plans: find("plans"), Customers: find("customers"), Invoices: find("invoices")}
+	ex, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []seen
+	err = ex.Extract(context.Background(), func(r *Record) error {
+		s := seen{entity: r.Entity, origin: filepath.Base(r.Origin)}
+		var parts []string
+		for _, name := range []string{"customer_id", "plan_id", "invoice_id", "interval_unit", "interval_count", "invoice_date", "amount", "kind", "created_at", "period_start"} {
+			if v := r.Get(name); v.Present() {
+				parts = append(parts, name+"="+v.Text)
+			}
+		}
+		if len(r.Attrs) > 0 {
+			parts = append(parts, "attrs="+r.AttrsJSON())
+		}
+		s.fields = strings.Join(parts, " ")
+		if r.Err != nil {
+			s.err = r.Err.Error()
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+func TestGrowPanelFormatsAndSpellings(t *testing.T) {
+	got, err := extractAll(t, map[string]string{
+		"plans.json": `{"plans": [
+  {"id": "a", "interval": "month", "interval_count": 1},
+  {"id": "b", "billing_freq": "year", "billing_freq_count": 2}
+]}`,
+		"customers.ndjson.gz": `{"id": "c1", "created": "2024-01-01T00:00:00Z", "metadata": {"industry": "Tech", "size": 50}}` + "\n\n" +
+			`{"id": "c2", "created_date": "2024-01-02T00:00:00Z", "custom_variables": {"tier": "gold"}, "data_source": "ds_1"}` + "\n",
+		"invoices.csv": "id,customer_id,type,date,amount_cents,start_date,notes\n" +
+			"i1,c1,subscription,2024-01-01,9900,2024-01-01,\"two\nlines\"\n" +
+			"i2,c2,one-time,2024-01-05,500,,\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{
+		{schemas.EntityPlan, "plans.json:2", "plan_id=a interval_unit=month interval_count=1", ""},
+		{schemas.EntityPlan, "plans.json:3", "plan_id=b interval_unit=year interval_count=2", ""},
+		{schemas.EntityCustomer, "customers.ndjson.gz:1", `customer_id=c1 created_at=2024-01-01T00:00:00Z attrs={"industry":"Tech","size":"50"}`, ""},
+		{schemas.EntityCustomer, "customers.ndjson.gz:3", `customer_id=c2 created_at=2024-01-02T00:00:00Z attrs={"data_source":"ds_1","tier":"gold"}`, ""},
+		{schemas.EntityInvoice, "invoices.csv:2", "customer_id=c1 invoice_id=i1 invoice_date=2024-01-01 amount=9900 kind=subscription period_start=2024-01-01", ""},
+		{schemas.EntityInvoice, "invoices.csv:4", "customer_id=c2 invoice_id=i2 invoice_date=2024-01-05 amount=500 kind=one-time", ""},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got\n  %v\nwant\n  %v", got, want)
+	}
+}
+
+func TestGrowPanelRecordErrors(t *testing.T) {
+	got, err := extractAll(t, map[string]string{
+		"plans.json":       `[{"id": "a", "interval": "month", "billing_freq": "year"}, 42]`,
+		"customers.ndjson": `{"id": "c1"` + "\n",
+		"invoices.csv":     "id,customer_id\ni1,c1,extra\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs := []string{
+		`fields billing_freq ("year") and interval ("month") disagree`,
+		"not a JSON object: found a JSON number",
+		"line is not valid JSON: unexpected end of JSON input",
+		"row has 3 cells, the header has 2",
+	}
+	if len(got) != len(wantErrs) {
+		t.Fatalf("got %d records: %v", len(got), got)
+	}
+	for i, w := range wantErrs {
+		if !strings.Contains(got[i].err, w) {
+			t.Errorf("record %d (%s): error %q, want %q", i, got[i].origin, got[i].err, w)
+		}
+	}
+}
+
+func TestGrowPanelFileErrors(t *testing.T) {
+	for name, c := range map[string]struct {
+		plans     string
+		line, col int
+	}{
+		"syntax":      {"[\n  {\"id\": \"a\"},\n  {\"id\" \"b\"}\n]", 3, 9},
+		"truncated":   {"[\n  {\"id\": \"a\"},\n  {\"id\": ", 3, 10},
+		"not records": {"\"plans\"", 1, 8},
+		"trailing":    {"[]\n[]", 2, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := extractAll(t, map[string]string{"plans.json": c.plans, "customers.json": "[]", "invoices.json": "[]"})
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want a FileError", err)
+			}
+			if fe.Line != c.line || fe.Col != c.col {
+				t.Errorf("%v: at %d:%d, want %d:%d", err, fe.Line, fe.Col, c.line, c.col)
+			}
+		})
+	}
+	ex, _ := Open(configs.Source{Name: "s", Kind: "growpanel", Plans: filepath.Join(t.TempDir(), "plans*.json")})
+	err := ex.Extract(context.Background(), func(*Record) error { return nil })
+	if !errors.Is(err, ErrNoFiles) {
+		t.Errorf("a pattern matching nothing: %v", err)
+	}
+}
+
+func TestValidateSources(t *testing.T) {
+	for _, c := range []struct {
+		src  configs.Source
+		want string
+	}{
+		{configs.Source{Name: "s", Kind: "stripe"}, `unknown kind "stripe"`},
+		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.json", Customers: "c.json"}, "sources[0].invoices: is required"},
+		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.json", Customers: "c.json", Invoices: "i.json", DSN: "x"}, "sources[0].dsn: is not a key of kind growpanel"},
+		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.xml", Customers: "c.json", Invoices: "i.json"}, `sources[0].plans: "p.xml": name files`},
+	} {
+		cfg := configs.Default()
+		cfg.Sources = []configs.Source{c.src}
+		err := Validate(cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.src, err, c.want)
+		}
+	}
+}
