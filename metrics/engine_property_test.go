@@ -102,6 +102,14 @@ func parquetBytes(t testing.TB, res *Result) []byte {
 // The monthly invariant holds exactly, movements add up to each customer's
 // MRR, and the snapshot agrees with the periods.
 func TestPropertyInvariants(t *testing.T) {
+	kinds := map[string]int{}
+	defer func() {
+		for _, k := range []string{MoveNew, MoveExpansion, MoveContraction, MoveChurn, MoveReactivation} {
+			if kinds[k] == 0 {
+				t.Errorf("the random scenarios never produced a %s movement", k)
+			}
+		}
+	}()
 	for seed := uint64(1); seed <= 40; seed++ {
 		s := randomScenario(seed, 25)
 		o := s.run(t)
@@ -132,6 +140,7 @@ func TestPropertyInvariants(t *testing.T) {
 		for _, mv := range o.movements {
 			var d, cust, kind, amount, ba string
 			fmt.Sscan(mv, &d, &cust, &kind, &amount, &ba)
+			kinds[kind]++
 			var before, after string
 			for i := range ba {
 				if ba[i:i+2] == "->" {

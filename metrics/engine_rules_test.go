@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/schemas"
 )
@@ -349,5 +350,31 @@ func TestCohorts(t *testing.T) {
 	}
 	if c := o.customer(t, "b"); c["status"] != "churned" || c["cohort_month"] != "2024-01-01" {
 		t.Errorf("snapshot of b = %v", c)
+	}
+}
+
+// §4 and DESIGN.md: a movement names the lines that caused it and the plan
+// holding most MRR after it (before it, for churn).
+func TestMovementCausesAndPlan(t *testing.T) {
+	s := newScenario("2024-04-20")
+	s.sub("p", "monthly", 10000, "2024-01-01", "2024-02-01", "sub=a")
+	s.sub("p", "annual", 240000, "2024-01-01", "2025-01-01", "sub=b")
+	s.line("p", schemas.KindCancellation, "", 0, "2024-03-10", "")
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s.opt.Policies.Cancellation = configs.CancelImmediate
+	res := s.compute(t, mem, 0)
+	defer res.Release()
+	var got []string
+	eachRow(res.Movements, func(r map[string]string) {
+		got = append(got, r["date"]+" "+r["movement"]+" "+r["plan_id"]+" "+r["invoice_ids"])
+	})
+	want := []string{
+		`2024-01-01 new annual ["inv_001","inv_002"]`,
+		`2024-02-01 contraction annual ["inv_001"]`, // sub a lapses (as_of is past its grace)
+		`2024-03-10 churn annual ["inv_003"]`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

@@ -134,6 +134,7 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 		if ci < len(s.cancels) && l.ps[s.cancels[ci]] < next {
 			c := s.cancels[ci]
 			at := l.ps[c]
+			cause, cancelled = c, true
 			switch {
 			case at < paidEnd && immediate:
 				end = at
@@ -141,10 +142,10 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 				end = paidEnd
 			case at < paidEnd+e.grace:
 				end = at
-			default:
-				end = paidEnd
+			default: // it had lapsed before the cancellation came
+				end, cause, cancelled = paidEnd, -1, false
 			}
-			end, cause, cancelled = min(end, next), c, true
+			end = min(end, next)
 		} else if next == never {
 			if e.asOf >= paidEnd+e.grace {
 				end = paidEnd

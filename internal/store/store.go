@@ -204,7 +204,11 @@ func (w *Warehouse) apply(rec commitRecord) error {
 		return err
 	}
 	syncDir(w.Path(StateDir))
-	return os.RemoveAll(stage)
+	if err := os.RemoveAll(stage); err != nil {
+		return err
+	}
+	os.Remove(w.Path(stagingDir)) // only when no other run's staging is left
+	return nil
 }
 
 // recover finishes a decided commit and drops the staging of runs that
