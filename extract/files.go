@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -228,12 +230,7 @@ func parseObject(raw []byte, obj *object) {
 		obj.err = fmt.Errorf("not a JSON object: %s", jsonProblem(err))
 		return
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		obj.keys = append(obj.keys, k)
 		obj.vals = append(obj.vals, jsonValue(m[k]))
 	}

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/schemas"
@@ -119,12 +120,7 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 			}
 			return
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			switch x := m[k].(type) {
 			case string:
 				rec.SetAttr(k, x)
