@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"maps"
+	"path/filepath"
 	"slices"
 
 	"github.com/mrrflow/mrrflow/configs"
