@@ -83,6 +83,13 @@ func format(path string) string {
 // readFile streams the records of one file to fn. plural is the key under
 // which a JSON object may wrap the array ({"invoices": [...]}).
 func readFile(ctx context.Context, path, plural string, fn func(*object) error) error {
+	return readFileRouted(ctx, path, map[string]func(*object) error{plural: fn}, fn)
+}
+
+// readFileRouted streams a file's records: a top-level JSON array, NDJSON
+// or CSV to records; the arrays of a top-level JSON object to the handler
+// of their key (an object with none of those keys is one record).
+func readFileRouted(ctx context.Context, path string, arrays map[string]func(*object) error, records func(*object) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -99,18 +106,18 @@ func readFile(ctx context.Context, path, plural string, fn func(*object) error) 
 	}
 	switch format(path) {
 	case "json":
-		return readJSON(ctx, path, r, plural, fn)
+		return readJSON(ctx, path, r, arrays, records)
 	case "ndjson":
-		return readNDJSON(ctx, path, r, fn)
+		return readNDJSON(ctx, path, r, records)
 	case "csv":
-		return readCSV(ctx, path, r, fn)
+		return readCSV(ctx, path, r, records)
 	}
 	return &FileError{Path: path, Err: errors.New("unknown format: name it .json, .ndjson, .jsonl or .csv (optionally .gz)")}
 }
 
-// readJSON streams a JSON array of objects, an object wrapping such an
-// array under plural, or a single object.
-func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn func(*object) error) error {
+// readJSON streams a JSON array of objects to records, the arrays of an
+// object to the handler of their key, or a single object to records.
+func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]func(*object) error, records func(*object) error) error {
 	lc := newLineCounter(r)
 	dec := json.NewDecoder(lc)
 	dec.UseNumber()
@@ -128,7 +135,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 		return &FileError{Path: path, Line: line, Col: col, Err: err}
 	}
 	obj := &object{}
-	emitRaw := func(raw json.RawMessage) error {
+	emitRaw := func(raw json.RawMessage, fn func(*object) error) error {
 		end := dec.InputOffset()
 		start := end - int64(len(raw))
 		obj.line, _ = lc.position(start)
@@ -136,7 +143,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 		parseObject(raw, obj)
 		return fn(obj)
 	}
-	array := func() error {
+	array := func(fn func(*object) error) error {
 		for i := 0; dec.More(); i++ {
 			if i&1023 == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -145,7 +152,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 			if err := dec.Decode(&raw); err != nil {
 				return fail(err)
 			}
-			if err := emitRaw(raw); err != nil {
+			if err := emitRaw(raw, fn); err != nil {
 				return err
 			}
 		}
@@ -163,7 +170,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 	}
 	switch tok {
 	case json.Delim('['):
-		if err := array(); err != nil {
+		if err := array(records); err != nil {
 			return err
 		}
 	case json.Delim('{'):
@@ -177,14 +184,14 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 				return fail(err)
 			}
 			key, _ := kt.(string)
-			if key == plural {
+			if fn, ok := arrays[key]; ok {
 				if t, err := dec.Token(); err != nil {
 					return fail(err)
 				} else if t != json.Delim('[') {
-					return fail(fmt.Errorf("%q must hold an array", plural))
+					return fail(fmt.Errorf("%q must hold an array", key))
 				}
 				wrapped = true
-				if err := array(); err != nil {
+				if err := array(fn); err != nil {
 					return err
 				}
 				continue
@@ -204,7 +211,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, plural string, fn f
 			raw, _ := json.Marshal(single)
 			obj.line = startLine
 			parseObject(raw, obj)
-			if err := fn(obj); err != nil {
+			if err := records(obj); err != nil {
 				return err
 			}
 		}

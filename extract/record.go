@@ -54,13 +54,16 @@ type Record struct {
 	// Attrs are fields kept as customer attributes (custom variables,
 	// metadata, company, city, ...).
 	Attrs map[string]string
+	// Header marks an invoice record that carries no line of its own: its
+	// lines arrive as line_item records naming its invoice_id.
+	Header bool
 
 	fields []field
 }
 
 func (r *Record) reset(source string, e schemas.Entity, origin string) {
 	r.Source, r.Entity, r.Origin = source, e, origin
-	r.Raw, r.Err, r.Attrs = r.Raw[:0], nil, nil
+	r.Raw, r.Err, r.Attrs, r.Header = r.Raw[:0], nil, nil, false
 	r.fields = r.fields[:0]
 }
 

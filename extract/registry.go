@@ -33,6 +33,7 @@ type Kind struct {
 func Kinds() []Kind {
 	return []Kind{
 		growpanelKind,
+		chartmogulKind,
 	}
 }
 

@@ -174,6 +174,24 @@ func InvoiceLinesRecord(mem memory.Allocator, ls []InvoiceLine) arrow.RecordBatc
 	return r.Record()
 }
 
+// TransactionsRecord converts transactions to a batch of their table.
+func TransactionsRecord(mem memory.Allocator, ts []Transaction) arrow.RecordBatch {
+	r := NewRows(mem, Transactions)
+	defer r.Release()
+	r.Reserve(len(ts))
+	for i := range ts {
+		x := &ts[i]
+		r.String(x.Source)
+		r.String(x.TransactionID)
+		r.String(x.InvoiceID)
+		r.String(x.Type)
+		r.String(x.Result)
+		r.Time(x.Date)
+		r.String(x.Origin)
+	}
+	return r.Record()
+}
+
 // RejectedRecord converts rejections to a batch of the rejected_rows table.
 func RejectedRecord(mem memory.Allocator, rs []Rejected) arrow.RecordBatch {
 	r := NewRows(mem, RejectedRows)
@@ -301,6 +319,23 @@ func InvoiceLinesFrom(rec arrow.RecordBatch, out []InvoiceLine) ([]InvoiceLine, 
 			InvoiceDate: timeAt(idate, i), PeriodStart: timeAt(ps, i), PeriodEnd: timeAt(pe, i),
 			Amount: amount.Value(i), Tax: tax.Value(i), Discount: disc.Value(i), Quantity: qty.Value(i),
 			Prorated: prorated.Value(i), PaidAt: timeAt(paid, i), Currency: cur.Value(i), Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}
+
+// TransactionsFrom converts a batch of the transactions table back to records.
+func TransactionsFrom(rec arrow.RecordBatch, out []Transaction) ([]Transaction, error) {
+	c := &columns{rec: rec, t: Transactions}
+	src, id, inv, typ := c.str("source"), c.str("transaction_id"), c.str("invoice_id"), c.str("type")
+	result, date, origin := c.str("result"), c.ts("date"), c.str("origin")
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, Transaction{
+			Source: src.Value(i), TransactionID: id.Value(i), InvoiceID: inv.Value(i), Type: typ.Value(i),
+			Result: result.Value(i), Date: timeAt(date, i), Origin: origin.Value(i),
 		})
 	}
 	return out, nil

@@ -96,3 +96,14 @@ type Rejected struct {
 	Error    string
 	Raw      string
 }
+
+// Transaction is a canonical transaction record.
+type Transaction struct {
+	Source        string
+	TransactionID string
+	InvoiceID     string
+	Type          string // payment, refund
+	Result        string // successful, failed
+	Date          int64
+	Origin        string
+}

@@ -72,6 +72,22 @@ var InvoiceLines = newTable(Table{
 	},
 })
 
+// Transactions is the normalized transactions table: payments and refunds
+// of invoices, which set an invoice's payment state.
+var Transactions = newTable(Table{
+	Name: "transactions",
+	Doc:  "Payment and refund transactions of invoices; one row per (source, transaction_id).",
+	Columns: []Column{
+		col("source", typeString, docSource),
+		col("transaction_id", typeString, "The transaction's id in its source."),
+		col("invoice_id", typeString, "The invoice it pays or refunds."),
+		col("type", typeString, "payment or refund."),
+		col("result", typeString, "successful or failed."),
+		col("date", typeTimestamp, "When it happened."),
+		col("origin", typeString, docOrigin),
+	},
+})
+
 // RejectedRows holds every record a run could not accept, with the reason.
 var RejectedRows = newTable(Table{
 	Name: "rejected_rows",
@@ -213,7 +229,7 @@ var CustomerSnapshot = newTable(Table{
 
 // Normalized lists the normalized input tables; Marts the computed ones.
 var (
-	Normalized = []*Table{Customers, Plans, InvoiceLines}
+	Normalized = []*Table{Customers, Plans, InvoiceLines, Transactions}
 	Marts      = []*Table{CustomerMRRPeriods, MRRMovements, MRRMonthly, Cohorts, CustomerSnapshot, DataQuality}
 )
 

@@ -14,10 +14,11 @@ import (
 
 // Batch is the normalized state of one source.
 type Batch struct {
-	Source    string
-	Customers []schemas.Customer
-	Plans     []schemas.Plan
-	Lines     []schemas.InvoiceLine
+	Source       string
+	Customers    []schemas.Customer
+	Plans        []schemas.Plan
+	Lines        []schemas.InvoiceLine
+	Transactions []schemas.Transaction
 }
 
 // Result is what normalizing one read of a source gave.
@@ -42,6 +43,8 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 		runID:    runID,
 		res:      &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
 		rejected: map[schemas.Entity]map[string]string{},
+		headers:  map[string]invoiceHeader{},
+		planUUID: map[string]string{},
 	}
 	n.res.Batch.Source = src.Name
 	err := ex.Extract(ctx, n.add)
@@ -62,6 +65,11 @@ type normalizer struct {
 	customers []schemas.Customer
 	plans     []schemas.Plan
 	lines     []pendingLine
+	// Invoices sent as a header and line items (ChartMogul).
+	headers      map[string]invoiceHeader
+	items        []lineItem
+	transactions []schemas.Transaction
+	planUUID     map[string]string
 	// rejected holds the reason each rejected id was rejected for.
 	rejected map[schemas.Entity]map[string]string
 }
@@ -88,12 +96,35 @@ func (n *normalizer) add(rec *extract.Record) error {
 		var p schemas.Plan
 		if p, err = toPlan(rec); err == nil {
 			n.plans = append(n.plans, p)
+			if uuid := rec.Get("plan_uuid"); uuid.Present() {
+				n.planUUID[uuid.Text] = p.PlanID
+			}
 		}
-	case schemas.EntityInvoice, schemas.EntityLineItem:
+	case schemas.EntityInvoice:
+		if rec.Header {
+			var id string
+			var h invoiceHeader
+			if id, h, err = toHeader(rec); err == nil {
+				n.headers[id] = h
+			}
+			break
+		}
 		var l schemas.InvoiceLine
 		if l, err = toLine(rec); err == nil {
 			n.lines = append(n.lines, pendingLine{line: l, raw: string(rec.Raw)})
 		}
+	case schemas.EntityLineItem:
+		var it lineItem
+		if it, err = toLineItem(rec); err == nil {
+			n.items = append(n.items, it)
+		}
+	case schemas.EntityTransaction:
+		var t schemas.Transaction
+		if t, err = toTransaction(rec); err == nil {
+			n.transactions = append(n.transactions, t)
+		}
+	case schemas.EntitySubscriptionEvent:
+		err = fmt.Errorf("subscription events are not supported yet: MRR comes from invoices in this version")
 	default:
 		err = fmt.Errorf("entity %s is not handled", rec.Entity)
 	}
@@ -141,6 +172,8 @@ func (n *normalizer) merge(source string, prior *Batch) {
 		plans[out.Plans[i].PlanID] = &out.Plans[i]
 	}
 
+	n.joinItems(source, prior)
+
 	// Check each incoming line; an invoice with any bad line is rejected
 	// whole, so that an invoice is never half imported.
 	badInvoice := map[string]string{}
@@ -167,6 +200,114 @@ func (n *normalizer) merge(source string, prior *Batch) {
 	}
 	n.res.Accepted[schemas.EntityInvoice] = len(kept)
 	out.Lines = upsertLines(prior.Lines, kept)
+	n.applyTransactions(source, prior)
+}
+
+// joinItems turns line items into lines of their invoices: customer, date
+// and currency come from the invoice sent in this read, or from the lines
+// stored for it earlier.
+func (n *normalizer) joinItems(source string, prior *Batch) {
+	if len(n.items) == 0 {
+		return
+	}
+	known := map[string]invoiceHeader{}
+	for i := range prior.Lines {
+		l := &prior.Lines[i]
+		known[l.InvoiceID] = invoiceHeader{customerID: l.CustomerID, date: l.InvoiceDate, currency: l.Currency}
+	}
+	seq := map[string]int{}
+	for _, it := range n.items {
+		l := it.line
+		h, ok := n.headers[l.InvoiceID]
+		if !ok {
+			h, ok = known[l.InvoiceID]
+		}
+		if !ok {
+			reason := fmt.Sprintf("invoice %s does not exist in source %s", quoted(l.InvoiceID), quoted(source))
+			if why, rej := n.rejected[schemas.EntityInvoice][l.InvoiceID]; rej {
+				reason = fmt.Sprintf("invoice %s was rejected: %s", quoted(l.InvoiceID), why)
+			}
+			n.rejectID(source, schemas.EntityLineItem, l.LineID, l.Origin, reason, it.raw)
+			continue
+		}
+		l.CustomerID, l.InvoiceDate, l.Currency = h.customerID, h.date, h.currency
+		seq[l.InvoiceID]++
+		if l.LineID == "" {
+			l.LineID = fmt.Sprint(seq[l.InvoiceID])
+		}
+		if l.PlanID == "" && it.planUUID != "" {
+			if id, ok := n.planUUID[it.planUUID]; ok {
+				l.PlanID = id
+			} else {
+				n.rejectID(source, schemas.EntityLineItem, l.LineID, l.Origin,
+					fmt.Sprintf("plan_uuid %s matches no plan sent in this import", quoted(it.planUUID)), it.raw)
+				continue
+			}
+		}
+		if l.PeriodStart == schemas.NoTime {
+			l.PeriodStart = l.InvoiceDate
+		}
+		n.lines = append(n.lines, pendingLine{line: l, raw: it.raw})
+		if it.cancelledAt != schemas.NoTime {
+			c := l
+			c.LineID, c.Kind, c.Amount, c.Tax, c.Discount, c.Prorated = l.LineID+"/cancelled", schemas.KindCancellation, 0, 0, 0, false
+			c.PlanID, c.PeriodStart, c.PeriodEnd = "", it.cancelledAt, it.cancelledAt
+			n.lines = append(n.lines, pendingLine{line: c, raw: it.raw})
+		}
+	}
+}
+
+// applyTransactions checks the transactions read, upserts them, and sets
+// each line's paid_at to its invoice's first successful payment.
+func (n *normalizer) applyTransactions(source string, prior *Batch) {
+	out := &n.res.Batch
+	invoiceDate := map[string]int64{}
+	for i := range out.Lines {
+		invoiceDate[out.Lines[i].InvoiceID] = out.Lines[i].InvoiceDate
+	}
+	var accepted []schemas.Transaction
+	for _, t := range n.transactions {
+		d, ok := invoiceDate[t.InvoiceID]
+		switch {
+		case !ok:
+			reason := fmt.Sprintf("invoice %s does not exist in source %s", quoted(t.InvoiceID), quoted(source))
+			if why, rej := n.rejected[schemas.EntityInvoice][t.InvoiceID]; rej {
+				reason = fmt.Sprintf("invoice %s was rejected: %s", quoted(t.InvoiceID), why)
+			}
+			n.rejectID(source, schemas.EntityTransaction, t.TransactionID, t.Origin, reason, "")
+		case t.Date < d:
+			n.rejectID(source, schemas.EntityTransaction, t.TransactionID, t.Origin,
+				fmt.Sprintf("field date: %s is before the date of invoice %s (%s)", schemas.TimeOf(t.Date).Format(time.DateOnly),
+					quoted(t.InvoiceID), schemas.TimeOf(d).Format(time.DateOnly)), "")
+		default:
+			accepted = append(accepted, t)
+		}
+	}
+	n.res.Accepted[schemas.EntityTransaction] = len(accepted)
+	out.Transactions = upsert(prior.Transactions, accepted, func(t *schemas.Transaction) string { return t.TransactionID })
+	if len(out.Transactions) == 0 {
+		return
+	}
+	paid := map[string]int64{}
+	hasTx := map[string]bool{}
+	for _, t := range out.Transactions {
+		hasTx[t.InvoiceID] = true
+		if t.Type == "payment" && t.Result == "successful" {
+			if p, ok := paid[t.InvoiceID]; !ok || t.Date < p {
+				paid[t.InvoiceID] = t.Date
+			}
+		}
+	}
+	for i := range out.Lines {
+		l := &out.Lines[i]
+		if !hasTx[l.InvoiceID] {
+			continue
+		}
+		l.PaidAt = schemas.NoTime
+		if p, ok := paid[l.InvoiceID]; ok {
+			l.PaidAt = p
+		}
+	}
 }
 
 // checkRefs resolves a line's customer and plan, fills its default period

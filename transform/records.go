@@ -123,12 +123,105 @@ func toLine(rec *extract.Record) (schemas.InvoiceLine, error) {
 	return l, r.err
 }
 
+// invoiceHeader is an invoice whose lines arrive as line items.
+type invoiceHeader struct {
+	customerID string
+	date       int64
+	currency   string
+}
+
+func toHeader(rec *extract.Record) (string, invoiceHeader, error) {
+	r := &reader{rec: rec}
+	id := r.text("invoice_id", true)
+	h := invoiceHeader{
+		customerID: r.text("customer_id", true),
+		date:       r.time("invoice_date", true),
+		currency:   r.currency("currency", true),
+	}
+	return id, h, r.err
+}
+
+// lineItem is a line item before it is joined with its invoice.
+type lineItem struct {
+	line        schemas.InvoiceLine
+	planUUID    string
+	cancelledAt int64
+	raw         string
+}
+
+func toLineItem(rec *extract.Record) (lineItem, error) {
+	r := &reader{rec: rec}
+	it := lineItem{raw: string(rec.Raw)}
+	l := &it.line
+	*l = schemas.InvoiceLine{
+		Source:         rec.Source,
+		InvoiceID:      r.text("invoice_id", true),
+		LineID:         r.text("line_id", false),
+		SubscriptionID: r.text("subscription_id", false),
+		PlanID:         r.text("plan_id", false),
+		PeriodStart:    r.time("period_start", false),
+		PeriodEnd:      r.time("period_end", false),
+		Amount:         r.amount("amount", true),
+		Tax:            r.amount("tax", false),
+		Discount:       r.amount("discount", false),
+		Quantity:       r.integer("quantity", false, 1),
+		Prorated:       r.boolean("prorated"),
+		PaidAt:         schemas.NoTime,
+		Origin:         rec.Origin,
+	}
+	it.planUUID = r.text("plan_uuid", false)
+	it.cancelledAt = r.time("cancelled_at", false)
+	kind := strings.ToLower(r.text("kind", true))
+	switch kind {
+	case schemas.KindSubscription:
+	case "one_time", "one-time":
+		kind = schemas.KindOneTime
+	default:
+		if r.err == nil {
+			r.fail("kind", "%q is not one of subscription, one_time", kind)
+		}
+	}
+	l.Kind = kind
+	if r.err == nil && kind == schemas.KindSubscription && l.PlanID == "" && it.planUUID == "" {
+		r.fail("plan_id", "is required for a subscription line item (plan_external_id or plan_uuid)")
+	}
+	if r.err == nil && l.Tax < 0 {
+		r.fail("tax", "must not be negative, got %d", l.Tax)
+	}
+	if r.err == nil && l.PeriodStart != schemas.NoTime && l.PeriodEnd != schemas.NoTime && l.PeriodEnd <= l.PeriodStart {
+		r.fail("period_end", "is not after the period's start")
+	}
+	return it, r.err
+}
+
+func toTransaction(rec *extract.Record) (schemas.Transaction, error) {
+	r := &reader{rec: rec}
+	t := schemas.Transaction{
+		Source:        rec.Source,
+		TransactionID: r.text("transaction_id", true),
+		InvoiceID:     r.text("invoice_id", true),
+		Type:          strings.ToLower(r.text("type", true)),
+		Result:        strings.ToLower(r.text("result", true)),
+		Date:          r.time("date", true),
+		Origin:        rec.Origin,
+	}
+	if r.err == nil && t.Type != "payment" && t.Type != "refund" {
+		r.fail("type", "%q is not one of payment, refund", t.Type)
+	}
+	if r.err == nil && t.Result != "successful" && t.Result != "failed" {
+		r.fail("result", "%q is not one of successful, failed", t.Result)
+	}
+	return t, r.err
+}
+
 // recordID returns the id a record carries, for rejections.
 func recordID(rec *extract.Record) string {
 	name := map[schemas.Entity]string{
-		schemas.EntityCustomer: "customer_id",
-		schemas.EntityPlan:     "plan_id",
-		schemas.EntityInvoice:  "invoice_id",
+		schemas.EntityCustomer:    "customer_id",
+		schemas.EntityPlan:        "plan_id",
+		schemas.EntityInvoice:     "invoice_id",
+		schemas.EntityLineItem:    "line_id",
+		schemas.EntityTransaction: "transaction_id",
 	}[rec.Entity]
 	return strings.TrimSpace(rec.Get(name).Text)
 }

@@ -69,6 +69,12 @@ func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error
 	}); e != nil {
 		return nil, e
 	}
+	if e := read(schemas.Transactions, func(r arrow.RecordBatch) error {
+		b.Transactions, err = schemas.TransactionsFrom(r, b.Transactions)
+		return err
+	}); e != nil {
+		return nil, e
+	}
 	return b, nil
 }
 
@@ -89,7 +95,10 @@ func Stage(tx *store.Tx, b *Batch) error {
 	if err := write(schemas.Plans, schemas.PlansRecord(mem, b.Plans)); err != nil {
 		return err
 	}
-	return write(schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines))
+	if err := write(schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines)); err != nil {
+		return err
+	}
+	return write(schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions))
 }
 
 // Forget schedules the removal of a source's normalized tables (reset).

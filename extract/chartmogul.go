@@ -1,0 +1,169 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// chartmogulKind reads ChartMogul import documents (seed 003): the bulk
+// import (customers, plans, invoices, line_items, transactions and
+// subscription_events as top-level arrays) and the per-customer invoices
+// payload, whose invoices nest their line_items and transactions.
+var chartmogulKind = Kind{
+	Name:        "chartmogul",
+	DefaultMode: configs.ModeUpsert,
+	Keys:        []string{"path"},
+	Validate:    validateChartMogul,
+	New:         func(src configs.Source) (Extractor, error) { return &chartMogul{src: src}, nil },
+}
+
+func validateChartMogul(c *configs.Config, i int) error {
+	s := &c.Sources[i]
+	if s.Path == "" {
+		return c.Errorf(configs.SourceField(i, "path"), "is required for kind chartmogul (a JSON file or glob pattern)")
+	}
+	if f := format(s.Path); f != "json" {
+		return c.Errorf(configs.SourceField(i, "path"), "%q: kind chartmogul reads JSON documents (.json, optionally .gz)", s.Path)
+	}
+	return nil
+}
+
+type chartMogul struct{ src configs.Source }
+
+// The field names of seed 003, by canonical name.
+var (
+	chartmogulCustomerFields = map[string]string{
+		"external_id": "customer_id", "name": "name", "email": "email", "country": "country", "state": "state",
+		"lead_created_at": "created_at", "free_trial_started_at": "trial_started_at",
+	}
+	chartmogulPlanFields = map[string]string{
+		"external_id": "plan_id", "name": "name", "interval_unit": "interval_unit", "interval_count": "interval_count",
+		"uuid": "plan_uuid", "currency": "currency",
+	}
+	chartmogulInvoiceFields = map[string]string{
+		"external_id": "invoice_id", "customer_external_id": "customer_id", "date": "invoice_date", "currency": "currency",
+	}
+	chartmogulLineFields = map[string]string{
+		"external_id": "line_id", "invoice_external_id": "invoice_id", "type": "kind",
+		"amount_in_cents": "amount", "tax_amount_in_cents": "tax", "discount_amount_in_cents": "discount",
+		"quantity": "quantity", "prorated": "prorated", "service_period_start": "period_start",
+		"service_period_end": "period_end", "subscription_external_id": "subscription_id",
+		"plan_external_id": "plan_id", "plan_uuid": "plan_uuid", "cancelled_at": "cancelled_at",
+	}
+	chartmogulTransactionFields = map[string]string{
+		"external_id": "transaction_id", "invoice_external_id": "invoice_id", "type": "type",
+		"result": "result", "date": "date",
+	}
+)
+
+func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error {
+	paths, err := expandGlob(c.src.Path)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", c.src.Name, err)
+	}
+	rec := &Record{}
+	for _, path := range paths {
+		emit := func(e schemas.Entity, fields map[string]string, line int, o *object, header bool) error {
+			rec.reset(c.src.Name, e, fmt.Sprintf("%s:%d", path, line))
+			rec.Raw = append(rec.Raw, o.raw...)
+			rec.Err = o.err
+			rec.Header = header
+			for i, k := range o.keys {
+				mapField(rec, e, fields, k, o.vals[i])
+			}
+			return fn(rec)
+		}
+		simple := func(e schemas.Entity, fields map[string]string) func(*object) error {
+			return func(o *object) error { return emit(e, fields, o.line, o, false) }
+		}
+		invoice := func(o *object) error {
+			if err := emit(schemas.EntityInvoice, chartmogulInvoiceFields, o.line, o, true); err != nil {
+				return err
+			}
+			// Nested arrays of the per-customer payload become records of
+			// their own, naming their invoice.
+			return emitNested(o, func(e schemas.Entity, sub *object) error {
+				fields := chartmogulTransactionFields
+				if e == schemas.EntityLineItem {
+					fields = chartmogulLineFields
+				}
+				return emit(e, fields, o.line, sub, false)
+			})
+		}
+		arrays := map[string]func(*object) error{
+			"customers":           simple(schemas.EntityCustomer, chartmogulCustomerFields),
+			"plans":               simple(schemas.EntityPlan, chartmogulPlanFields),
+			"invoices":            invoice,
+			"line_items":          simple(schemas.EntityLineItem, chartmogulLineFields),
+			"transactions":        simple(schemas.EntityTransaction, chartmogulTransactionFields),
+			"subscription_events": simple(schemas.EntitySubscriptionEvent, nil),
+		}
+		err := readFileRouted(ctx, path, arrays, func(o *object) error {
+			return emit(schemas.EntityInvoice, nil, o.line, &object{raw: o.raw, err: fmt.Errorf("not an import document: expected an object with customers, plans, invoices, line_items, transactions or subscription_events")}, false)
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.src.Name, err)
+		}
+	}
+	return nil
+}
+
+// emitNested passes the line_items and transactions nested in an invoice
+// object on as records naming the invoice; a line item without an id gets
+// its position.
+func emitNested(inv *object, fn func(schemas.Entity, *object) error) error {
+	id := ""
+	for i, k := range inv.keys {
+		if k == "external_id" {
+			id = inv.vals[i].Text
+		}
+	}
+	for i, k := range inv.keys {
+		e := schemas.EntityLineItem
+		switch k {
+		case "line_items":
+		case "transactions":
+			e = schemas.EntityTransaction
+		default:
+			continue
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal([]byte(inv.vals[i].Text), &items); err != nil {
+			bad := &object{raw: []byte(inv.vals[i].Text), err: fmt.Errorf("%s of invoice %q must be an array of objects", k, id)}
+			if err := fn(e, bad); err != nil {
+				return err
+			}
+			continue
+		}
+		for j, raw := range items {
+			sub := &object{}
+			parseObject(raw, sub)
+			if sub.err == nil && !hasKey(sub, "invoice_external_id") {
+				sub.keys = append(sub.keys, "invoice_external_id")
+				sub.vals = append(sub.vals, Value{Text: id, Kind: Text})
+			}
+			if sub.err == nil && e == schemas.EntityLineItem && !hasKey(sub, "external_id") {
+				sub.keys = append(sub.keys, "external_id")
+				sub.vals = append(sub.vals, Value{Text: strconv.Itoa(j + 1), Kind: Text})
+			}
+			if err := fn(e, sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hasKey(o *object, k string) bool {
+	for _, x := range o.keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
