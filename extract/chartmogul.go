@@ -55,6 +55,11 @@ var (
 		"service_period_end": "period_end", "subscription_external_id": "subscription_id",
 		"plan_external_id": "plan_id", "plan_uuid": "plan_uuid", "cancelled_at": "cancelled_at",
 	}
+	chartmogulEventFields = map[string]string{
+		"external_id": "event_id", "subscription_external_id": "subscription_id", "customer_external_id": "customer_id",
+		"plan_external_id": "plan_id", "effective_date": "effective_at", "event_type": "type",
+		"amount_in_cents": "amount", "currency": "currency", "quantity": "quantity",
+	}
 	chartmogulTransactionFields = map[string]string{
 		"external_id": "transaction_id", "invoice_external_id": "invoice_id", "type": "type",
 		"result": "result", "date": "date",
@@ -101,7 +106,7 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 			"invoices":            invoice,
 			"line_items":          simple(schemas.EntityLineItem, chartmogulLineFields),
 			"transactions":        simple(schemas.EntityTransaction, chartmogulTransactionFields),
-			"subscription_events": simple(schemas.EntitySubscriptionEvent, nil),
+			"subscription_events": simple(schemas.EntitySubscriptionEvent, chartmogulEventFields),
 		}
 		err := readFileRouted(ctx, path, arrays, func(o *object) error {
 			return emit(schemas.EntityInvoice, nil, o.line, &object{raw: o.raw, err: fmt.Errorf("not an import document: expected an object with customers, plans, invoices, line_items, transactions or subscription_events")}, false)

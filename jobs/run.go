@@ -224,15 +224,15 @@ func writeRecord(w *store.Warehouse, rec *Record) error {
 
 // inputs holds the normalized batches handed to the engine.
 type inputs struct {
-	customers, plans, lines []arrow.RecordBatch
+	customers, plans, lines, events []arrow.RecordBatch
 }
 
 func (in *inputs) input() metrics.Input {
-	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines}
+	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events}
 }
 
 func (in *inputs) release() {
-	for _, set := range [][]arrow.RecordBatch{in.customers, in.plans, in.lines} {
+	for _, set := range [][]arrow.RecordBatch{in.customers, in.plans, in.lines, in.events} {
 		for _, r := range set {
 			r.Release()
 		}
@@ -268,11 +268,13 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
 		in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
 		in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
+		in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
 		rejected = append(rejected, res.Rejected...)
 		sr := SourceRecord{
 			Name: src.Name, Kind: src.Kind, Mode: mode, Read: counts(res.Read), Accepted: counts(res.Accepted),
 			Rejected: len(res.Rejected), TookMS: res.Took.Milliseconds(),
-			Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines)},
+			Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines),
+				"transactions": len(b.Transactions), "subscription_events": len(b.Events), "contacts": len(b.Contacts)},
 		}
 		rec.Sources = append(rec.Sources, sr)
 		rec.Rejected += len(res.Rejected)

@@ -29,6 +29,10 @@ type Input struct {
 	Customers []arrow.RecordBatch
 	Plans     []arrow.RecordBatch
 	Lines     []arrow.RecordBatch
+	// Events are batches of the subscription_events table. A source that
+	// has events gets its MRR from them; its invoice lines count in cash
+	// flow only.
+	Events []arrow.RecordBatch
 }
 
 // Result holds one batch per mart table. The caller releases it.
@@ -106,9 +110,10 @@ type engine struct {
 	// currency is the reporting currency.
 	currency string
 
-	cust  customerTable
-	plans planTable
-	lines lineColumns
+	cust   customerTable
+	plans  planTable
+	lines  lineColumns
+	events eventColumns
 
 	// Outputs, in production order.
 	periods   []periodRow

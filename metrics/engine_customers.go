@@ -62,10 +62,10 @@ type subState struct {
 // daily MRR runs, movements and a snapshot row.
 func (e *engine) scanCustomers(ctx context.Context) {
 	e.months = newMonths(e)
-	ord := e.lines.order
+	ord, eord := e.lines.order, e.events.order
 	s := &scratch{}
 	var subs []subState
-	i := 0
+	i, k := 0, 0
 	for c := int32(0); int(c) < e.cust.len(); c++ {
 		if c&4095 == 0 && ctx.Err() != nil {
 			return
@@ -76,7 +76,13 @@ func (e *engine) scanCustomers(ctx context.Context) {
 		}
 		lines := ord[i:j]
 		i = j
-		e.timeline(s, lines)
+		m := k
+		for m < len(eord) && e.events.cust[eord[m]] == c {
+			m++
+		}
+		events := eord[k:m]
+		k = m
+		e.timeline(s, lines, events)
 		subs = e.customerDays(c, s, subs[:0])
 		e.cashFlow(c, lines)
 	}
@@ -210,8 +216,6 @@ func (e *engine) distinctLines(causes []int32) []int32 {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b int32) int {
-		return cmp.Or(cmp.Compare(e.lines.inv[a], e.lines.inv[b]), cmp.Compare(e.lines.lid[a], e.lines.lid[b]))
-	})
+	slices.SortFunc(out, func(a, b int32) int { return cmp.Compare(e.lineName(a), e.lineName(b)) })
 	return out
 }

@@ -55,10 +55,31 @@ type lineColumns struct {
 	prorated []bool
 	cur      []int16
 	inv, lid []string
+	// cashOnly marks lines of sources whose MRR comes from events.
+	cashOnly []bool
 	order    []int32
 }
 
 func (l *lineColumns) len() int { return len(l.cust) }
+
+// eventColumns holds the subscription events before as_of, and order: the
+// event indexes sorted by customer, subscription, time and event id.
+type eventColumns struct {
+	cust  []int32
+	sub   []int32
+	typ   []int8
+	t     []int64
+	mrr   []int64
+	plan  []int32
+	id    []string
+	order []int32
+}
+
+// Event types, encoded.
+const (
+	eventStart int8 = iota
+	eventCancel
+)
 
 func key2(a, b string) string { return a + "\x00" + b }
 
@@ -93,11 +114,24 @@ func (e *engine) encode(in Input) error {
 	if err := e.encodePlans(in.Plans); err != nil {
 		return err
 	}
+	subCode := map[string]int32{}
+	var subKeys []string
+	subOf := func(s string) int32 {
+		code, ok := subCode[s]
+		if !ok {
+			code = int32(len(subKeys))
+			subCode[s] = code
+			subKeys = append(subKeys, s)
+		}
+		return code
+	}
+	eventSources, err := e.encodeEvents(in.Events, func(k string) int32 { addCustomer(k); return custCode[k] }, subOf)
+	if err != nil {
+		return err
+	}
 
 	// Lines: filter, then encode.
 	l := &e.lines
-	subCode := map[string]int32{}
-	var subKeys []string
 	curCode := map[string]int16{}
 	var curKeys []string
 	requirePaid := e.opt.Policies.RequirePayment
@@ -128,14 +162,9 @@ func (e *engine) encode(in Input) error {
 			case s == "" && (k == kindRefund || k == kindCancellation):
 				l.sub = append(l.sub, -1)
 			default:
-				code, ok := subCode[s]
-				if !ok {
-					code = int32(len(subKeys))
-					subCode[s] = code
-					subKeys = append(subKeys, s)
-				}
-				l.sub = append(l.sub, code)
+				l.sub = append(l.sub, subOf(s))
 			}
+			l.cashOnly = append(l.cashOnly, eventSources[src.Value(i)])
 			pc := int32(-1)
 			if p := plan.Value(i); p != "" {
 				c, ok := e.plans.byKey[key2(src.Value(i), p)]
@@ -180,6 +209,10 @@ func (e *engine) encode(in Input) error {
 		if l.sub[i] >= 0 {
 			l.sub[i] = subRank[l.sub[i]]
 		}
+	}
+	for i := range e.events.cust {
+		e.events.cust[i] = custRank[e.events.cust[i]]
+		e.events.sub[i] = subRank[e.events.sub[i]]
 	}
 	c := &e.cust
 	n := len(custKeys)
@@ -230,9 +263,7 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 		count, cur := i64Col(rec, t, "interval_count"), strCol(rec, t, "currency")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			u, n := unit.Value(i), count.Value(i)
-			switch u {
-			case schemas.UnitDay, schemas.UnitWeek, schemas.UnitMonth, schemas.UnitYear:
-			default:
+			if !validUnit(u) {
 				return fmt.Errorf("plan %s of source %s: unknown interval unit %q", id.Value(i), src.Value(i), u)
 			}
 			if n < 1 {
@@ -250,6 +281,86 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// encodeEvents encodes the subscription events before as_of; a plan an
+// event names that was never sent is made from the event's interval. It
+// returns the sources that have events.
+func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(string) int32, subOf func(string) int32) (map[string]bool, error) {
+	ev := &e.events
+	sources := map[string]bool{}
+	t := schemas.SubscriptionEvents
+	for _, rec := range recs {
+		src, id, cust, sub, plan := strCol(rec, t, "source"), strCol(rec, t, "event_id"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id")
+		typ, at, amount := strCol(rec, t, "type"), tsCol(rec, t, "effective_at"), i64Col(rec, t, "amount")
+		unit, count := strCol(rec, t, "interval_unit"), i64Col(rec, t, "interval_count")
+		for i := 0; i < int(rec.NumRows()); i++ {
+			sources[src.Value(i)] = true
+			when := ts(at, i)
+			if when >= e.asOf {
+				continue
+			}
+			var k int8
+			switch typ.Value(i) {
+			case schemas.EventStart, schemas.EventUpdate:
+				k = eventStart
+			case schemas.EventCancel:
+				k = eventCancel
+			default:
+				return nil, fmt.Errorf("event %s: unknown type %q", id.Value(i), typ.Value(i))
+			}
+			u, n := unit.Value(i), count.Value(i)
+			if k == eventStart && (n < 1 || !validUnit(u)) {
+				return nil, fmt.Errorf("event %s: interval %d %q", id.Value(i), n, u)
+			}
+			var mrr int64
+			if k == eventStart {
+				num, den := monthFactor(u, n)
+				mrr, _ = mulDivRound(amount.Value(i), num, den)
+			}
+			pc := int32(-1)
+			if p := plan.Value(i); p != "" {
+				pc = e.plans.add(src.Value(i), p, u, n)
+			}
+			ev.cust = append(ev.cust, custOf(key2(src.Value(i), cust.Value(i))))
+			ev.sub = append(ev.sub, subOf(sub.Value(i)))
+			ev.typ = append(ev.typ, k)
+			ev.t = append(ev.t, when)
+			ev.mrr = append(ev.mrr, mrr)
+			ev.plan = append(ev.plan, pc)
+			ev.id = append(ev.id, id.Value(i))
+		}
+	}
+	return sources, nil
+}
+
+func validUnit(u string) bool {
+	switch u {
+	case schemas.UnitDay, schemas.UnitWeek, schemas.UnitMonth, schemas.UnitYear:
+		return true
+	}
+	return false
+}
+
+// add returns the code of a plan, adding it when it was never sent.
+func (p *planTable) add(source, id, unit string, count int64) int32 {
+	if c, ok := p.byKey[key2(source, id)]; ok {
+		return c
+	}
+	if !validUnit(unit) || count < 1 {
+		unit, count = schemas.UnitMonth, 1
+	}
+	num, den := monthFactor(unit, count)
+	c := int32(len(p.id))
+	p.byKey[key2(source, id)] = c
+	p.id = append(p.id, id)
+	p.source = append(p.source, source)
+	p.unit = append(p.unit, unit)
+	p.count = append(p.count, count)
+	p.mfNum = append(p.mfNum, num)
+	p.mfDen = append(p.mfDen, den)
+	p.currency = append(p.currency, "")
+	return c
 }
 
 func encodeKind(s string) int8 {
@@ -308,10 +419,24 @@ func (e *engine) sortLines() {
 		return cmp.Compare(l.lid[a], l.lid[b])
 	})
 	for i := 0; i < n; i++ {
-		d := e.cal.day(min(l.idate[i], l.ps[i]))
-		if !e.hasLines || d < e.firstDay {
-			e.firstDay, e.hasLines = d, true
-		}
+		e.seeDay(e.cal.day(min(l.idate[i], l.ps[i])))
+	}
+	ev := &e.events
+	ev.order = make([]int32, len(ev.cust))
+	for i := range ev.order {
+		ev.order[i] = int32(i)
+		e.seeDay(e.cal.day(ev.t[i]))
+	}
+	slices.SortFunc(ev.order, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(ev.cust[a], ev.cust[b]), cmp.Compare(ev.sub[a], ev.sub[b]),
+			cmp.Compare(ev.t[a], ev.t[b]), cmp.Compare(ev.id[a], ev.id[b]))
+	})
+}
+
+// seeDay widens the months to a day with data.
+func (e *engine) seeDay(d int32) {
+	if !e.hasLines || d < e.firstDay {
+		e.firstDay, e.hasLines = d, true
 	}
 }
 

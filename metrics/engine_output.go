@@ -71,8 +71,11 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 }
 
 // lineName names a line by its invoice, and its line id when the invoice
-// has several.
+// has several; a cause below zero is the subscription event -cause-1.
 func (e *engine) lineName(l int32) string {
+	if l < 0 {
+		return e.events.id[-l-1] // a subscription event
+	}
 	inv, lid := e.lines.inv[l], e.lines.lid[l]
 	if lid == inv || lid == "" {
 		return inv

@@ -44,15 +44,18 @@ type scratch struct {
 	causes    []int32
 }
 
-// timeline turns one customer's lines (in sort order) into MRR events,
-// by SEMANTICS.md §3.
-func (e *engine) timeline(s *scratch, lines []int32) {
+// timeline turns one customer's lines and subscription events (in sort
+// order) into MRR events, by SEMANTICS.md §3 and §7.
+func (e *engine) timeline(s *scratch, lines, events []int32) {
 	l := &e.lines
 	s.events, s.segs = s.events[:0], s.segs[:0]
 	s.cwCancel, s.cwRefund, s.refunds, s.adjusts, s.adjustSub = s.cwCancel[:0], s.cwRefund[:0], s.refunds[:0], s.adjusts[:0], s.adjustSub[:0]
 
 	i := 0
 	for ; i < len(lines) && l.sub[lines[i]] < 0; i++ {
+		if l.cashOnly[lines[i]] {
+			continue
+		}
 		if l.kind[lines[i]] == kindCancellation {
 			s.cwCancel = append(s.cwCancel, lines[i])
 		} else {
@@ -81,6 +84,33 @@ func (e *engine) timeline(s *scratch, lines []int32) {
 	for k, a := range s.adjusts {
 		e.adjustment(s, a, s.adjustSub[k])
 	}
+	e.subscriptionEvents(s, events)
+}
+
+// subscriptionEvents applies SEMANTICS.md §7: a start or update sets the
+// subscription's rate from its time on, a cancel ends it.
+func (e *engine) subscriptionEvents(s *scratch, events []int32) {
+	ev := &e.events
+	for i := 0; i < len(events); {
+		sub := ev.sub[events[i]]
+		var rate int64
+		plan := int32(-1)
+		for ; i < len(events) && ev.sub[events[i]] == sub; i++ {
+			x := events[i]
+			cause := -x - 1
+			next := int64(0)
+			if ev.typ[x] == eventStart {
+				next = ev.mrr[x]
+				plan = ev.plan[x]
+			}
+			if next != rate {
+				e.emit(s, ev.t[x], next-rate, sub, plan, cause)
+			} else if plan >= 0 {
+				e.emit(s, ev.t[x], 0, sub, plan, cause)
+			}
+			rate = next
+		}
+	}
 }
 
 // subscription walks one subscription's lines: base groups, gaps, grace,
@@ -89,6 +119,9 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 	l := &e.lines
 	s.bases, s.cancels = s.bases[:0], s.cancels[:0]
 	for _, i := range lines {
+		if l.cashOnly[i] {
+			continue
+		}
 		switch l.kind[i] {
 		case kindSubscription:
 			if l.prorated[i] || l.amount[i] < 0 {

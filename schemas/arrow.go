@@ -192,6 +192,44 @@ func TransactionsRecord(mem memory.Allocator, ts []Transaction) arrow.RecordBatc
 	return r.Record()
 }
 
+// EventsRecord converts subscription events to a batch of their table.
+func EventsRecord(mem memory.Allocator, es []SubscriptionEvent) arrow.RecordBatch {
+	r := NewRows(mem, SubscriptionEvents)
+	defer r.Release()
+	r.Reserve(len(es))
+	for i := range es {
+		x := &es[i]
+		r.String(x.Source)
+		r.String(x.EventID)
+		r.String(x.CustomerID)
+		r.String(x.SubscriptionID)
+		r.String(x.PlanID)
+		r.String(x.Type)
+		r.Time(x.EffectiveAt)
+		r.Int64(x.Amount)
+		r.String(x.IntervalUnit)
+		r.Int64(x.IntervalCount)
+		r.String(x.Currency)
+		r.Int64(x.Quantity)
+		r.String(x.Origin)
+	}
+	return r.Record()
+}
+
+// ContactsRecord converts contacts to a batch of their table.
+func ContactsRecord(mem memory.Allocator, cs []Contact) arrow.RecordBatch {
+	r := NewRows(mem, Contacts)
+	defer r.Release()
+	r.Reserve(len(cs))
+	for i := range cs {
+		x := &cs[i]
+		for _, v := range []string{x.Source, x.Email, x.FirstName, x.LastName, x.Phone, x.JobTitle, x.Country, x.ContactType, x.Origin} {
+			r.String(v)
+		}
+	}
+	return r.Record()
+}
+
 // RejectedRecord converts rejections to a batch of the rejected_rows table.
 func RejectedRecord(mem memory.Allocator, rs []Rejected) arrow.RecordBatch {
 	r := NewRows(mem, RejectedRows)
@@ -336,6 +374,46 @@ func TransactionsFrom(rec arrow.RecordBatch, out []Transaction) ([]Transaction, 
 		out = append(out, Transaction{
 			Source: src.Value(i), TransactionID: id.Value(i), InvoiceID: inv.Value(i), Type: typ.Value(i),
 			Result: result.Value(i), Date: timeAt(date, i), Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}
+
+// EventsFrom converts a batch of the subscription_events table back to records.
+func EventsFrom(rec arrow.RecordBatch, out []SubscriptionEvent) ([]SubscriptionEvent, error) {
+	c := &columns{rec: rec, t: SubscriptionEvents}
+	src, id, cust, sub, plan, typ := c.str("source"), c.str("event_id"), c.str("customer_id"), c.str("subscription_id"), c.str("plan_id"), c.str("type")
+	at, amount, unit, count := c.ts("effective_at"), c.i64("amount"), c.str("interval_unit"), c.i64("interval_count")
+	cur, qty, origin := c.str("currency"), c.i64("quantity"), c.str("origin")
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, SubscriptionEvent{
+			Source: src.Value(i), EventID: id.Value(i), CustomerID: cust.Value(i), SubscriptionID: sub.Value(i),
+			PlanID: plan.Value(i), Type: typ.Value(i), EffectiveAt: timeAt(at, i), Amount: amount.Value(i),
+			IntervalUnit: unit.Value(i), IntervalCount: count.Value(i), Currency: cur.Value(i), Quantity: qty.Value(i),
+			Origin: origin.Value(i),
+		})
+	}
+	return out, nil
+}
+
+// ContactsFrom converts a batch of the contacts table back to records.
+func ContactsFrom(rec arrow.RecordBatch, out []Contact) ([]Contact, error) {
+	c := &columns{rec: rec, t: Contacts}
+	cols := make([]*array.String, len(Contacts.Columns))
+	for i, col := range Contacts.Columns {
+		cols[i] = c.str(col.Name)
+	}
+	if c.err != nil {
+		return out, c.err
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		out = append(out, Contact{
+			Source: cols[0].Value(i), Email: cols[1].Value(i), FirstName: cols[2].Value(i), LastName: cols[3].Value(i),
+			Phone: cols[4].Value(i), JobTitle: cols[5].Value(i), Country: cols[6].Value(i), ContactType: cols[7].Value(i),
+			Origin: cols[8].Value(i),
 		})
 	}
 	return out, nil

@@ -107,3 +107,40 @@ type Transaction struct {
 	Date          int64
 	Origin        string
 }
+
+// Event types.
+const (
+	EventStart  = "start"
+	EventUpdate = "update"
+	EventCancel = "cancel"
+)
+
+// SubscriptionEvent is a canonical subscription event record.
+type SubscriptionEvent struct {
+	Source         string
+	EventID        string
+	CustomerID     string
+	SubscriptionID string
+	PlanID         string
+	Type           string
+	EffectiveAt    int64
+	Amount         int64
+	IntervalUnit   string
+	IntervalCount  int64
+	Currency       string
+	Quantity       int64
+	Origin         string
+}
+
+// Contact is a canonical contact record.
+type Contact struct {
+	Source      string
+	Email       string
+	FirstName   string
+	LastName    string
+	Phone       string
+	JobTitle    string
+	Country     string
+	ContactType string
+	Origin      string
+}

@@ -72,6 +72,46 @@ var InvoiceLines = newTable(Table{
 	},
 })
 
+// SubscriptionEvents is the normalized subscription events table, for
+// sources that report subscription state rather than invoices.
+var SubscriptionEvents = newTable(Table{
+	Name:      "subscription_events",
+	Doc:       "Subscription starts, updates and cancellations (SEMANTICS.md §7); one row per (source, event_id).",
+	ClusterBy: []string{"customer_id"},
+	Columns: []Column{
+		col("source", typeString, docSource),
+		col("event_id", typeString, "The event's id in its source."),
+		col("customer_id", typeString, docCustomerID),
+		col("subscription_id", typeString, "The subscription the event changes."),
+		col("plan_id", typeString, "The plan subscribed to, empty when unknown."),
+		col("type", typeString, "start, update or cancel."),
+		col("effective_at", typeTimestamp, "When the change takes effect."),
+		col("amount", typeInt64, "Amount per plan interval, in minor units of currency (0 while trialing or paused)."),
+		col("interval_unit", typeString, "day, week, month or year."),
+		col("interval_count", typeInt64, "Interval units per billing period."),
+		col("currency", typeString, "ISO 4217 currency code, lower case."),
+		col("quantity", typeInt64, "Seats or units (informational: amount already includes it)."),
+		col("origin", typeString, docOrigin),
+	},
+})
+
+// Contacts is the normalized contacts table (seed 002), one per email.
+var Contacts = newTable(Table{
+	Name: "contacts",
+	Doc:  "People at customers, upserted by email; one row per (source, email).",
+	Columns: []Column{
+		col("source", typeString, docSource),
+		col("email", typeString, "The contact's email, lower case: the key."),
+		col("first_name", typeString, "First name."),
+		col("last_name", typeString, "Last name."),
+		col("phone", typeString, "Phone number."),
+		col("job_title", typeString, "Job title."),
+		col("country", typeString, "Country code or name, as sent."),
+		col("contact_type", typeString, "Contact type classification, as sent."),
+		col("origin", typeString, docOrigin),
+	},
+})
+
 // Transactions is the normalized transactions table: payments and refunds
 // of invoices, which set an invoice's payment state.
 var Transactions = newTable(Table{
@@ -229,7 +269,7 @@ var CustomerSnapshot = newTable(Table{
 
 // Normalized lists the normalized input tables; Marts the computed ones.
 var (
-	Normalized = []*Table{Customers, Plans, InvoiceLines, Transactions}
+	Normalized = []*Table{Customers, Plans, InvoiceLines, Transactions, SubscriptionEvents, Contacts}
 	Marts      = []*Table{CustomerMRRPeriods, MRRMovements, MRRMonthly, Cohorts, CustomerSnapshot, DataQuality}
 )
 

@@ -19,6 +19,8 @@ type Batch struct {
 	Plans        []schemas.Plan
 	Lines        []schemas.InvoiceLine
 	Transactions []schemas.Transaction
+	Events       []schemas.SubscriptionEvent
+	Contacts     []schemas.Contact
 }
 
 // Result is what normalizing one read of a source gave.
@@ -69,6 +71,8 @@ type normalizer struct {
 	headers      map[string]invoiceHeader
 	items        []lineItem
 	transactions []schemas.Transaction
+	events       []pendingEvent
+	contacts     []schemas.Contact
 	planUUID     map[string]string
 	// rejected holds the reason each rejected id was rejected for.
 	rejected map[schemas.Entity]map[string]string
@@ -77,6 +81,11 @@ type normalizer struct {
 type pendingLine struct {
 	line schemas.InvoiceLine
 	raw  string
+}
+
+type pendingEvent struct {
+	event schemas.SubscriptionEvent
+	raw   string
 }
 
 func (n *normalizer) add(rec *extract.Record) error {
@@ -124,7 +133,15 @@ func (n *normalizer) add(rec *extract.Record) error {
 			n.transactions = append(n.transactions, t)
 		}
 	case schemas.EntitySubscriptionEvent:
-		err = fmt.Errorf("subscription events are not supported yet: MRR comes from invoices in this version")
+		var ev schemas.SubscriptionEvent
+		if ev, err = toEvent(rec); err == nil {
+			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.Raw)})
+		}
+	case schemas.EntityContact:
+		var c schemas.Contact
+		if c, err = toContact(rec); err == nil {
+			n.contacts = append(n.contacts, c)
+		}
 	default:
 		err = fmt.Errorf("entity %s is not handled", rec.Entity)
 	}
@@ -201,6 +218,47 @@ func (n *normalizer) merge(source string, prior *Batch) {
 	n.res.Accepted[schemas.EntityInvoice] = len(kept)
 	out.Lines = upsertLines(prior.Lines, kept)
 	n.applyTransactions(source, prior)
+	n.mergeEvents(source, prior, customers, plans)
+	out.Contacts = upsert(prior.Contacts, n.contacts, func(c *schemas.Contact) string { return c.Email })
+	n.res.Accepted[schemas.EntityContact] = len(n.contacts)
+}
+
+// mergeEvents checks the subscription events read (customer, plan and
+// interval) and upserts them by id.
+func (n *normalizer) mergeEvents(source string, prior *Batch, customers map[string]bool, plans map[string]*schemas.Plan) {
+	var accepted []schemas.SubscriptionEvent
+	for _, p := range n.events {
+		ev := p.event
+		reason := ""
+		plan := plans[ev.PlanID]
+		switch {
+		case !customers[ev.CustomerID]:
+			reason = fmt.Sprintf("customer %s does not exist in source %s", quoted(ev.CustomerID), quoted(source))
+			if why, ok := n.rejected[schemas.EntityCustomer][ev.CustomerID]; ok {
+				reason = fmt.Sprintf("customer %s was rejected: %s", quoted(ev.CustomerID), why)
+			}
+		case ev.PlanID != "" && plan == nil && ev.IntervalUnit == "":
+			reason = fmt.Sprintf("plan %s does not exist in source %s, and the event names no interval", quoted(ev.PlanID), quoted(source))
+		case ev.IntervalUnit == "" && plan == nil && ev.Type != schemas.EventCancel:
+			reason = "field interval_unit: is required when the event names no plan"
+		}
+		if reason != "" {
+			n.rejectID(source, schemas.EntitySubscriptionEvent, ev.EventID, ev.Origin, reason, p.raw)
+			continue
+		}
+		if ev.IntervalUnit == "" && plan != nil {
+			ev.IntervalUnit, ev.IntervalCount = plan.IntervalUnit, plan.IntervalCount
+		}
+		if ev.IntervalUnit == "" { // a cancel needs no interval
+			ev.IntervalUnit, ev.IntervalCount = schemas.UnitMonth, 1
+		}
+		if ev.Currency == "" && plan != nil {
+			ev.Currency = plan.Currency
+		}
+		accepted = append(accepted, ev)
+	}
+	n.res.Accepted[schemas.EntitySubscriptionEvent] = len(accepted)
+	n.res.Batch.Events = upsert(prior.Events, accepted, func(e *schemas.SubscriptionEvent) string { return e.EventID })
 }
 
 // joinItems turns line items into lines of their invoices: customer, date

@@ -214,14 +214,93 @@ func toTransaction(rec *extract.Record) (schemas.Transaction, error) {
 	return t, r.err
 }
 
+// chartmogulEventTypes maps ChartMogul's event types to ours.
+var chartmogulEventTypes = map[string]string{
+	"subscription_start": schemas.EventStart, "subscription_start_scheduled": schemas.EventStart,
+	"subscription_updated": schemas.EventUpdate, "subscription_update_scheduled": schemas.EventUpdate,
+	"subscription_cancelled": schemas.EventCancel, "subscription_cancellation_scheduled": schemas.EventCancel,
+}
+
+// toEvent validates a subscription event. Its interval may be left empty:
+// it then comes from its plan, known once plans are.
+func toEvent(rec *extract.Record) (schemas.SubscriptionEvent, error) {
+	r := &reader{rec: rec}
+	ev := schemas.SubscriptionEvent{
+		Source:         rec.Source,
+		EventID:        r.text("event_id", true),
+		CustomerID:     r.text("customer_id", true),
+		SubscriptionID: r.text("subscription_id", true),
+		PlanID:         r.text("plan_id", false),
+		EffectiveAt:    r.time("effective_at", true),
+		Amount:         r.amount("amount", false),
+		IntervalCount:  r.integer("interval_count", false, 1),
+		Currency:       r.currency("currency", false),
+		Quantity:       r.integer("quantity", false, 1),
+		Origin:         rec.Origin,
+	}
+	typ := strings.ToLower(r.text("type", true))
+	if t, ok := chartmogulEventTypes[typ]; ok {
+		typ = t
+	}
+	switch typ {
+	case schemas.EventStart, schemas.EventUpdate, schemas.EventCancel:
+	default:
+		if r.err == nil {
+			r.fail("type", "%q is not one of start, update, cancel", typ)
+		}
+	}
+	ev.Type = typ
+	ev.IntervalUnit = strings.ToLower(r.text("interval_unit", false))
+	if ev.IntervalUnit == "quarter" {
+		ev.IntervalUnit, ev.IntervalCount = schemas.UnitMonth, 3*ev.IntervalCount
+	}
+	if r.err == nil && ev.IntervalUnit != "" && !isUnit(ev.IntervalUnit) {
+		r.fail("interval_unit", "%q is not one of day, week, month, quarter, year", ev.IntervalUnit)
+	}
+	if r.err == nil && ev.Amount < 0 {
+		r.fail("amount", "must not be negative, got %d", ev.Amount)
+	}
+	return ev, r.err
+}
+
+func isUnit(u string) bool {
+	switch u {
+	case schemas.UnitDay, schemas.UnitWeek, schemas.UnitMonth, schemas.UnitYear:
+		return true
+	}
+	return false
+}
+
+func toContact(rec *extract.Record) (schemas.Contact, error) {
+	r := &reader{rec: rec}
+	c := schemas.Contact{
+		Source:      rec.Source,
+		Email:       strings.ToLower(r.text("email", true)),
+		FirstName:   r.text("first_name", false),
+		LastName:    r.text("last_name", false),
+		Phone:       r.text("phone", false),
+		JobTitle:    r.text("job_title", false),
+		Country:     r.text("country", false),
+		ContactType: r.text("contact_type", false),
+		Origin:      rec.Origin,
+	}
+	if r.err == nil && (!strings.Contains(c.Email, "@") || strings.ContainsAny(c.Email, " \t")) {
+		r.fail("email", "%q is not an email address", c.Email)
+	}
+	return c, r.err
+}
+
 // recordID returns the id a record carries, for rejections.
 func recordID(rec *extract.Record) string {
 	name := map[schemas.Entity]string{
-		schemas.EntityCustomer:    "customer_id",
-		schemas.EntityPlan:        "plan_id",
-		schemas.EntityInvoice:     "invoice_id",
-		schemas.EntityLineItem:    "line_id",
-		schemas.EntityTransaction: "transaction_id",
+		schemas.EntityCustomer:          "customer_id",
+		schemas.EntityPlan:              "plan_id",
+		schemas.EntityInvoice:           "invoice_id",
+		schemas.EntityLineItem:          "line_id",
+		schemas.EntityTransaction:       "transaction_id",
+		schemas.EntitySubscriptionEvent: "event_id",
+		schemas.EntitySubscription:      "subscription_id",
+		schemas.EntityContact:           "email",
 	}[rec.Entity]
 	return strings.TrimSpace(rec.Get(name).Text)
 }

@@ -75,6 +75,18 @@ func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error
 	}); e != nil {
 		return nil, e
 	}
+	if e := read(schemas.SubscriptionEvents, func(r arrow.RecordBatch) error {
+		b.Events, err = schemas.EventsFrom(r, b.Events)
+		return err
+	}); e != nil {
+		return nil, e
+	}
+	if e := read(schemas.Contacts, func(r arrow.RecordBatch) error {
+		b.Contacts, err = schemas.ContactsFrom(r, b.Contacts)
+		return err
+	}); e != nil {
+		return nil, e
+	}
 	return b, nil
 }
 
@@ -98,7 +110,13 @@ func Stage(tx *store.Tx, b *Batch) error {
 	if err := write(schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines)); err != nil {
 		return err
 	}
-	return write(schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions))
+	if err := write(schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions)); err != nil {
+		return err
+	}
+	if err := write(schemas.SubscriptionEvents, schemas.EventsRecord(mem, b.Events)); err != nil {
+		return err
+	}
+	return write(schemas.Contacts, schemas.ContactsRecord(mem, b.Contacts))
 }
 
 // Forget schedules the removal of a source's normalized tables (reset).
