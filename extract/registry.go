@@ -34,6 +34,7 @@ func Kinds() []Kind {
 	return []Kind{
 		growpanelKind,
 		chartmogulKind,
+		subscriptionsKind,
 	}
 }
 

@@ -148,15 +148,29 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	}()
 	log.Info().Str("as_of", rec.AsOf).Str("warehouse", w.Dir).Int("sources", len(cfg.Sources)).Msg("run started")
 
-	in, rejected, err := extractAll(ctx, cfg, w, tx, rec, log)
-	defer in.release()
+	rates, err := loadRates(cfg.FXRates)
 	if err != nil {
 		return rec, err
 	}
+	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, log)
+	if err != nil {
+		return rec, err
+	}
+	noRate, err := withoutRate(rec.RunID, batches, cfg.ReportingCurrency, rates)
+	if err != nil {
+		return rec, err
+	}
+	rejected = append(rejected, noRate...)
+	rec.Rejected += len(noRate)
+	if len(noRate) > 0 {
+		log.Warn().Int("rejected", len(noRate)).Str("first", noRate[0].Origin+": "+noRate[0].Error).Msg("lines without an exchange rate")
+	}
+	in := newInputs(batches)
+	defer in.release()
 
 	t0 := time.Now()
 	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
-		AsOf: asOf, Location: cfg.Location(), ReportingCurrency: cfg.ReportingCurrency, Policies: cfg.Policies,
+		AsOf: asOf, Location: cfg.Location(), ReportingCurrency: cfg.ReportingCurrency, Policies: cfg.Policies, Rates: rates,
 	})
 	if err != nil {
 		return rec, fmt.Errorf("compute: %w", err)
@@ -227,6 +241,19 @@ type inputs struct {
 	customers, plans, lines, events []arrow.RecordBatch
 }
 
+// newInputs converts the sources' batches for the engine.
+func newInputs(batches []*transform.Batch) *inputs {
+	mem := memory.DefaultAllocator
+	in := &inputs{}
+	for _, b := range batches {
+		in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
+		in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
+		in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
+		in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
+	}
+	return in
+}
+
 func (in *inputs) input() metrics.Input {
 	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events}
 }
@@ -240,35 +267,31 @@ func (in *inputs) release() {
 }
 
 // extractAll reads and normalizes every source, stages its tables, and
-// returns the engine's input and the rejected rows.
-func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, log zerolog.Logger) (*inputs, []schemas.Rejected, error) {
-	in := &inputs{}
+// returns each source's normalized state and the rejected rows.
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
+	var batches []*transform.Batch
 	var rejected []schemas.Rejected
-	mem := memory.DefaultAllocator
 	for _, src := range cfg.Sources {
 		mode := extract.Mode(src)
 		ex, err := extract.Open(src)
 		if err != nil {
-			return in, nil, err
+			return nil, nil, err
 		}
 		var prior *transform.Batch
 		if mode == configs.ModeUpsert {
 			if prior, err = transform.Load(ctx, w, src.Name); err != nil {
-				return in, nil, err
+				return nil, nil, err
 			}
 		}
 		res, err := transform.Normalize(ctx, rec.RunID, src, mode, ex, prior)
 		if err != nil {
-			return in, nil, err
+			return nil, nil, err
 		}
 		if err := transform.Stage(tx, &res.Batch); err != nil {
-			return in, nil, err
+			return nil, nil, err
 		}
 		b := &res.Batch
-		in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
-		in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
-		in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
-		in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
+		batches = append(batches, b)
 		rejected = append(rejected, res.Rejected...)
 		sr := SourceRecord{
 			Name: src.Name, Kind: src.Kind, Mode: mode, Read: counts(res.Read), Accepted: counts(res.Accepted),
@@ -278,6 +301,13 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		}
 		rec.Sources = append(rec.Sources, sr)
 		rec.Rejected += len(res.Rejected)
+		for i, w := range res.Warnings {
+			if i == 5 {
+				log.Warn().Str("source", src.Name).Msgf("%d more warnings", len(res.Warnings)-5)
+				break
+			}
+			log.Warn().Str("source", src.Name).Msg(w)
+		}
 		ev := log.Info()
 		if len(res.Rejected) > 0 {
 			ev = log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
@@ -285,7 +315,7 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		ev.Str("source", src.Name).Str("kind", src.Kind).Str("mode", mode).Interface("read", sr.Read).
 			Int("rejected", sr.Rejected).Int("invoice_lines", len(b.Lines)).Dur("took", res.Took).Msg("source normalized")
 	}
-	return in, rejected, nil
+	return batches, rejected, nil
 }
 
 func counts(m map[schemas.Entity]int) map[string]int {

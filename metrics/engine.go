@@ -21,6 +21,8 @@ type Options struct {
 	// ReportingCurrency, lower case; empty means the only currency present.
 	ReportingCurrency string
 	Policies          configs.Policies
+	// Rates are the exchange rates of fx_rates.
+	Rates []Rate
 }
 
 // Input is the normalized data: batches of the customers, plans and
@@ -107,8 +109,9 @@ type engine struct {
 	asOf    int64 // the instant as_of ends: records at or after it are ignored
 	asOfDay int32
 	grace   int64
-	// currency is the reporting currency.
+	// currency is the reporting currency; fx converts into it.
 	currency string
+	fx       *fxTable
 
 	cust   customerTable
 	plans  planTable

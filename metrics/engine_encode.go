@@ -50,7 +50,8 @@ type lineColumns struct {
 	kind     []int8
 	idate    []int64
 	ps, pe   []int64
-	amount   []int64
+	amount   []int64 // MRR lines: valued in the reporting currency at as_of rates
+	billed   []int64 // the amount as billed, in the line's currency
 	tax      []int64
 	prorated []bool
 	cur      []int16
@@ -69,8 +70,9 @@ type eventColumns struct {
 	sub   []int32
 	typ   []int8
 	t     []int64
-	mrr   []int64
+	mrr   []int64 // valued in the reporting currency at as_of rates
 	plan  []int32
+	cur   []int16
 	id    []string
 	order []int32
 }
@@ -125,15 +127,25 @@ func (e *engine) encode(in Input) error {
 		}
 		return code
 	}
-	eventSources, err := e.encodeEvents(in.Events, func(k string) int32 { addCustomer(k); return custCode[k] }, subOf)
+	curCode := map[string]int16{}
+	var curKeys []string
+	curOf := func(c string) int16 {
+		c = strings.ToLower(c)
+		cc, ok := curCode[c]
+		if !ok && c != "" {
+			cc = int16(len(curKeys))
+			curCode[c] = cc
+			curKeys = append(curKeys, c)
+		}
+		return cc
+	}
+	eventSources, err := e.encodeEvents(in.Events, func(k string) int32 { addCustomer(k); return custCode[k] }, subOf, curOf)
 	if err != nil {
 		return err
 	}
 
 	// Lines: filter, then encode.
 	l := &e.lines
-	curCode := map[string]int16{}
-	var curKeys []string
 	requirePaid := e.opt.Policies.RequirePayment
 	for _, rec := range in.Lines {
 		t := schemas.InvoiceLines
@@ -173,7 +185,7 @@ func (e *engine) encode(in Input) error {
 				}
 				pc = c
 			}
-			if k == kindSubscription && pc < 0 {
+			if k == kindSubscription && pc < 0 && !eventSources[src.Value(i)] {
 				return fmt.Errorf("line %s/%s: a subscription line has no plan", inv.Value(i), lid.Value(i))
 			}
 			l.plan = append(l.plan, pc)
@@ -182,22 +194,30 @@ func (e *engine) encode(in Input) error {
 			l.ps = append(l.ps, ts(ps, i))
 			l.pe = append(l.pe, ts(pe, i))
 			l.amount = append(l.amount, amount[i])
+			l.billed = append(l.billed, amount[i])
 			l.tax = append(l.tax, tax[i])
 			l.prorated = append(l.prorated, prorated.Value(i))
-			c := strings.ToLower(cur.Value(i))
-			cc, ok := curCode[c]
-			if !ok && c != "" {
-				cc = int16(len(curKeys))
-				curCode[c] = cc
-				curKeys = append(curKeys, c)
-			}
-			l.cur = append(l.cur, cc)
+			l.cur = append(l.cur, curOf(cur.Value(i)))
 			l.inv = append(l.inv, inv.Value(i))
 			l.lid = append(l.lid, lid.Value(i))
 		}
 	}
 	if err := e.pickCurrency(curKeys); err != nil {
 		return err
+	}
+	if e.fx, err = newFX(e.opt.Rates, curKeys, e.currency); err != nil {
+		return err
+	}
+	for i := range e.events.mrr {
+		e.events.mrr[i] = e.fx.convert(e.events.mrr[i], e.events.cur[i], e.asOfDay)
+	}
+	// MRR is valued at the fixed rates of as_of, so that a moving rate
+	// never makes a movement.
+	for i := range l.amount {
+		if e.fx.points[l.cur[i]] != nil {
+			l.amount[i] = e.fx.convert(l.amount[i], l.cur[i], e.asOfDay)
+			l.tax[i] = e.fx.convert(l.tax[i], l.cur[i], e.asOfDay)
+		}
 	}
 
 	// Re-code customers and subscriptions by rank, so that no code depends
@@ -231,25 +251,21 @@ func (e *engine) encode(in Input) error {
 	return nil
 }
 
-// pickCurrency settles the reporting currency. Until exchange rates are
-// supported, every line must be in it.
+// pickCurrency settles the reporting currency: the configured one, or the
+// only one present.
 func (e *engine) pickCurrency(present []string) error {
 	e.currency = strings.ToLower(e.opt.ReportingCurrency)
-	if e.currency == "" {
-		switch len(present) {
-		case 0:
-			e.currency = "usd"
-		case 1:
-			e.currency = present[0]
-		default:
-			slices.Sort(present)
-			return fmt.Errorf("%w: the data holds several currencies (%s): set reporting_currency", ErrCurrency, strings.Join(present, ", "))
-		}
+	if e.currency != "" {
+		return nil
 	}
-	for _, c := range present {
-		if c != e.currency {
-			return fmt.Errorf("%w: lines in %s, reporting currency is %s, and no exchange rate is known", ErrCurrency, c, e.currency)
-		}
+	switch len(present) {
+	case 0:
+		e.currency = "usd"
+	case 1:
+		e.currency = present[0]
+	default:
+		slices.Sort(present)
+		return fmt.Errorf("%w: the data holds several currencies (%s): set reporting_currency", ErrCurrency, strings.Join(present, ", "))
 	}
 	return nil
 }
@@ -286,14 +302,14 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 // encodeEvents encodes the subscription events before as_of; a plan an
 // event names that was never sent is made from the event's interval. It
 // returns the sources that have events.
-func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(string) int32, subOf func(string) int32) (map[string]bool, error) {
+func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf, subOf func(string) int32, curOf func(string) int16) (map[string]bool, error) {
 	ev := &e.events
 	sources := map[string]bool{}
 	t := schemas.SubscriptionEvents
 	for _, rec := range recs {
 		src, id, cust, sub, plan := strCol(rec, t, "source"), strCol(rec, t, "event_id"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id")
 		typ, at, amount := strCol(rec, t, "type"), tsCol(rec, t, "effective_at"), i64Col(rec, t, "amount")
-		unit, count := strCol(rec, t, "interval_unit"), i64Col(rec, t, "interval_count")
+		unit, count, cur := strCol(rec, t, "interval_unit"), i64Col(rec, t, "interval_count"), strCol(rec, t, "currency")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			sources[src.Value(i)] = true
 			when := ts(at, i)
@@ -329,6 +345,7 @@ func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(string) int3
 			ev.mrr = append(ev.mrr, mrr)
 			ev.plan = append(ev.plan, pc)
 			ev.id = append(ev.id, id.Value(i))
+			ev.cur = append(ev.cur, curOf(cur.Value(i)))
 		}
 	}
 	return sources, nil

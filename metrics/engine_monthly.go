@@ -169,9 +169,11 @@ func (e *engine) cashFlow(c int32, lines []int32) {
 		default:
 			continue
 		}
-		snap.lifetimeBilled += sign * l.amount[i]
-		if j := m.index(e.cal.day(l.idate[i])); m.n > 0 && j >= 0 && j < m.n {
-			into[j] += l.amount[i]
+		d := e.cal.day(l.idate[i])
+		v := e.fx.convert(l.billed[i], l.cur[i], d)
+		snap.lifetimeBilled += sign * v
+		if j := m.index(d); m.n > 0 && j >= 0 && j < m.n {
+			into[j] += v
 		}
 	}
 }

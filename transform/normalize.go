@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -30,6 +31,8 @@ type Result struct {
 	// Read and Accepted count records by entity.
 	Read     map[schemas.Entity]int
 	Accepted map[schemas.Entity]int
+	// Warnings are records kept that look suspicious.
+	Warnings []string
 	Took     time.Duration
 }
 
@@ -42,11 +45,13 @@ type Result struct {
 func Normalize(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor, prior *Batch) (*Result, error) {
 	start := time.Now()
 	n := &normalizer{
-		runID:    runID,
-		res:      &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
-		rejected: map[schemas.Entity]map[string]string{},
-		headers:  map[string]invoiceHeader{},
-		planUUID: map[string]string{},
+		runID:       runID,
+		res:         &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
+		rejected:    map[schemas.Entity]map[string]string{},
+		headers:     map[string]invoiceHeader{},
+		planUUID:    map[string]string{},
+		subCustomer: map[string]string{},
+		customerAt:  map[string]int{},
 	}
 	n.res.Batch.Source = src.Name
 	err := ex.Extract(ctx, n.add)
@@ -74,6 +79,9 @@ type normalizer struct {
 	events       []pendingEvent
 	contacts     []schemas.Contact
 	planUUID     map[string]string
+	// subCustomer maps the subscriptions of seed 002 rows to their company.
+	subCustomer map[string]string
+	customerAt  map[string]int
 	// rejected holds the reason each rejected id was rejected for.
 	rejected map[schemas.Entity]map[string]string
 }
@@ -121,6 +129,10 @@ func (n *normalizer) add(rec *extract.Record) error {
 		var l schemas.InvoiceLine
 		if l, err = toLine(rec); err == nil {
 			n.lines = append(n.lines, pendingLine{line: l, raw: string(rec.Raw)})
+			if acc := strings.ToLower(rec.Get("account_currency").Text); acc != "" && l.Currency != acc {
+				n.res.Warnings = append(n.res.Warnings, fmt.Sprintf("%s: invoice %s: currency %s differs from the account currency %s; it counts in cash flow, converted",
+					rec.Origin, quoted(l.InvoiceID), l.Currency, acc))
+			}
 		}
 	case schemas.EntityLineItem:
 		var it lineItem
@@ -137,6 +149,16 @@ func (n *normalizer) add(rec *extract.Record) error {
 		if ev, err = toEvent(rec); err == nil {
 			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.Raw)})
 		}
+	case schemas.EntitySubscription:
+		var c schemas.Customer
+		var evs []schemas.SubscriptionEvent
+		if c, evs, err = toSubscription(rec); err == nil {
+			n.addCompany(c)
+			n.subCustomer[evs[0].SubscriptionID] = c.CustomerID
+			for _, ev := range evs {
+				n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.Raw)})
+			}
+		}
 	case schemas.EntityContact:
 		var c schemas.Contact
 		if c, err = toContact(rec); err == nil {
@@ -149,6 +171,23 @@ func (n *normalizer) add(rec *extract.Record) error {
 		n.reject(rec, err.Error())
 	}
 	return nil
+}
+
+// addCompany adds a customer made from a subscription row; several rows of
+// one company merge, the first name given winning.
+func (n *normalizer) addCompany(c schemas.Customer) {
+	if i, ok := n.customerAt[c.CustomerID]; ok {
+		have := &n.customers[i]
+		if have.Name == have.CustomerID && c.Name != c.CustomerID {
+			have.Name = c.Name
+		}
+		if c.TrialStartedAt != schemas.NoTime && (have.TrialStartedAt == schemas.NoTime || c.TrialStartedAt < have.TrialStartedAt) {
+			have.TrialStartedAt = c.TrialStartedAt
+		}
+		return
+	}
+	n.customerAt[c.CustomerID] = len(n.customers)
+	n.customers = append(n.customers, c)
 }
 
 func (n *normalizer) reject(rec *extract.Record, reason string) {
@@ -371,6 +410,19 @@ func (n *normalizer) applyTransactions(source string, prior *Batch) {
 // checkRefs resolves a line's customer and plan, fills its default period
 // end, and returns why it is rejected, or "".
 func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers map[string]bool, plans map[string]*schemas.Plan) string {
+	eventBased := false
+	if c, ok := n.subCustomer[l.SubscriptionID]; ok && l.SubscriptionID != "" {
+		eventBased = true
+		if l.CustomerID == "" {
+			l.CustomerID = c
+		}
+	}
+	if l.CustomerID == "" {
+		return fmt.Sprintf("subscription %s does not exist in source %s", quoted(l.SubscriptionID), quoted(source))
+	}
+	if l.Kind == schemas.KindSubscription && l.PlanID == "" && !eventBased {
+		return "field plan_id: is required for a subscription invoice"
+	}
 	if !customers[l.CustomerID] {
 		if why, ok := n.rejected[schemas.EntityCustomer][l.CustomerID]; ok {
 			return fmt.Sprintf("customer %s was rejected: %s", quoted(l.CustomerID), why)

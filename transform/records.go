@@ -66,10 +66,10 @@ func toLine(rec *extract.Record) (schemas.InvoiceLine, error) {
 		Source:         rec.Source,
 		InvoiceID:      r.text("invoice_id", true),
 		LineID:         r.text("line_id", false),
-		CustomerID:     r.text("customer_id", true),
+		CustomerID:     r.text("customer_id", !rec.Get("subscription_id").Present()),
 		SubscriptionID: r.text("subscription_id", false),
 		PlanID:         r.text("plan_id", false),
-		InvoiceDate:    r.time("invoice_date", true),
+		InvoiceDate:    r.time(invoiceDateField(rec), true),
 		PeriodStart:    r.time("period_start", false),
 		PeriodEnd:      r.time("period_end", false),
 		Tax:            r.amount("tax", false),
@@ -91,15 +91,18 @@ func toLine(rec *extract.Record) (schemas.InvoiceLine, error) {
 	}
 	l.Kind = kind
 	l.Amount = r.amount("amount", kind != schemas.KindCancellation)
-	l.Currency = r.currency("currency", kind != schemas.KindCancellation)
+	l.Currency = r.currency("currency", false)
+	if l.Currency == "" {
+		l.Currency = r.currency("account_currency", false)
+	}
+	if l.Currency == "" && kind != schemas.KindCancellation && r.err == nil {
+		r.fail("currency", "is required")
+	}
 	if l.LineID == "" {
 		l.LineID = l.InvoiceID
 	}
 	if r.err != nil {
 		return l, r.err
-	}
-	if kind == schemas.KindSubscription && l.PlanID == "" {
-		r.fail("plan_id", "is required for a subscription invoice")
 	}
 	if kind == schemas.KindRefund && l.Amount < 0 {
 		l.Amount = -l.Amount // seed 000 sends refunds negative, seed 001 positive
@@ -288,6 +291,81 @@ func toContact(rec *extract.Record) (schemas.Contact, error) {
 		r.fail("email", "%q is not an email address", c.Email)
 	}
 	return c, r.err
+}
+
+// toSubscription turns a subscription row of the seed 002 payload into its
+// company (the customer, keyed by domain) and its start and cancel events
+// (SEMANTICS.md §7).
+func toSubscription(rec *extract.Record) (schemas.Customer, []schemas.SubscriptionEvent, error) {
+	r := &reader{rec: rec}
+	id := r.text("subscription_id", true)
+	domain := strings.ToLower(r.text("customer_id", true))
+	c := schemas.Customer{
+		Source: rec.Source, CustomerID: domain, Name: r.text("name", false), Domain: domain,
+		CreatedAt: schemas.NoTime, TrialStartedAt: schemas.NoTime, Attributes: "{}", Origin: rec.Origin,
+	}
+	start := schemas.SubscriptionEvent{
+		Source: rec.Source, EventID: id + "/start", CustomerID: domain, SubscriptionID: id,
+		PlanID: r.text("plan_id", false), Type: schemas.EventStart, EffectiveAt: r.time("started_at", true),
+		Amount: r.amount("amount", true), IntervalCount: 1, Currency: r.currency("account_currency", true),
+		Quantity: r.integer("quantity", false, 1), Origin: rec.Origin,
+	}
+	canceledAt, endedAt := r.time("canceled_at", false), r.time("ended_at", false)
+	switch unit := strings.ToLower(r.text("interval_unit", true)); unit {
+	case "month", "year":
+		start.IntervalUnit = unit
+	case "quarter":
+		start.IntervalUnit, start.IntervalCount = schemas.UnitMonth, 3
+	default:
+		if r.err == nil {
+			r.fail("interval_unit", "%q is not one of month, quarter, year", unit)
+		}
+	}
+	status := strings.ToLower(r.text("status", true))
+	switch status {
+	case "active", "past_due", "canceled":
+	case "trialing", "paused":
+		start.Amount = 0 // no MRR while trialing or paused
+		if status == "trialing" {
+			c.TrialStartedAt = start.EffectiveAt
+		}
+	default:
+		if r.err == nil {
+			r.fail("status", "%q is not one of active, canceled, past_due, trialing, paused", status)
+		}
+	}
+	if r.err == nil && start.Amount < 0 {
+		r.fail("amount", "must not be negative, got %d", start.Amount)
+	}
+	if c.Name == "" {
+		c.Name = domain
+	}
+	events := []schemas.SubscriptionEvent{start}
+	end := endedAt
+	if end == schemas.NoTime && status == "canceled" {
+		end = canceledAt
+		if end == schemas.NoTime && r.err == nil {
+			r.fail("status", "is canceled, but neither canceled_at nor ended_at is given")
+		}
+	}
+	if end != schemas.NoTime && r.err == nil {
+		if end < start.EffectiveAt {
+			r.fail("ended_at", "is before started_at")
+		}
+		cancel := start
+		cancel.EventID, cancel.Type, cancel.EffectiveAt, cancel.Amount = id+"/cancel", schemas.EventCancel, end, 0
+		events = append(events, cancel)
+	}
+	return c, events, r.err
+}
+
+// invoiceDateField is invoice_date, or period_start for an invoice that
+// has no issue date (seed 002 makes issued_at optional).
+func invoiceDateField(rec *extract.Record) string {
+	if !rec.Get("invoice_date").Present() && rec.Get("period_start").Present() {
+		return "period_start"
+	}
+	return "invoice_date"
 }
 
 // recordID returns the id a record carries, for rejections.

@@ -1,0 +1,99 @@
+package metrics
+
+import (
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Rate is one exchange rate: units of the reporting currency per unit of
+// Currency, from Day on (until a later rate of the same currency).
+type Rate struct {
+	Day      time.Time
+	Currency string
+	// Rate is the decimal as written ("1.10"), kept exact.
+	Rate string
+}
+
+// fxPoint is a rate from a day on, as an exact fraction of minor units:
+// reporting minor units per minor unit of the currency = num/den.
+type fxPoint struct {
+	day      int32
+	num, den uint64
+}
+
+// fxTable holds the rates of each currency, by currency code.
+type fxTable struct {
+	points [][]fxPoint // by currency code; nil for the reporting currency
+}
+
+// minorDigits is the number of decimals of a currency's minor unit.
+func minorDigits(cur string) int {
+	switch cur {
+	case "bif", "clp", "djf", "gnf", "isk", "jpy", "kmf", "krw", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf":
+		return 0
+	case "bhd", "iqd", "jod", "kwd", "lyd", "omr", "tnd":
+		return 3
+	}
+	return 2
+}
+
+// newFX builds the rate table for the currencies present.
+func newFX(rates []Rate, currencies []string, reporting string) (*fxTable, error) {
+	fx := &fxTable{points: make([][]fxPoint, len(currencies))}
+	for code, cur := range currencies {
+		if cur == reporting {
+			continue
+		}
+		for _, r := range rates {
+			if strings.ToLower(r.Currency) != cur {
+				continue
+			}
+			q, ok := new(big.Rat).SetString(r.Rate)
+			if !ok || q.Sign() <= 0 {
+				return nil, fmt.Errorf("rate %q of %s on %s is not a positive decimal", r.Rate, cur, r.Day.Format(time.DateOnly))
+			}
+			// Minor units: scale by the difference of decimals.
+			shift := minorDigits(reporting) - minorDigits(cur)
+			pow := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(shift))), nil))
+			if shift >= 0 {
+				q.Mul(q, pow)
+			} else {
+				q.Quo(q, pow)
+			}
+			if !q.Num().IsUint64() || !q.Denom().IsUint64() || q.Num().Uint64() > 1<<40 || q.Denom().Uint64() > 1<<40 {
+				return nil, fmt.Errorf("rate %q of %s has too many digits", r.Rate, cur)
+			}
+			y, m, d := r.Day.Date()
+			fx.points[code] = append(fx.points[code], fxPoint{day: daysFromCivil(y, m, d), num: q.Num().Uint64(), den: q.Denom().Uint64()})
+		}
+		if len(fx.points[code]) == 0 {
+			return nil, fmt.Errorf("%w: no exchange rate for %s (reporting currency %s): add it to fx_rates", ErrCurrency, cur, reporting)
+		}
+		slices.SortStableFunc(fx.points[code], func(a, b fxPoint) int { return int(a.day) - int(b.day) })
+	}
+	return fx, nil
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// convert values an amount of minor units of a currency in minor units of
+// the reporting currency, at the rate of a day: the latest on or before
+// it, or the first known before any.
+func (fx *fxTable) convert(amount int64, cur int16, day int32) int64 {
+	pts := fx.points[cur]
+	if pts == nil {
+		return amount
+	}
+	i, _ := slices.BinarySearchFunc(pts, day+1, func(p fxPoint, d int32) int { return int(p.day) - int(d) })
+	p := pts[max(i-1, 0)]
+	v, _ := mulDivRound(amount, p.num, p.den)
+	return v
+}
