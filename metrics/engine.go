@@ -110,8 +110,9 @@ type engine struct {
 	asOfDay int32
 	grace   int64
 	// currency is the reporting currency; fx converts into it.
-	currency string
-	fx       *fxTable
+	currency   string
+	currencies []string // by currency code
+	fx         *fxTable
 
 	cust   customerTable
 	plans  planTable
@@ -119,7 +120,8 @@ type engine struct {
 	events eventColumns
 
 	// Outputs, in production order.
-	periods   []periodRow
+	periods   []periodRow // runs of each customer's MRR per currency
+	active    []periodRow // runs of each customer's MRR > 0 (mrr unused)
 	movements []movementRow
 	quality   []qualityRow
 	snapshot  []snapshotRow

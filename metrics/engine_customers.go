@@ -17,6 +17,7 @@ const (
 
 type periodRow struct {
 	cust     int32
+	cur      int16 // the currency of mrr
 	from, to int32 // days; to is exclusive, noDay while current
 	mrr      int64
 }
@@ -27,7 +28,9 @@ type movementRow struct {
 	cust          int32
 	day           int32
 	kind          string
-	before, after int64
+	before, after int64 // at the day's rates, in the reporting currency
+	cur           int16 // the currency whose MRR changed; -1: several, reported in the reporting currency
+	original      int64 // the change in cur
 	plan          int32
 	lines         []int32
 }
@@ -54,8 +57,16 @@ type snapshotRow struct {
 // subState is one subscription's running MRR within a customer's scan.
 type subState struct {
 	code int32
-	mrr  int64
+	cur  int16
+	mrr  int64 // in cur
 	plan int32
+}
+
+// curRun is a customer's MRR in one currency and the day its run began.
+type curRun struct {
+	cur  int16
+	mrr  int64
+	from int32
 }
 
 // scanCustomers runs every customer's timeline and turns its events into
@@ -88,17 +99,20 @@ func (e *engine) scanCustomers(ctx context.Context) {
 	}
 }
 
-// customerDays folds a customer's events into days: one period per run of
-// equal MRR, one movement per day the MRR changed.
+// customerDays folds a customer's events into days. Each subscription's
+// MRR stays in its own currency. A day whose MRR, valued at the fixed
+// rates of as_of, changed makes one movement, valued at the day's rates;
+// each currency's MRR makes runs of equal value.
 func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 	ev := s.events
-	firstPeriod := len(e.periods)
 	slices.SortFunc(ev, func(a, b event) int {
 		return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.line, b.line), cmp.Compare(a.delta, b.delta))
 	})
+	runs := s.runs[:0]
+	firstActive, firstPeriod := len(e.active), len(e.periods)
 	var (
-		prev      int64
-		runFrom   = noDay
+		prev      int64 // at as_of rates, floored at 0
+		activeAt  = noDay
 		firstPaid = noDay
 		cohort    = noDay
 		lastMove  = noDay
@@ -109,32 +123,32 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 	window := int32(e.opt.Policies.ReactivationWindowDays)
 	for i := 0; i < len(ev); {
 		day := e.cal.day(ev[i].t)
-		start := len(e.movements)
 		planBefore := int32(-1)
+		var before int64
 		if prev > 0 {
 			planBefore = topPlan(subs)
+			before = e.value(subs, day)
 		}
-		causes := s.causes[:0]
+		causes, nets := s.causes[:0], s.nets[:0]
 		for ; i < len(ev) && e.cal.day(ev[i].t) == day; i++ {
 			x := &ev[i]
+			nets = addNet(nets, x.cur, x.delta)
 			k := 0
-			for k < len(subs) && subs[k].code != x.sub {
+			for k < len(subs) && (subs[k].code != x.sub || subs[k].cur != x.cur) {
 				k++
 			}
 			if k == len(subs) {
-				subs = append(subs, subState{code: x.sub, plan: -1})
+				subs = append(subs, subState{code: x.sub, cur: x.cur, plan: -1})
 			}
 			subs[k].mrr += x.delta
-			if x.plan >= 0 && x.delta > 0 {
+			if x.plan >= 0 && x.delta >= 0 {
 				subs[k].plan = x.plan
 			}
 			causes = append(causes, x.line)
 		}
-		s.causes = causes
-		var total int64
-		for k := range subs {
-			total += subs[k].mrr
-		}
+		s.causes, s.nets = causes, nets
+		runs = e.currencyRuns(c, day, subs, runs)
+		total := e.value(subs, e.asOfDay)
 		if total < 0 {
 			e.quality = append(e.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
 				detail: "the subscriptions' MRR sums to a negative amount; reported as 0"})
@@ -143,11 +157,13 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		if total == prev {
 			continue
 		}
-		// A run of MRR ends, another starts.
-		if prev > 0 {
-			e.periods = append(e.periods, periodRow{cust: c, from: runFrom, to: day, mrr: prev})
+		// A run of MRR > 0 ends or starts: it counts the customer active.
+		if prev > 0 && total == 0 {
+			e.active = append(e.active, periodRow{cust: c, from: activeAt, to: day})
 		}
-		runFrom = day
+		if prev == 0 {
+			activeAt = day
+		}
 		var kind string
 		switch {
 		case prev == 0 && (!everPaid || (window > 0 && day-lastChurn > window)):
@@ -162,14 +178,20 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		default:
 			kind = MoveContraction
 		}
+		var after int64
+		if total > 0 {
+			after = e.value(subs, day)
+		}
 		plan := topPlan(subs)
 		if kind == MoveChurn {
 			plan = planBefore
 		}
-		e.movements = append(e.movements, movementRow{cust: c, day: day, kind: kind, before: prev, after: total, plan: plan, lines: e.distinctLines(causes)})
-		e.months.movement(&e.movements[start])
+		cur, original := changedCurrency(nets)
+		e.movements = append(e.movements, movementRow{cust: c, day: day, kind: kind, before: before, after: after,
+			cur: cur, original: original, plan: plan, lines: e.distinctLines(causes)})
+		e.months.movement(&e.movements[len(e.movements)-1])
 		if kind == MoveNew && cohort == noDay {
-			cohort, firstNew = monthOfDay(day), total
+			cohort, firstNew = monthOfDay(day), after
 		}
 		if !everPaid {
 			firstPaid, everPaid = day, true
@@ -178,14 +200,101 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		prev = total
 	}
 	if prev > 0 {
-		e.periods = append(e.periods, periodRow{cust: c, from: runFrom, to: noDay, mrr: prev})
+		e.active = append(e.active, periodRow{cust: c, from: activeAt, to: noDay})
 	}
-	e.months.customer(e, c, e.periods[firstPeriod:], cohort, firstNew)
+	for _, r := range runs {
+		if r.mrr > 0 {
+			e.periods = append(e.periods, periodRow{cust: c, cur: r.cur, from: r.from, to: noDay, mrr: r.mrr})
+		}
+	}
+	s.runs = runs
+	e.months.customer(e, e.active[firstActive:], e.periods[firstPeriod:], cohort, firstNew)
 	e.snapshot = append(e.snapshot, snapshotRow{
 		cust: c, status: e.status(c, prev, everPaid), mrr: prev,
 		firstPaid: firstPaid, cohort: cohort, lastMove: lastMove,
 	})
 	return subs
+}
+
+// value is the customer's MRR valued in the reporting currency at the
+// rates of a day.
+func (e *engine) value(subs []subState, day int32) int64 {
+	var v int64
+	for k := range subs {
+		if subs[k].mrr != 0 {
+			v += e.fx.convert(subs[k].mrr, subs[k].cur, day)
+		}
+	}
+	return v
+}
+
+// currencyRuns closes the runs whose currency's MRR changed on a day and
+// starts new ones.
+func (e *engine) currencyRuns(c int32, day int32, subs []subState, runs []curRun) []curRun {
+	for k := range subs {
+		found := false
+		for r := range runs {
+			if runs[r].cur == subs[k].cur {
+				found = true
+				break
+			}
+		}
+		if !found {
+			runs = append(runs, curRun{cur: subs[k].cur, from: day})
+		}
+	}
+	for r := range runs {
+		var m int64
+		for k := range subs {
+			if subs[k].cur == runs[r].cur {
+				m += subs[k].mrr
+			}
+		}
+		m = max(m, 0)
+		if m == runs[r].mrr {
+			continue
+		}
+		if runs[r].mrr > 0 {
+			e.periods = append(e.periods, periodRow{cust: c, cur: runs[r].cur, from: runs[r].from, to: day, mrr: runs[r].mrr})
+		}
+		runs[r].mrr, runs[r].from = m, day
+	}
+	return runs
+}
+
+// curNet is the net change of one currency's MRR on a day.
+type curNet struct {
+	cur int16
+	net int64
+}
+
+func addNet(nets []curNet, cur int16, delta int64) []curNet {
+	for k := range nets {
+		if nets[k].cur == cur {
+			nets[k].net += delta
+			return nets
+		}
+	}
+	return append(nets, curNet{cur: cur, net: delta})
+}
+
+// changedCurrency returns the currency whose MRR a day changed and the
+// size of the change in it; -1 when several changed.
+func changedCurrency(nets []curNet) (int16, int64) {
+	cur, size := int16(-1), int64(0)
+	for _, n := range nets {
+		if n.net == 0 {
+			continue
+		}
+		if cur >= 0 {
+			return -1, 0
+		}
+		cur, size = n.cur, n.net
+	}
+	if size < 0 {
+		size = -size
+	}
+	return cur, size
 }
 
 // topPlan returns the plan holding most MRR (ties: the smaller plan code).

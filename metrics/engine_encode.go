@@ -50,8 +50,7 @@ type lineColumns struct {
 	kind     []int8
 	idate    []int64
 	ps, pe   []int64
-	amount   []int64 // MRR lines: valued in the reporting currency at as_of rates
-	billed   []int64 // the amount as billed, in the line's currency
+	amount   []int64
 	tax      []int64
 	prorated []bool
 	cur      []int16
@@ -70,7 +69,7 @@ type eventColumns struct {
 	sub   []int32
 	typ   []int8
 	t     []int64
-	mrr   []int64 // valued in the reporting currency at as_of rates
+	mrr   []int64 // in cur
 	plan  []int32
 	cur   []int16
 	id    []string
@@ -194,7 +193,6 @@ func (e *engine) encode(in Input) error {
 			l.ps = append(l.ps, ts(ps, i))
 			l.pe = append(l.pe, ts(pe, i))
 			l.amount = append(l.amount, amount[i])
-			l.billed = append(l.billed, amount[i])
 			l.tax = append(l.tax, tax[i])
 			l.prorated = append(l.prorated, prorated.Value(i))
 			l.cur = append(l.cur, curOf(cur.Value(i)))
@@ -208,17 +206,7 @@ func (e *engine) encode(in Input) error {
 	if e.fx, err = newFX(e.opt.Rates, curKeys, e.currency); err != nil {
 		return err
 	}
-	for i := range e.events.mrr {
-		e.events.mrr[i] = e.fx.convert(e.events.mrr[i], e.events.cur[i], e.asOfDay)
-	}
-	// MRR is valued at the fixed rates of as_of, so that a moving rate
-	// never makes a movement.
-	for i := range l.amount {
-		if e.fx.points[l.cur[i]] != nil {
-			l.amount[i] = e.fx.convert(l.amount[i], l.cur[i], e.asOfDay)
-			l.tax[i] = e.fx.convert(l.tax[i], l.cur[i], e.asOfDay)
-		}
-	}
+	e.currencies = curKeys
 
 	// Re-code customers and subscriptions by rank, so that no code depends
 	// on the order the input came in.

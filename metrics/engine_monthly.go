@@ -12,7 +12,9 @@ type months struct {
 	n     int
 	snap  []int32 // the day each month's snapshot is taken: its last day, or as_of
 
-	mrrDiff, custDiff                          []int64 // difference arrays over month ends
+	ncur                                       int
+	mrrDiff                                    [][]int64 // by currency: difference arrays over month ends
+	custDiff                                   []int64
 	newMRR, expansion, contraction, churn, rea []int64
 	newCust, reactCust, churnCust, churnActive []int64
 	subBilled, oneTime, refunded               []int64
@@ -25,7 +27,8 @@ type months struct {
 	startMRR  int64
 
 	cohortCustomers, cohortMRR []int64
-	cohortActive, cohortValue  [][]int64 // [cohort][month] difference arrays
+	cohortActive               [][]int64 // [cohort][month] difference arrays
+	cohortValue                [][]int64 // [cohort*ncur+currency][month]
 }
 
 func newMonths(e *engine) *months {
@@ -44,12 +47,17 @@ func newMonths(e *engine) *months {
 		m.snap[j] = min(lastDayOfMonth(m.first+int32(j)), e.asOfDay)
 	}
 	mk := func() []int64 { return make([]int64, m.n+1) }
-	m.mrrDiff, m.custDiff = mk(), mk()
+	m.ncur = max(len(e.fx.points), 1)
+	m.mrrDiff = make([][]int64, m.ncur)
+	for k := range m.mrrDiff {
+		m.mrrDiff[k] = mk()
+	}
+	m.custDiff = mk()
 	m.newMRR, m.expansion, m.contraction, m.churn, m.rea = mk(), mk(), mk(), mk(), mk()
 	m.newCust, m.reactCust, m.churnCust, m.churnActive = mk(), mk(), mk(), mk()
 	m.subBilled, m.oneTime, m.refunded = mk(), mk(), mk()
 	m.cohortCustomers, m.cohortMRR = mk(), mk()
-	m.cohortActive, m.cohortValue = make([][]int64, m.n), make([][]int64, m.n)
+	m.cohortActive, m.cohortValue = make([][]int64, m.n), make([][]int64, m.n*m.ncur)
 	return m
 }
 
@@ -111,9 +119,9 @@ func (m *months) cover(from, to int32) (j0, j1 int) {
 	return j0, j1
 }
 
-// customer adds a scanned customer's runs to the month ends and to its
-// cohort.
-func (m *months) customer(e *engine, c int32, periods []periodRow, cohort int32, firstNew int64) {
+// customer adds a scanned customer's runs to the month ends (its runs of
+// MRR > 0 count it; its runs per currency value it) and to its cohort.
+func (m *months) customer(e *engine, active, periods []periodRow, cohort int32, firstNew int64) {
 	if m.n == 0 {
 		return
 	}
@@ -123,7 +131,19 @@ func (m *months) customer(e *engine, c int32, periods []periodRow, cohort int32,
 		m.cohortCustomers[cj]++
 		m.cohortMRR[cj] += firstNew
 		if m.cohortActive[cj] == nil {
-			m.cohortActive[cj], m.cohortValue[cj] = make([]int64, m.n+1), make([]int64, m.n+1)
+			m.cohortActive[cj] = make([]int64, m.n+1)
+		}
+	}
+	for _, p := range active {
+		j0, j1 := m.cover(p.from, p.to)
+		if j1 < j0 {
+			continue
+		}
+		m.custDiff[j0]++
+		m.custDiff[j1+1]--
+		if k0 := max(j0, cj); cj >= 0 && k0 <= j1 {
+			m.cohortActive[cj][k0]++
+			m.cohortActive[cj][j1+1]--
 		}
 	}
 	for _, p := range periods {
@@ -131,20 +151,29 @@ func (m *months) customer(e *engine, c int32, periods []periodRow, cohort int32,
 		if j1 < j0 {
 			continue
 		}
-		m.mrrDiff[j0] += p.mrr
-		m.mrrDiff[j1+1] -= p.mrr
-		m.custDiff[j0]++
-		m.custDiff[j1+1]--
-		if cj >= 0 {
-			k0 := max(j0, cj)
-			if k0 <= j1 {
-				m.cohortActive[cj][k0]++
-				m.cohortActive[cj][j1+1]--
-				m.cohortValue[cj][k0] += p.mrr
-				m.cohortValue[cj][j1+1] -= p.mrr
+		m.mrrDiff[p.cur][j0] += p.mrr
+		m.mrrDiff[p.cur][j1+1] -= p.mrr
+		if k0 := max(j0, cj); cj >= 0 && k0 <= j1 {
+			v := m.cohortValue[cj*m.ncur+int(p.cur)]
+			if v == nil {
+				v = make([]int64, m.n+1)
+				m.cohortValue[cj*m.ncur+int(p.cur)] = v
 			}
+			v[k0] += p.mrr
+			v[j1+1] -= p.mrr
 		}
 	}
+}
+
+// valueAt values running per-currency sums at the rates of a day.
+func (m *months) valueAt(e *engine, sums []int64, day int32) int64 {
+	var v int64
+	for cur, x := range sums {
+		if x != 0 {
+			v += e.fx.convert(x, int16(cur), day)
+		}
+	}
+	return v
 }
 
 // cashFlow adds a customer's billed lines to their months and its
@@ -170,7 +199,7 @@ func (e *engine) cashFlow(c int32, lines []int32) {
 			continue
 		}
 		d := e.cal.day(l.idate[i])
-		v := e.fx.convert(l.billed[i], l.cur[i], d)
+		v := e.fx.convert(l.amount[i], l.cur[i], d)
 		snap.lifetimeBilled += sign * v
 		if j := m.index(d); m.n > 0 && j >= 0 && j < m.n {
 			into[j] += v
@@ -196,9 +225,13 @@ func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
 	m := e.months
 	r := schemas.NewRows(e.mem, schemas.MRRMonthly)
 	defer r.Release()
-	var mrrEnd, custEnd, prevMRR, prevCust int64
+	var custEnd, prevMRR, prevCust int64
+	sums := make([]int64, m.ncur)
 	for j := 0; j < m.n; j++ {
-		mrrEnd += m.mrrDiff[j]
+		for k := range sums {
+			sums[k] += m.mrrDiff[k][j]
+		}
+		mrrEnd := m.valueAt(e, sums, m.snap[j])
 		custEnd += m.custDiff[j]
 		net := m.newMRR[j] + m.expansion[j] + m.rea[j] - m.contraction[j] - m.churn[j]
 		fx := mrrEnd - (prevMRR + net)
@@ -247,10 +280,16 @@ func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
 		if m.cohortCustomers[cj] == 0 {
 			continue
 		}
-		var active, value int64
+		var active int64
+		sums := make([]int64, m.ncur)
 		for j := cj; j < m.n; j++ {
 			active += m.cohortActive[cj][j]
-			value += m.cohortValue[cj][j]
+			for k := range sums {
+				if v := m.cohortValue[cj*m.ncur+k]; v != nil {
+					sums[k] += v[j]
+				}
+			}
+			value := m.valueAt(e, sums, m.snap[j])
 			c.Date(firstDayOfMonth(m.first+int32(cj)), true)
 			c.Int64(int64(j - cj))
 			c.Date(firstDayOfMonth(m.first+int32(j)), true)

@@ -15,7 +15,7 @@ func (e *engine) periodsRecord() arrow.RecordBatch {
 	for _, p := range e.periods {
 		r.String(e.cust.source[p.cust])
 		r.String(e.cust.id[p.cust])
-		r.String(e.currency)
+		r.String(e.currencyName(p.cur))
 		r.Date(p.from, true)
 		r.Date(p.to, p.to != noDay)
 		r.Int64(p.mrr)
@@ -54,8 +54,13 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 		r.Int64(delta)
 		r.Int64(m.before)
 		r.Int64(m.after)
-		r.String(e.currency)
-		r.Int64(amount)
+		if m.cur >= 0 {
+			r.String(e.currencyName(m.cur))
+			r.Int64(m.original)
+		} else {
+			r.String(e.currency)
+			r.Int64(amount)
+		}
 		plan := ""
 		if m.plan >= 0 {
 			plan = e.plans.id[m.plan]
@@ -121,4 +126,12 @@ func (e *engine) qualityRecord() arrow.RecordBatch {
 		r.String(q.detail)
 	}
 	return r.Record()
+}
+
+// currencyName returns a currency code's name.
+func (e *engine) currencyName(c int16) string {
+	if int(c) < len(e.currencies) {
+		return e.currencies[c]
+	}
+	return e.currency
 }

@@ -11,7 +11,8 @@ import (
 // event is a change of one subscription's MRR at an instant.
 type event struct {
 	t     int64
-	delta int64
+	delta int64 // in cur
+	cur   int16
 	sub   int32 // subscription code
 	plan  int32 // the plan of a base line, -1 for other changes
 	line  int32 // the line that caused it
@@ -26,6 +27,7 @@ type segment struct {
 	end       int64
 	rate      int64
 	plan      int32
+	cur       int16
 	cancelled bool
 }
 
@@ -42,6 +44,8 @@ type scratch struct {
 	bases     []int32
 	adjustSub []int32
 	causes    []int32
+	nets      []curNet
+	runs      []curRun
 }
 
 // timeline turns one customer's lines and subscription events (in sort
@@ -104,9 +108,9 @@ func (e *engine) subscriptionEvents(s *scratch, events []int32) {
 				plan = ev.plan[x]
 			}
 			if next != rate {
-				e.emit(s, ev.t[x], next-rate, sub, plan, cause)
+				e.emit(s, ev.t[x], next-rate, sub, plan, cause, ev.cur[x])
 			} else if plan >= 0 {
-				e.emit(s, ev.t[x], 0, sub, plan, cause)
+				e.emit(s, ev.t[x], 0, sub, plan, cause, ev.cur[x])
 			}
 			rate = next
 		}
@@ -191,16 +195,17 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 		for k := g; k < h; k++ {
 			b := s.bases[k]
 			m := e.lineMRR(b)
-			e.emit(s, start, m, sub, l.plan[b], b)
+			e.emit(s, start, m, sub, l.plan[b], b, l.cur[b])
 			if end != never {
 				why := b
 				if cause >= 0 {
 					why = cause
 				}
-				e.emit(s, end, -m, sub, l.plan[b], why)
+				e.emit(s, end, -m, sub, l.plan[b], why, l.cur[b])
 			}
 		}
-		s.segs = append(s.segs, segment{sub: sub, start: start, paidEnd: paidEnd, end: end, rate: rate, plan: plan, cancelled: cancelled})
+		s.segs = append(s.segs, segment{sub: sub, start: start, paidEnd: paidEnd, end: end, rate: rate, plan: plan,
+			cur: l.cur[s.bases[g]], cancelled: cancelled})
 		g = h
 	}
 }
@@ -220,8 +225,8 @@ func (e *engine) adjustment(s *scratch, i, sub int32) {
 		return
 	}
 	m := e.lineMRR(i)
-	e.emit(s, from, m, sub, -1, i)
-	e.emit(s, to, -m, sub, -1, i)
+	e.emit(s, from, m, sub, -1, i, l.cur[i])
+	e.emit(s, to, -m, sub, -1, i, l.cur[i])
 }
 
 // refund reduces MRR for the rest of the paid period in force (policy
@@ -252,16 +257,21 @@ func (e *engine) refund(s *scratch, i, sub int32) {
 	if to <= from {
 		return
 	}
+	if l.cur[i] != seg.cur {
+		e.quality = append(e.quality, qualityRow{cust: l.cust[i], record: e.lineName(i), day: e.cal.day(r), hasDay: true,
+			check: "refund_currency", detail: "the refund is in another currency than the subscription it hits; it counts in cash flow only"})
+		return
+	}
 	m, _ := mulDivRound(l.amount[i], e.plans.mfNum[seg.plan], e.plans.mfDen[seg.plan])
-	e.emit(s, from, -m, seg.sub, -1, i)
-	e.emit(s, to, m, seg.sub, -1, i)
+	e.emit(s, from, -m, seg.sub, -1, i, seg.cur)
+	e.emit(s, to, m, seg.sub, -1, i, seg.cur)
 }
 
-func (e *engine) emit(s *scratch, t, delta int64, sub, plan, line int32) {
+func (e *engine) emit(s *scratch, t, delta int64, sub, plan, line int32, cur int16) {
 	if t >= e.asOf || (delta == 0 && plan < 0) {
 		return
 	}
-	s.events = append(s.events, event{t: t, delta: delta, sub: sub, plan: plan, line: line})
+	s.events = append(s.events, event{t: t, delta: delta, cur: cur, sub: sub, plan: plan, line: line})
 }
 
 // lineMRR is a subscription line's MRR (SEMANTICS.md §2), in its currency.

@@ -88,10 +88,10 @@ func abs(x int) int {
 // the reporting currency, at the rate of a day: the latest on or before
 // it, or the first known before any.
 func (fx *fxTable) convert(amount int64, cur int16, day int32) int64 {
-	pts := fx.points[cur]
-	if pts == nil {
-		return amount
+	if int(cur) >= len(fx.points) || fx.points[cur] == nil {
+		return amount // the reporting currency
 	}
+	pts := fx.points[cur]
 	i, _ := slices.BinarySearchFunc(pts, day+1, func(p fxPoint, d int32) int { return int(p.day) - int(d) })
 	p := pts[max(i-1, 0)]
 	v, _ := mulDivRound(amount, p.num, p.den)

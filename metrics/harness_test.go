@@ -91,6 +91,8 @@ func (s *scenario) line(cust, kind, plan string, amount int64, from, to string, 
 			l.InvoiceDate = us(v)
 		case "tax":
 			fmt.Sscan(v, &l.Tax)
+		case "cur":
+			l.Currency = v
 		default:
 			panic("unknown option " + o)
 		}
@@ -108,6 +110,7 @@ func (s *scenario) sub(cust, plan string, amount int64, from, to string, opts ..
 // output is a computed result, read back as text for assertions.
 type output struct {
 	movements []string // "date customer kind amount before->after"
+	rows      []map[string]string
 	monthly   []map[string]string
 	cohorts   []map[string]string
 	snapshot  []map[string]string
@@ -123,6 +126,7 @@ func (s *scenario) run(t *testing.T) *output {
 	defer res.Release()
 	o := &output{}
 	eachRow(res.Movements, func(r map[string]string) {
+		o.rows = append(o.rows, r)
 		o.movements = append(o.movements, fmt.Sprintf("%s %s %s %s %s->%s", r["date"], r["customer_id"], r["movement"], r["amount"], r["mrr_before"], r["mrr_after"]))
 	})
 	eachRow(res.Monthly, func(r map[string]string) { o.monthly = append(o.monthly, r) })
