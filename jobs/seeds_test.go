@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,4 +65,45 @@ func TestSeed003BulkExampleLoads(t *testing.T) {
 		!strings.Contains(got[0], `"company":"CA Printing Company"`) {
 		t.Errorf("customers = %v", got)
 	}
+}
+
+// Seed 002 prints no payload, only its responses; fed in as a payload,
+// each fails the run cleanly with the file named, never a crash.
+func TestSeed002ExamplesFailCleanly(t *testing.T) {
+	for _, marker := range []string{"Success Response", "Error Response"} {
+		dir, wh := t.TempDir(), t.TempDir()
+		b, err := os.ReadFile(firstSeed(t, "002_*.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		i := strings.Index(text, marker)
+		j := strings.Index(text[i:], "{")
+		var raw json.RawMessage
+		if err := json.NewDecoder(strings.NewReader(text[i+j:])).Decode(&raw); err != nil {
+			t.Fatalf("%s: %v", marker, err)
+		}
+		body := string(raw)
+		writeFiles(t, dir, map[string]string{
+			"payload.json": body,
+			"config.yaml":  "sources:\n  - {name: crm, kind: subscriptions, path: payload.json}\n",
+		})
+		_, err = runDir(t, dir, wh)
+		if err == nil || !strings.Contains(err.Error(), "payload.json") || !strings.Contains(err.Error(), "no subscriptions array") {
+			t.Errorf("%s: err = %v, want a clear error naming the file", marker, err)
+		}
+	}
+}
+
+func firstSeed(t *testing.T, glob string) string {
+	t.Helper()
+	dir := os.Getenv("MRRFLOW_SEEDS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "seeds")
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, glob))
+	if len(paths) != 1 {
+		t.Fatalf("seed %s not found in %s", glob, dir)
+	}
+	return paths[0]
 }

@@ -53,12 +53,12 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 		warehouse = demoWarehouse
 	}
 	dir := filepath.Join(warehouse, "demo-exports")
-	st, err := gen.GrowPanel(dir, gen.Options{Customers: 300, Months: 24, Seed: 42, BadRecords: true})
+	st, err := gen.Demo(dir, gen.Options{Customers: 300, Months: 24, Seed: 42, BadRecords: true})
 	if err != nil {
 		return fmt.Errorf("write demo data: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "demo: wrote %d customers, %d plans, %d invoices (a few of them bad on purpose) to %s\n",
-		st.Customers, st.Plans, st.Invoices, dir)
+	fmt.Fprintf(e.stdout, "demo: wrote %d customers in three formats (GrowPanel in USD, ChartMogul in EUR, a subscriptions payload) with EUR rates to %s; a few records are bad on purpose\n",
+		st.Customers, dir)
 	cfg, err := configs.Load(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		return err
@@ -82,6 +82,6 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 	}()
 	fmt.Fprintf(e.stdout, "\nMRR by month (%s, as of %s; %d rows rejected, see `mrrflow show rejected_rows --warehouse %s`):\n",
 		rec.Currency, rec.AsOf, rec.Rejected, warehouse)
-	cols := []string{"month", "mrr_start", "new", "expansion", "contraction", "churn", "reactivation", "mrr_end", "customers_end", "is_partial"}
+	cols := []string{"month", "mrr_start", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact", "mrr_end", "customers_end", "is_partial"}
 	return printTable(e.stdout, recs, cols, "table")
 }
