@@ -13,15 +13,8 @@ import (
 // marker out of a seed document, exactly as printed.
 func seedExample(t *testing.T, glob, marker string) string {
 	t.Helper()
-	dir := os.Getenv("MRRFLOW_SEEDS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "seeds")
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, glob))
-	if len(paths) != 1 {
-		t.Fatalf("seed %s not found in %s (set MRRFLOW_SEEDS)", glob, dir)
-	}
-	b, err := os.ReadFile(paths[0])
+	path := firstSeed(t, glob)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +22,7 @@ func seedExample(t *testing.T, glob, marker string) string {
 	i := strings.Index(text, marker)
 	j := strings.Index(text[i:], "-d '")
 	if i < 0 || j < 0 {
-		t.Fatalf("no example after %q in %s", marker, paths[0])
+		t.Fatalf("no example after %q in %s", marker, path)
 	}
 	body := text[i+j+4:]
 	return body[:strings.Index(body, "}'")+1]
@@ -103,7 +96,7 @@ func firstSeed(t *testing.T, glob string) string {
 	}
 	paths, _ := filepath.Glob(filepath.Join(dir, glob))
 	if len(paths) != 1 {
-		t.Fatalf("seed %s not found in %s", glob, dir)
+		t.Fatalf("seed %s not found in %s (set MRRFLOW_SEEDS)", glob, dir)
 	}
 	return paths[0]
 }

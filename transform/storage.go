@@ -27,96 +27,70 @@ func RejectedPath(runID string) string {
 // Load reads a source's normalized tables from the warehouse; a source
 // never stored gives an empty batch.
 func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error) {
-	mem := memory.DefaultAllocator
 	b := &Batch{Source: source}
-	read := func(t *schemas.Table, fn func(arrow.RecordBatch) error) error {
-		path := w.Path(TablePath(t, source))
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		recs, err := schemas.ReadParquetFile(ctx, mem, path, t)
-		if err != nil {
-			return fmt.Errorf("load source %s: %w", source, err)
-		}
-		defer func() {
-			for _, r := range recs {
-				r.Release()
-			}
-		}()
-		for _, r := range recs {
-			if err := fn(r); err != nil {
-				return fmt.Errorf("load source %s %s: %w", source, t.Name, err)
-			}
-		}
-		return nil
-	}
-	var err error
-	if e := read(schemas.Customers, func(r arrow.RecordBatch) error {
-		b.Customers, err = schemas.CustomersFrom(r, b.Customers)
-		return err
-	}); e != nil {
-		return nil, e
-	}
-	if e := read(schemas.Plans, func(r arrow.RecordBatch) error {
-		b.Plans, err = schemas.PlansFrom(r, b.Plans)
-		return err
-	}); e != nil {
-		return nil, e
-	}
-	if e := read(schemas.InvoiceLines, func(r arrow.RecordBatch) error {
-		b.Lines, err = schemas.InvoiceLinesFrom(r, b.Lines)
-		return err
-	}); e != nil {
-		return nil, e
-	}
-	if e := read(schemas.Transactions, func(r arrow.RecordBatch) error {
-		b.Transactions, err = schemas.TransactionsFrom(r, b.Transactions)
-		return err
-	}); e != nil {
-		return nil, e
-	}
-	if e := read(schemas.SubscriptionEvents, func(r arrow.RecordBatch) error {
-		b.Events, err = schemas.EventsFrom(r, b.Events)
-		return err
-	}); e != nil {
-		return nil, e
-	}
-	if e := read(schemas.Contacts, func(r arrow.RecordBatch) error {
-		b.Contacts, err = schemas.ContactsFrom(r, b.Contacts)
-		return err
-	}); e != nil {
-		return nil, e
+	err := errors.Join(
+		load(ctx, w, source, schemas.Customers, schemas.CustomersFrom, &b.Customers),
+		load(ctx, w, source, schemas.Plans, schemas.PlansFrom, &b.Plans),
+		load(ctx, w, source, schemas.InvoiceLines, schemas.InvoiceLinesFrom, &b.Lines),
+		load(ctx, w, source, schemas.Transactions, schemas.TransactionsFrom, &b.Transactions),
+		load(ctx, w, source, schemas.SubscriptionEvents, schemas.EventsFrom, &b.Events),
+		load(ctx, w, source, schemas.Contacts, schemas.ContactsFrom, &b.Contacts),
+	)
+	if err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// load reads one normalized table of a source into records.
+func load[T any](ctx context.Context, w *store.Warehouse, source string, t *schemas.Table,
+	from func(arrow.RecordBatch, []T) ([]T, error), into *[]T) error {
+	path := w.Path(TablePath(t, source))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, t)
+	if err != nil {
+		return fmt.Errorf("load source %s: %w", source, err)
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, r := range recs {
+		if *into, err = from(r, *into); err != nil {
+			return fmt.Errorf("load source %s %s: %w", source, t.Name, err)
+		}
+	}
+	return nil
 }
 
 // Stage writes a source's normalized tables into a run's transaction; a
 // table whose content did not change is left as it is.
 func Stage(tx *store.Tx, b *Batch) error {
 	mem := memory.DefaultAllocator
-	write := func(t *schemas.Table, rec arrow.RecordBatch) error {
-		defer rec.Release()
-		_, err := tx.WriteFile(TablePath(t, b.Source), func(w io.Writer) error {
-			return schemas.WriteParquet(w, t, rec)
+	for _, t := range []struct {
+		table *schemas.Table
+		rec   func() arrow.RecordBatch
+	}{
+		{schemas.Customers, func() arrow.RecordBatch { return schemas.CustomersRecord(mem, b.Customers) }},
+		{schemas.Plans, func() arrow.RecordBatch { return schemas.PlansRecord(mem, b.Plans) }},
+		{schemas.InvoiceLines, func() arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, b.Lines) }},
+		{schemas.Transactions, func() arrow.RecordBatch { return schemas.TransactionsRecord(mem, b.Transactions) }},
+		{schemas.SubscriptionEvents, func() arrow.RecordBatch { return schemas.EventsRecord(mem, b.Events) }},
+		{schemas.Contacts, func() arrow.RecordBatch { return schemas.ContactsRecord(mem, b.Contacts) }},
+	} {
+		rec := t.rec()
+		_, err := tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
+			return schemas.WriteParquet(w, t.table, rec)
 		})
-		return err
+		rec.Release()
+		if err != nil {
+			return err
+		}
 	}
-	if err := write(schemas.Customers, schemas.CustomersRecord(mem, b.Customers)); err != nil {
-		return err
-	}
-	if err := write(schemas.Plans, schemas.PlansRecord(mem, b.Plans)); err != nil {
-		return err
-	}
-	if err := write(schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines)); err != nil {
-		return err
-	}
-	if err := write(schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions)); err != nil {
-		return err
-	}
-	if err := write(schemas.SubscriptionEvents, schemas.EventsRecord(mem, b.Events)); err != nil {
-		return err
-	}
-	return write(schemas.Contacts, schemas.ContactsRecord(mem, b.Contacts))
+	return nil
 }
 
 // Forget schedules the removal of a source's normalized tables (reset).
