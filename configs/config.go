@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -193,22 +194,26 @@ func yamlError(path string, err error) error {
 	return &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
+// envRef is the ${NAME} form; a bare $1 (a PostgreSQL parameter in a
+// query) is left alone.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
 // expand replaces ${VAR} in every string field.
 func (c *Config) expand(lookup func(string) (string, bool)) error {
 	var firstErr error
 	walkStrings(reflect.ValueOf(c).Elem(), "", func(field string, v reflect.Value) {
 		s := v.String()
-		if !strings.Contains(s, "$") {
+		if !strings.Contains(s, "${") {
 			return
 		}
-		out := os.Expand(s, func(name string) string {
+		v.SetString(envRef.ReplaceAllStringFunc(s, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
 			val, ok := lookup(name)
 			if !ok && firstErr == nil {
 				firstErr = c.errorf(field, "environment variable %s is not set", name)
 			}
 			return val
-		})
-		v.SetString(out)
+		}))
 	})
 	return firstErr
 }

@@ -45,6 +45,9 @@ func TestGoodConfigs(t *testing.T) {
 			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
 		}
 	}
+	if q := c.Sources[1].Queries["customers"]; q != "select * from customers where updated_at > $1" || c.Sources[1].DSN != "/data/exports" {
+		t.Errorf("a $1 in a query was expanded, or ${VAR} in dsn was not: %q %q", q, c.Sources[1].DSN)
+	}
 	if c.Policies.ChurnGraceDays != 14 || !c.Policies.RequirePayment || c.Policies.ReactivationWindowDays != 90 || *c.MaxRejectedRows != 10 {
 		t.Errorf("policies = %+v, max_rejected_rows %v", c.Policies, *c.MaxRejectedRows)
 	}

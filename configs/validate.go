@@ -3,6 +3,8 @@ package configs
 import (
 	"regexp"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 var (
@@ -54,6 +56,11 @@ func (c *Config) Validate() error {
 		case "", ModeUpsert, ModeReplace:
 		default:
 			return c.errorf(SourceField(i, "mode"), "%q is neither upsert nor replace", s.Mode)
+		}
+	}
+	if c.Schedule != "" {
+		if _, err := cron.ParseStandard(c.Schedule); err != nil {
+			return c.errorf("schedule", "%q is not a cron schedule: %v", c.Schedule, err)
 		}
 	}
 	switch c.Sink.Kind {

@@ -35,6 +35,8 @@ func Kinds() []Kind {
 		growpanelKind,
 		chartmogulKind,
 		subscriptionsKind,
+		postgresKind,
+		mysqlKind,
 	}
 }
 

@@ -145,3 +145,5 @@ func tableRows(t *testing.T, wh, name string, columns []string) []string {
 	slices.Sort(rows)
 	return rows
 }
+
+func lookupTable(name string) *schemas.Table { return schemas.Lookup(name) }

@@ -34,6 +34,8 @@ type Options struct {
 	Now func() time.Time
 	// Command names what started the run, for the lock and the record.
 	Command string
+	// Backfill, when set, re-reads a date range (see Backfill).
+	Backfill *BackfillRange
 }
 
 // ErrTooManyRejected is a run that finished but rejected more rows than
@@ -54,6 +56,8 @@ type Record struct {
 	Tables     []TableRecord  `json:"tables"`
 	Rejected   int            `json:"rejected"`
 	Currency   string         `json:"reporting_currency,omitempty"`
+	// ChangedMonths lists the months whose mrr_monthly row this run changed.
+	ChangedMonths []string `json:"changed_months,omitempty"`
 }
 
 // SourceRecord is what a run read from one source.
@@ -152,7 +156,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err != nil {
 		return rec, err
 	}
-	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, log)
+	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, opt.Backfill, log)
 	if err != nil {
 		return rec, err
 	}
@@ -167,6 +171,10 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	}
 	in := newInputs(batches)
 	defer in.release()
+	before, err := monthlyRows(ctx, w)
+	if err != nil {
+		return rec, err
+	}
 
 	t0 := time.Now()
 	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
@@ -177,6 +185,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	}
 	defer res.Release()
 	rec.Currency = res.Currency
+	rec.ChangedMonths = changedMonths(before, res.Monthly)
 	log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
 		Int64("customers", res.Snapshot.NumRows()).Dur("took", time.Since(t0)).Msg("computed")
 
@@ -193,7 +202,8 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err := transform.StageRejected(tx, rec.RunID, rejected); err != nil {
 		return rec, err
 	}
-	log.Info().Int("tables", len(written)).Int("files_changed", changed).Dur("took", time.Since(t0)).Msg("loaded")
+	log.Info().Int("tables", len(written)).Int("files_changed", changed).Dur("took", time.Since(t0)).
+		Msgf("loaded: %s", describeMonths(rec.ChangedMonths, opt.Backfill))
 
 	rec.Outcome = "succeeded"
 	rec.finish(opt.Now())
@@ -268,7 +278,7 @@ func (in *inputs) release() {
 
 // extractAll reads and normalizes every source, stages its tables, and
 // returns each source's normalized state and the rejected rows.
-func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, bf *BackfillRange, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
 	var batches []*transform.Batch
 	var rejected []schemas.Rejected
 	for _, src := range cfg.Sources {
@@ -283,9 +293,28 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 				return nil, nil, err
 			}
 		}
+		inc, incremental := ex.(extract.Incremental)
+		var stored extract.Cursor
+		if incremental && src.Cursor != "" {
+			if stored, err = loadCursor(w, src.Name); err != nil {
+				return nil, nil, err
+			}
+			from := stored
+			if bf.covers(src.Name) {
+				from = bf.rewind()
+				log.Info().Str("source", src.Name).Str("from", bf.From.Format(time.DateOnly)).Msg("cursor rewound for the backfill")
+			}
+			inc.From(from)
+		}
 		res, err := transform.Normalize(ctx, rec.RunID, src, mode, ex, prior)
 		if err != nil {
 			return nil, nil, err
+		}
+		if incremental && src.Cursor != "" {
+			next := laterCursor(stored, inc.Cursor())
+			if err := stageCursor(tx, rec.RunID, src.Name, src.Cursor, next); err != nil {
+				return nil, nil, err
+			}
 		}
 		if err := transform.Stage(tx, &res.Batch); err != nil {
 			return nil, nil, err

@@ -23,10 +23,22 @@ const (
 	exitTooRejected = 3
 )
 
+// main cancels the work on SIGINT or SIGTERM. A long-running command
+// (schedule) stops at the first signal and lets its running job finish; a
+// second signal cancels the job too.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
+	stop, stopNow := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stopNow()
+		<-sigs
+		cancel()
+	}()
+	e := env{stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal(os.Stderr), stop: stop}
+	err := runWith(ctx, os.Args[1:], e)
 	os.Exit(exitCode(err))
 }
 

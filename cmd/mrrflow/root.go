@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,10 +13,9 @@ type env struct {
 	stdout, stderr io.Writer
 	// terminal reports whether stderr is a terminal (console logs).
 	terminal bool
-}
-
-func run(ctx context.Context, args []string) error {
-	return runWith(ctx, args, env{stdout: os.Stdout, stderr: os.Stderr, terminal: isTerminal(os.Stderr)})
+	// stop is done at the first signal; the command's context at the
+	// second (or, for the commands that do not wait for stop, the first).
+	stop context.Context
 }
 
 func runWith(ctx context.Context, args []string, e env) error {
@@ -30,9 +28,24 @@ func runWith(ctx context.Context, args []string, e env) error {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(runCmd(e), showCmd(e), validateCmd(e))
+	root.AddCommand(runCmd(e), showCmd(e), validateCmd(e), backfillCmd(e), scheduleCmd(e), resetCmd(e), runsCmd(e))
 	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
+	if e.stop == nil {
+		e.stop = ctx
+	}
+	// Every command but schedule stops at the first signal.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(args) == 0 || args[0] != "schedule" {
+		go func() {
+			select {
+			case <-e.stop.Done():
+				cancel()
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	cmd, err := root.ExecuteContextC(runCtx)
 	if err != nil && cmd != nil && isArgsError(err) {
 		return usageError{err}
 	}

@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/transform"
+)
+
+// Reset forgets everything a source sent (its normalized tables and its
+// cursor), keeping its configuration, as seed 001's "Reset" does: the next
+// run imports it anew. The marts are recomputed by that next run.
+func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options) (*Record, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if cfg.Source(source) == nil {
+		return nil, fmt.Errorf("%w: no source %q in %s", configs.ErrConfig, source, cfg.File)
+	}
+	if opt.Warehouse != "" {
+		cfg.Warehouse = opt.Warehouse
+	}
+	rec := &Record{RunID: NewRunID(opt.Now()), Command: "reset " + source, Started: opt.Now().UTC()}
+	w, err := store.Open(cfg.Warehouse)
+	if err != nil {
+		return rec, err
+	}
+	lock, stale, err := w.Lock(rec.RunID, rec.Command)
+	if err != nil {
+		return rec, err
+	}
+	defer lock.Unlock()
+	if stale != nil {
+		opt.Log.Warn().Str("stale_run_id", stale.RunID).Msg("took over a lock left by a run that is gone")
+	}
+	tx, err := w.Begin(rec.RunID)
+	if err != nil {
+		return rec, err
+	}
+	defer tx.Abort()
+	transform.Forget(tx, source)
+	tx.Remove(cursorPath(source))
+	rec.Outcome = "succeeded"
+	rec.finish(opt.Now())
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	if _, err := tx.WriteFile(RunsDir+"/"+rec.RunID+".json", func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return rec, err
+	}
+	if err := tx.Commit(); err != nil {
+		return rec, err
+	}
+	opt.Log.Info().Str("source", source).Msg("source reset: its records are forgotten; the next run imports it anew")
+	return rec, nil
+}

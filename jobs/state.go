@@ -1,0 +1,81 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/store"
+)
+
+// CursorsDir holds one file per incremental source.
+const CursorsDir = store.StateDir + "/cursors"
+
+// cursorFile is what is kept of an incremental source's cursor.
+type cursorFile struct {
+	Source string         `json:"source"`
+	Column string         `json:"column"`
+	Cursor extract.Cursor `json:"cursor"`
+	RunID  string         `json:"run_id"`
+}
+
+func cursorPath(source string) string { return CursorsDir + "/" + source + ".json" }
+
+// loadCursor reads a source's stored cursor; none is nil.
+func loadCursor(w *store.Warehouse, source string) (extract.Cursor, error) {
+	data, err := os.ReadFile(w.Path(cursorPath(source)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f cursorFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("read cursor of %s: %w", source, err)
+	}
+	return f.Cursor, nil
+}
+
+// stageCursor writes a source's new cursor into the run's transaction: it
+// is published, with the tables, only when the whole run succeeds.
+func stageCursor(tx *store.Tx, runID, source, column string, c extract.Cursor) error {
+	data, _ := json.MarshalIndent(cursorFile{Source: source, Column: column, Cursor: c, RunID: runID}, "", "  ")
+	_, err := tx.WriteFile(cursorPath(source), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	return err
+}
+
+// Runs lists the records of the runs of a warehouse, oldest first.
+func Runs(warehouse string) ([]Record, error) {
+	w, err := store.Open(warehouse)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := filepath.Glob(w.Path(RunsDir + "/*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var r Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, nil
+}
