@@ -90,6 +90,8 @@ type Sink struct {
 	Location        string `yaml:"location"`
 	CredentialsFile string `yaml:"credentials_file"`
 	Endpoint        string `yaml:"endpoint"`
+	// Views adds analyst views (money as NUMERIC in major units).
+	Views bool `yaml:"views"`
 }
 
 // Default returns a config with every default set.

@@ -36,6 +36,9 @@ type Options struct {
 	Command string
 	// Backfill, when set, re-reads a date range (see Backfill).
 	Backfill *BackfillRange
+	// OnBigQuery, when set, is handed the BigQuery sink before it loads
+	// (tests use it to inject failures and count jobs).
+	OnBigQuery func(*load.BigQuery)
 }
 
 // ErrTooManyRejected is a run that finished but rejected more rows than
@@ -58,6 +61,9 @@ type Record struct {
 	Currency   string         `json:"reporting_currency,omitempty"`
 	// ChangedMonths lists the months whose mrr_monthly row this run changed.
 	ChangedMonths []string `json:"changed_months,omitempty"`
+	// BigQuery lists what the BigQuery sink replaced, when there is one.
+	BigQuery     []load.Loaded `json:"bigquery,omitempty"`
+	BigQueryJobs int           `json:"bigquery_jobs,omitempty"`
 }
 
 // SourceRecord is what a run read from one source.
@@ -217,6 +223,21 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err := tx.Commit(); err != nil {
 		return rec, err
 	}
+	if cfg.Sink.Kind == "bigquery" {
+		if err := loadBigQuery(ctx, cfg, w, rec, opt, log); err != nil {
+			// The local warehouse is published; BigQuery keeps its previous
+			// state, and the next run loads what it lacks.
+			rec.Outcome, rec.Error = "failed", err.Error()
+			rec.finish(opt.Now())
+			if werr := writeRecord(w, rec); werr != nil {
+				log.Error().Err(werr).Msg("could not keep the record of the run")
+			}
+			return rec, err
+		}
+		if werr := writeRecord(w, rec); werr != nil {
+			return rec, werr
+		}
+	}
 	log.Info().Int("sources", len(rec.Sources)).Int("rejected", rec.Rejected).Int("files_changed", changed).
 		Int64("took_ms", rec.DurationMS).Msgf("run finished: %d sources, %d rows read, %d rejected, took %s",
 		len(rec.Sources), rec.rowsRead(), rec.Rejected, time.Duration(rec.DurationMS)*time.Millisecond)
@@ -353,4 +374,26 @@ func counts(m map[schemas.Entity]int) map[string]int {
 		out[string(k)] = v
 	}
 	return out
+}
+
+// loadBigQuery brings the BigQuery dataset up to date with the published
+// local warehouse.
+func loadBigQuery(ctx context.Context, cfg *configs.Config, w *store.Warehouse, rec *Record, opt Options, log zerolog.Logger) error {
+	t0 := time.Now()
+	bq, err := load.NewBigQuery(ctx, cfg.Sink, w, log)
+	if err != nil {
+		return err
+	}
+	defer bq.Close()
+	if opt.OnBigQuery != nil {
+		opt.OnBigQuery(bq)
+	}
+	loaded, err := bq.Load(ctx, w, rec.RunID)
+	rec.BigQuery, rec.BigQueryJobs = loaded, bq.Jobs.Loads+bq.Jobs.Queries
+	if err != nil {
+		return err
+	}
+	log.Info().Int("tables_changed", len(loaded)).Int("load_jobs", bq.Jobs.Loads).Int("queries", bq.Jobs.Queries).
+		Dur("took", time.Since(t0)).Msg("BigQuery loaded")
+	return nil
 }

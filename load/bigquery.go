@@ -1,0 +1,567 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// BigQuery loads the warehouse's tables into a BigQuery dataset. For each
+// table it loads only the partitions (months of the partitioning column,
+// or the whole table) whose content changed since the last load: by a
+// Parquet load job into a staging table, then one transaction that deletes
+// those partitions from the target and inserts the staged rows, so that a
+// reader sees the table before or after, never in between. The content
+// hashes of what was loaded are kept in the warehouse's _state.
+type BigQuery struct {
+	client   *bigquery.Client
+	project  string
+	dataset  string
+	location string
+	views    bool
+	state    string
+	log      zerolog.Logger
+	// BeforeCommit, when set, is called after a table's rows are staged and
+	// before its transaction; an error stops the load there (tests).
+	BeforeCommit func(table string) error
+	// MaxWait bounds the retries of a transient failure.
+	MaxWait time.Duration
+	// Jobs counts the load jobs and the queries issued.
+	Jobs struct{ Loads, Queries int }
+}
+
+// NewBigQuery connects to the sink's project: with Application Default
+// Credentials, or credentials_file; endpoint points the client elsewhere
+// (an emulator), without authentication.
+func NewBigQuery(ctx context.Context, sink configs.Sink, w *store.Warehouse, log zerolog.Logger) (*BigQuery, error) {
+	var opts []option.ClientOption
+	switch {
+	case sink.Endpoint != "":
+		opts = append(opts, option.WithEndpoint(sink.Endpoint), option.WithoutAuthentication())
+	case sink.CredentialsFile != "":
+		opts = append(opts, option.WithCredentialsFile(sink.CredentialsFile))
+	}
+	client, err := bigquery.NewClient(ctx, sink.Project, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to BigQuery project %s: %w (set credentials_file, or GOOGLE_APPLICATION_CREDENTIALS)", sink.Project, err)
+	}
+	client.Location = sink.Location
+	return &BigQuery{
+		client: client, project: sink.Project, dataset: sink.Dataset, location: sink.Location, views: sink.Views,
+		state: w.Path(store.StateDir + "/bigquery/" + sink.Project + "." + sink.Dataset + ".json"),
+		log:   log, MaxWait: 2 * time.Minute,
+	}, nil
+}
+
+// Close releases the client.
+func (b *BigQuery) Close() error { return b.client.Close() }
+
+// Loaded says what a load changed in one table.
+type Loaded struct {
+	Table      string
+	Partitions []string // the partitions replaced or removed
+	Rows       int64    // rows inserted
+}
+
+// Load brings every table of the warehouse up to date in BigQuery.
+func (b *BigQuery) Load(ctx context.Context, w *store.Warehouse, runID string) ([]Loaded, error) {
+	if err := b.ensureDataset(ctx); err != nil {
+		return nil, err
+	}
+	state, err := b.readState()
+	if err != nil {
+		return nil, err
+	}
+	var out []Loaded
+	for _, t := range schemas.All() {
+		recs, err := ReadLocal(ctx, memory.DefaultAllocator, w, t)
+		if err != nil {
+			return out, err
+		}
+		rec, err := schemas.Concat(memory.DefaultAllocator, t, recs)
+		for _, r := range recs {
+			r.Release()
+		}
+		if err != nil {
+			return out, err
+		}
+		l, err := b.loadTable(ctx, t, rec, state, runID)
+		rec.Release()
+		if err != nil {
+			return out, fmt.Errorf("load %s into BigQuery: %w", t.Name, err)
+		}
+		if len(l.Partitions) > 0 {
+			out = append(out, l)
+			if err := b.writeState(state); err != nil {
+				return out, err
+			}
+		}
+	}
+	if b.views {
+		if err := b.ensureViews(ctx); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// partition is a month of a partitioned table ("2024-01"), or "all".
+type partition struct {
+	key  string
+	from int64 // rows [from, to) of the table sorted by its partition column
+	to   int64
+	hash string
+}
+
+func (b *BigQuery) loadTable(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch, state map[string]map[string]string, runID string) (Loaded, error) {
+	l := Loaded{Table: t.Name}
+	sorted, parts, err := partitions(t, rec)
+	if err != nil {
+		return l, err
+	}
+	defer sorted.Release()
+	had := state[t.Name]
+	var changed []partition
+	seen := map[string]bool{}
+	for _, p := range parts {
+		seen[p.key] = true
+		if had[p.key] != p.hash {
+			changed = append(changed, p)
+		}
+	}
+	var removed []string
+	for k := range had {
+		if !seen[k] {
+			removed = append(removed, k)
+		}
+	}
+	slices.Sort(removed)
+	if len(changed) == 0 && len(removed) == 0 {
+		return l, nil // nothing changed: no job at all
+	}
+	if err := b.ensureTable(ctx, t); err != nil {
+		return l, err
+	}
+	var keys []string
+	var slices_ []arrow.RecordBatch
+	for _, p := range changed {
+		keys = append(keys, p.key)
+		s := sorted.NewSlice(p.from, p.to)
+		defer s.Release()
+		slices_ = append(slices_, s)
+		l.Rows += p.to - p.from
+	}
+	keys = append(keys, removed...)
+	var buf bytes.Buffer
+	if err := schemas.WriteParquet(&buf, t, slices_...); err != nil {
+		return l, err
+	}
+	staging := b.client.Dataset(b.dataset).Table(stagingName(t, runID))
+	defer func() {
+		// The staging table goes, whatever happened.
+		if err := staging.Delete(context.WithoutCancel(ctx)); err != nil && !isNotFound(err) {
+			b.log.Warn().Err(err).Str("table", staging.TableID).Msg("could not drop a staging table")
+		}
+	}()
+	if err := b.stage(ctx, t, staging, buf.Bytes()); err != nil {
+		return l, err
+	}
+	if b.BeforeCommit != nil {
+		if err := b.BeforeCommit(t.Name); err != nil {
+			return l, err
+		}
+	}
+	if err := b.replace(ctx, t, staging, keys); err != nil {
+		return l, err
+	}
+	newState := map[string]string{}
+	for _, p := range parts {
+		newState[p.key] = p.hash
+	}
+	state[t.Name] = newState
+	l.Partitions = keys
+	b.log.Info().Str("table", t.Name).Strs("partitions", keys).Int64("rows", l.Rows).Msg("loaded into BigQuery")
+	return l, nil
+}
+
+// partitions sorts a table by its partition column and cuts it into
+// months, each with the hash of its rows as Parquet; an unpartitioned
+// table is one partition "all".
+func partitions(t *schemas.Table, rec arrow.RecordBatch) (arrow.RecordBatch, []partition, error) {
+	if t.PartitionBy == "" {
+		rec.Retain()
+		h, err := hashRows(t, rec)
+		return rec, []partition{{key: "all", from: 0, to: rec.NumRows(), hash: h}}, err
+	}
+	col := rec.Column(t.Index(t.PartitionBy)).(*array.Date32)
+	idx := make([]int, rec.NumRows())
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return int(col.Value(a)) - int(col.Value(b)) })
+	sorted, err := take(t, rec, idx)
+	if err != nil {
+		return nil, nil, err
+	}
+	dates := sorted.Column(t.Index(t.PartitionBy)).(*array.Date32)
+	var parts []partition
+	for i := 0; i < int(sorted.NumRows()); {
+		key := dates.Value(i).ToTime().Format("2006-01")
+		j := i
+		for j < int(sorted.NumRows()) && dates.Value(j).ToTime().Format("2006-01") == key {
+			j++
+		}
+		s := sorted.NewSlice(int64(i), int64(j))
+		h, err := hashRows(t, s)
+		s.Release()
+		if err != nil {
+			sorted.Release()
+			return nil, nil, err
+		}
+		parts = append(parts, partition{key: key, from: int64(i), to: int64(j), hash: h})
+		i = j
+	}
+	return sorted, parts, nil
+}
+
+// take reorders a batch's rows by index.
+func take(t *schemas.Table, rec arrow.RecordBatch, idx []int) (arrow.RecordBatch, error) {
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	for _, i := range idx {
+		b.Append(int64(i))
+	}
+	indices := b.NewArray()
+	defer indices.Release()
+	cols := make([]arrow.Array, rec.NumCols())
+	for c := range cols {
+		a, err := compute.TakeArray(context.Background(), rec.Column(c), indices)
+		if err != nil {
+			for _, x := range cols[:c] {
+				x.Release()
+			}
+			return nil, fmt.Errorf("sort %s: %w", t.Name, err)
+		}
+		cols[c] = a
+	}
+	out := array.NewRecordBatch(t.Schema(), cols, rec.NumRows())
+	for _, a := range cols {
+		a.Release()
+	}
+	return out, nil
+}
+
+func hashRows(t *schemas.Table, rec arrow.RecordBatch) (string, error) {
+	h := sha256.New()
+	if err := schemas.WriteParquet(h, t, rec); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func stagingName(t *schemas.Table, runID string) string {
+	return "_mrrflow_staging_" + t.Name + "_" + strings.NewReplacer("-", "_", "T", "_", "Z", "").Replace(strings.ToLower(runID))
+}
+
+// stage loads Parquet bytes into a fresh staging table. The job id is made
+// from the content and the destination: a retry of a load that did run
+// finds that job and waits for it instead of loading twice.
+func (b *BigQuery) stage(ctx context.Context, t *schemas.Table, staging *bigquery.Table, data []byte) error {
+	sum := sha256.Sum256(append([]byte(staging.TableID+"\x00"), data...))
+	jobID := "mrrflow_load_" + hex.EncodeToString(sum[:16])
+	return b.retry(ctx, "load "+t.Name, func() error {
+		src := bigquery.NewReaderSource(bytes.NewReader(data))
+		src.SourceFormat = bigquery.Parquet
+		src.ParquetOptions = &bigquery.ParquetOptions{EnableListInference: true}
+		// The emulator needs the schema of a Parquet load spelled out (it
+		// answers 500 without); real BigQuery takes it as well.
+		src.Schema = bqSchema(t)
+		loader := staging.LoaderFrom(src)
+		loader.CreateDisposition = bigquery.CreateIfNeeded
+		loader.WriteDisposition = bigquery.WriteTruncate
+		loader.JobID = jobID
+		loader.Location = b.location
+		b.Jobs.Loads++
+		job, err := loader.Run(ctx)
+		if err != nil {
+			if !isDuplicate(err) {
+				return err
+			}
+			// It ran before: wait for that job.
+			if job, err = b.client.JobFromIDLocation(ctx, jobID, b.location); err != nil {
+				return err
+			}
+		}
+		return waitJob(ctx, job)
+	})
+}
+
+// replace runs one transaction: delete the changed partitions from the
+// target, insert the staged rows. The DELETE names the partitions it
+// touches, so it neither scans the whole table nor fails on
+// require_partition_filter.
+func (b *BigQuery) replace(ctx context.Context, t *schemas.Table, staging *bigquery.Table, keys []string) error {
+	target := fmt.Sprintf("`%s.%s.%s`", b.project, b.dataset, t.Name)
+	filter := "TRUE"
+	if t.PartitionBy != "" {
+		var parts []string
+		for _, k := range keys {
+			from, err := time.Parse("2006-01", k)
+			if err != nil {
+				return fmt.Errorf("partition %q: %w", k, err)
+			}
+			parts = append(parts, fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", t.PartitionBy, from.Format(time.DateOnly),
+				t.PartitionBy, from.AddDate(0, 1, 0).Format(time.DateOnly)))
+		}
+		filter = strings.Join(parts, " OR ")
+	}
+	sql := fmt.Sprintf("BEGIN TRANSACTION;\nDELETE FROM %s WHERE %s;\nINSERT INTO %s SELECT * FROM `%s.%s.%s`;\nCOMMIT TRANSACTION;",
+		target, filter, target, b.project, b.dataset, staging.TableID)
+	return b.retry(ctx, "replace partitions of "+t.Name, func() error {
+		q := b.client.Query(sql)
+		q.Location = b.location
+		b.Jobs.Queries++
+		job, err := q.Run(ctx)
+		if err != nil {
+			return err
+		}
+		return waitJob(ctx, job)
+	})
+}
+
+func waitJob(ctx context.Context, job *bigquery.Job) error {
+	st, err := job.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Err()
+}
+
+// bqSchema is a table's BigQuery schema, with its column descriptions.
+func bqSchema(t *schemas.Table) bigquery.Schema {
+	out := make(bigquery.Schema, len(t.Columns))
+	for i, c := range t.Columns {
+		f := &bigquery.FieldSchema{Name: c.Name, Description: c.Doc}
+		switch c.Type.ID() {
+		case arrow.STRING:
+			f.Type = bigquery.StringFieldType
+		case arrow.INT64:
+			f.Type = bigquery.IntegerFieldType
+		case arrow.FLOAT64:
+			f.Type = bigquery.FloatFieldType
+		case arrow.BOOL:
+			f.Type = bigquery.BooleanFieldType
+		case arrow.DATE32:
+			f.Type = bigquery.DateFieldType
+		case arrow.TIMESTAMP:
+			f.Type = bigquery.TimestampFieldType
+		case arrow.LIST:
+			f.Type, f.Repeated = bigquery.StringFieldType, true
+		}
+		out[i] = f
+	}
+	return out
+}
+
+func (b *BigQuery) ensureDataset(ctx context.Context) error {
+	ds := b.client.Dataset(b.dataset)
+	return b.retry(ctx, "dataset "+b.dataset, func() error {
+		_, err := ds.Metadata(ctx)
+		if isNotFound(err) {
+			err = ds.Create(ctx, &bigquery.DatasetMetadata{Location: b.location,
+				Description: "mrrflow: subscription revenue tables (see the column descriptions)"})
+			if isDuplicate(err) {
+				return nil
+			}
+		}
+		return err
+	})
+}
+
+// ensureTable creates a missing table (partitioned by month and clustered
+// as its definition says), or adds the columns it lacks; any other schema
+// difference is refused.
+func (b *BigQuery) ensureTable(ctx context.Context, t *schemas.Table) error {
+	tbl := b.client.Dataset(b.dataset).Table(t.Name)
+	want := bqSchema(t)
+	return b.retry(ctx, "table "+t.Name, func() error {
+		md, err := tbl.Metadata(ctx)
+		if isNotFound(err) {
+			// Through the API: the emulator loses the partitioning of a
+			// CREATE TABLE ... PARTITION BY statement.
+			meta := &bigquery.TableMetadata{Schema: want, Description: t.Doc}
+			if t.PartitionBy != "" {
+				meta.TimePartitioning = &bigquery.TimePartitioning{Type: bigquery.MonthPartitioningType, Field: t.PartitionBy}
+			}
+			if len(t.ClusterBy) > 0 {
+				meta.Clustering = &bigquery.Clustering{Fields: t.ClusterBy}
+			}
+			return tbl.Create(ctx, meta)
+		}
+		if err != nil {
+			return err
+		}
+		have := md.Schema
+		if len(have) > len(want) {
+			return backoff.Permanent(fmt.Errorf("table %s has %d columns, mrrflow writes %d: mrrflow only adds columns; drop the table to have it recreated", t.Name, len(have), len(want)))
+		}
+		for i, f := range have {
+			if f.Name != want[i].Name || f.Type != want[i].Type || f.Repeated != want[i].Repeated {
+				return backoff.Permanent(fmt.Errorf("table %s: column %d is %s %s, mrrflow writes %s %s: only added columns are applied in place; drop the table to have it recreated",
+					t.Name, i+1, f.Name, f.Type, want[i].Name, want[i].Type))
+			}
+		}
+		if len(have) < len(want) {
+			b.log.Info().Str("table", t.Name).Int("columns_added", len(want)-len(have)).Msg("adding columns")
+			_, err := tbl.Update(ctx, bigquery.TableMetadataToUpdate{Schema: want}, md.ETag)
+			return err
+		}
+		return nil
+	})
+}
+
+// ensureViews creates the analyst views: the monthly figures with money as
+// NUMERIC in major units.
+func (b *BigQuery) ensureViews(ctx context.Context) error {
+	var cols []string
+	for _, c := range schemas.MRRMonthly.Columns {
+		if c.Type.ID() == arrow.INT64 && strings.Contains(c.Doc, "minor units") {
+			cols = append(cols, fmt.Sprintf("CAST(%s AS NUMERIC) / POW(10, CASE currency WHEN 'jpy' THEN 0 WHEN 'krw' THEN 0 WHEN 'kwd' THEN 3 WHEN 'bhd' THEN 3 ELSE 2 END) AS %s", c.Name, c.Name))
+		} else {
+			cols = append(cols, c.Name)
+		}
+	}
+	query := fmt.Sprintf("SELECT %s FROM `%s.%s.mrr_monthly`", strings.Join(cols, ", "), b.project, b.dataset)
+	view := b.client.Dataset(b.dataset).Table("mrr_monthly_major")
+	return b.retry(ctx, "view mrr_monthly_major", func() error {
+		md, err := view.Metadata(ctx)
+		if isNotFound(err) {
+			return view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query,
+				Description: "mrr_monthly with money as NUMERIC in major units of the reporting currency (dollars, not cents)."})
+		}
+		if err != nil || md.ViewQuery == query {
+			return err
+		}
+		_, err = view.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: query}, md.ETag)
+		return err
+	})
+}
+
+// retry runs op with exponential backoff on transient errors (5xx, rate
+// limits); other errors fail at once with what to fix.
+func (b *BigQuery) retry(ctx context.Context, step string, op func() error) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 500*time.Millisecond, 10*time.Second, b.MaxWait
+	err := backoff.Retry(func() error {
+		err := op()
+		if err == nil || !transientBQ(err) {
+			if err != nil {
+				return backoff.Permanent(err)
+			}
+			return nil
+		}
+		b.log.Warn().Err(err).Str("step", step).Msg("BigQuery: transient error, retrying")
+		return err
+	}, backoff.WithContext(bo, ctx))
+	if err != nil {
+		return fmt.Errorf("%s: %w%s", step, err, hintBQ(err))
+	}
+	return nil
+}
+
+func transientBQ(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		if ge.Code >= 500 || ge.Code == http.StatusTooManyRequests {
+			return !isDuplicate(err)
+		}
+		for _, e := range ge.Errors {
+			if e.Reason == "rateLimitExceeded" || e.Reason == "backendError" || e.Reason == "internalError" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hintBQ(err error) string {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return ""
+	}
+	for _, e := range ge.Errors {
+		switch e.Reason {
+		case "accessDenied":
+			return " (the account needs roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project)"
+		case "quotaExceeded":
+			return " (a BigQuery quota is exhausted: see the project's quotas, or run less often)"
+		case "invalid":
+			return " (BigQuery refused the data or the statement: see the message above)"
+		}
+	}
+	switch ge.Code {
+	case http.StatusUnauthorized:
+		return " (the credentials are not valid: check credentials_file or GOOGLE_APPLICATION_CREDENTIALS)"
+	case http.StatusForbidden:
+		return " (permission denied: the account needs roles/bigquery.dataEditor and roles/bigquery.jobUser)"
+	}
+	return ""
+}
+
+func isNotFound(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusNotFound
+}
+
+// isDuplicate tells a job or dataset that exists already: 409 from
+// BigQuery; the emulator answers a duplicate job id with 500 and a message.
+func isDuplicate(err error) bool {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.Code == http.StatusConflict || (ge.Code >= 500 && strings.Contains(strings.ToLower(ge.Message), "already exist"))
+}
+
+func (b *BigQuery) readState() (map[string]map[string]string, error) {
+	state := map[string]map[string]string{}
+	data, err := os.ReadFile(b.state)
+	if errors.Is(err, os.ErrNotExist) {
+		return state, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.state, err)
+	}
+	return state, nil
+}
+
+func (b *BigQuery) writeState(state map[string]map[string]string) error {
+	data, _ := json.MarshalIndent(state, "", "  ")
+	return store.WriteAtomic(b.state, data)
+}
