@@ -78,14 +78,8 @@ var ErrCurrency = errors.New("currency cannot be converted")
 
 // Compute runs the engine over the whole input.
 func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (*Result, error) {
-	if opt.Location == nil {
-		opt.Location = time.UTC
-	}
-	e := &engine{mem: mem, opt: opt, cal: newCalendar(opt.Location)}
-	y, m, d := opt.AsOf.Date()
-	e.asOfDay = daysFromCivil(y, m, d)
-	e.asOf = e.cal.startOfDay(e.asOfDay + 1)
-	e.grace = int64(opt.Policies.ChurnGraceDays) * usPerDay
+	e := newEngine(opt)
+	e.mem = mem
 
 	if err := e.encode(in); err != nil {
 		return nil, err
@@ -99,6 +93,19 @@ func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (
 		return nil, err
 	}
 	return e.build(), nil
+}
+
+// newEngine prepares an engine for the options.
+func newEngine(opt Options) *engine {
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	e := &engine{mem: memory.DefaultAllocator, opt: opt, cal: newCalendar(opt.Location)}
+	y, m, d := opt.AsOf.Date()
+	e.asOfDay = daysFromCivil(y, m, d)
+	e.asOf = e.cal.startOfDay(e.asOfDay + 1)
+	e.grace = int64(opt.Policies.ChurnGraceDays) * usPerDay
+	return e
 }
 
 // engine holds the encoded input and the state of one computation.

@@ -26,8 +26,8 @@ type planTable struct {
 	unit             []string
 	count            []int64
 	mfNum, mfDen     []uint64
-	intervalOK       []bool
 	byKey            map[string]int32
+	bySource         map[string]map[string]int32
 	currency, source []string
 }
 
@@ -62,6 +62,15 @@ type lineColumns struct {
 
 func (l *lineColumns) len() int { return len(l.cust) }
 
+// reserve sizes every column for n lines.
+func (l *lineColumns) reserve(n int) {
+	l.cust, l.sub, l.plan = make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n)
+	l.kind, l.cur, l.prorated, l.cashOnly = make([]int8, 0, n), make([]int16, 0, n), make([]bool, 0, n), make([]bool, 0, n)
+	l.idate, l.ps, l.pe = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	l.amount, l.tax = make([]int64, 0, n), make([]int64, 0, n)
+	l.inv, l.lid = make([]string, 0, n), make([]string, 0, n)
+}
+
 // eventColumns holds the subscription events before as_of, and order: the
 // event indexes sorted by customer, subscription, time and event id.
 type eventColumns struct {
@@ -93,6 +102,26 @@ func (e *engine) encode(in Input) error {
 			custCode[k] = int32(len(custKeys))
 			custKeys = append(custKeys, k)
 		}
+	}
+	// Lines look customers up by source, then id: no key is built per line.
+	bySource := map[string]map[string]int32{}
+	lastSrc, lastMap := "\xff", map[string]int32(nil)
+	customerOf := func(src, id string) int32 {
+		if src != lastSrc {
+			lastMap = bySource[src]
+			if lastMap == nil {
+				lastMap = map[string]int32{}
+				bySource[src] = lastMap
+			}
+			lastSrc = src
+		}
+		if c, ok := lastMap[id]; ok {
+			return c
+		}
+		k := key2(src, id)
+		addCustomer(k)
+		lastMap[id] = custCode[k]
+		return custCode[k]
 	}
 	type custInfo struct {
 		name, country  string
@@ -128,7 +157,12 @@ func (e *engine) encode(in Input) error {
 	}
 	curCode := map[string]int16{}
 	var curKeys []string
+	lastCur, lastCurCode := "\xff", int16(0)
 	curOf := func(c string) int16 {
+		if c == lastCur {
+			return lastCurCode
+		}
+		lastCur = c
 		c = strings.ToLower(c)
 		cc, ok := curCode[c]
 		if !ok && c != "" {
@@ -136,15 +170,21 @@ func (e *engine) encode(in Input) error {
 			curCode[c] = cc
 			curKeys = append(curKeys, c)
 		}
+		lastCurCode = cc
 		return cc
 	}
-	eventSources, err := e.encodeEvents(in.Events, func(k string) int32 { addCustomer(k); return custCode[k] }, subOf, curOf)
+	eventSources, err := e.encodeEvents(in.Events, customerOf, subOf, curOf)
 	if err != nil {
 		return err
 	}
 
 	// Lines: filter, then encode.
 	l := &e.lines
+	total := 0
+	for _, rec := range in.Lines {
+		total += int(rec.NumRows())
+	}
+	l.reserve(total)
 	requirePaid := e.opt.Policies.RequirePayment
 	for _, rec := range in.Lines {
 		t := schemas.InvoiceLines
@@ -165,9 +205,7 @@ func (e *engine) encode(in Input) error {
 			if requirePaid && (k == kindSubscription || k == kindOneTime) && paid.IsNull(i) {
 				continue
 			}
-			ck := key2(src.Value(i), cust.Value(i))
-			addCustomer(ck)
-			l.cust = append(l.cust, custCode[ck])
+			l.cust = append(l.cust, customerOf(src.Value(i), cust.Value(i)))
 			s := sub.Value(i)
 			switch {
 			case s == "" && (k == kindRefund || k == kindCancellation):
@@ -175,10 +213,10 @@ func (e *engine) encode(in Input) error {
 			default:
 				l.sub = append(l.sub, subOf(s))
 			}
-			l.cashOnly = append(l.cashOnly, eventSources[src.Value(i)])
+			l.cashOnly = append(l.cashOnly, len(eventSources) > 0 && eventSources[src.Value(i)])
 			pc := int32(-1)
 			if p := plan.Value(i); p != "" {
-				c, ok := e.plans.byKey[key2(src.Value(i), p)]
+				c, ok := e.plans.lookup(src.Value(i), p)
 				if !ok {
 					return fmt.Errorf("line %s/%s: plan %q is not among the plans of source %s", inv.Value(i), lid.Value(i), p, src.Value(i))
 				}
@@ -275,6 +313,7 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 			}
 			num, den := monthFactor(u, n)
 			p.byKey[key2(src.Value(i), id.Value(i))] = int32(len(p.id))
+			p.index(src.Value(i), id.Value(i), int32(len(p.id)))
 			p.id = append(p.id, id.Value(i))
 			p.source = append(p.source, src.Value(i))
 			p.unit = append(p.unit, u)
@@ -290,7 +329,7 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 // encodeEvents encodes the subscription events before as_of; a plan an
 // event names that was never sent is made from the event's interval. It
 // returns the sources that have events.
-func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf, subOf func(string) int32, curOf func(string) int16) (map[string]bool, error) {
+func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(src, id string) int32, subOf func(string) int32, curOf func(string) int16) (map[string]bool, error) {
 	ev := &e.events
 	sources := map[string]bool{}
 	t := schemas.SubscriptionEvents
@@ -326,7 +365,7 @@ func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf, subOf func(strin
 			if p := plan.Value(i); p != "" {
 				pc = e.plans.add(src.Value(i), p, u, n)
 			}
-			ev.cust = append(ev.cust, custOf(key2(src.Value(i), cust.Value(i))))
+			ev.cust = append(ev.cust, custOf(src.Value(i), cust.Value(i)))
 			ev.sub = append(ev.sub, subOf(sub.Value(i)))
 			ev.typ = append(ev.typ, k)
 			ev.t = append(ev.t, when)
@@ -347,6 +386,23 @@ func validUnit(u string) bool {
 	return false
 }
 
+// lookup returns the code of a plan of a source.
+func (p *planTable) index(source, id string, c int32) {
+	if p.bySource == nil {
+		p.bySource = map[string]map[string]int32{}
+	}
+	if p.bySource[source] == nil {
+		p.bySource[source] = map[string]int32{}
+	}
+	p.bySource[source][id] = c
+}
+
+func (p *planTable) lookup(source, id string) (int32, bool) {
+	m := p.bySource[source]
+	c, ok := m[id]
+	return c, ok
+}
+
 // add returns the code of a plan, adding it when it was never sent.
 func (p *planTable) add(source, id, unit string, count int64) int32 {
 	if c, ok := p.byKey[key2(source, id)]; ok {
@@ -358,6 +414,7 @@ func (p *planTable) add(source, id, unit string, count int64) int32 {
 	num, den := monthFactor(unit, count)
 	c := int32(len(p.id))
 	p.byKey[key2(source, id)] = c
+	p.index(source, id, c)
 	p.id = append(p.id, id)
 	p.source = append(p.source, source)
 	p.unit = append(p.unit, unit)
@@ -396,19 +453,26 @@ func rank(keys []string) []int32 {
 	return out
 }
 
-// sortLines orders the lines for the scans: one sort of int32 indexes,
-// comparing typed slices; strings only break exact ties.
+// sortLines orders the lines for the scans: a counting sort by customer
+// (linear), then each customer's few lines by subscription and time on
+// typed slices; strings only break exact ties.
 func (e *engine) sortLines() {
 	l := &e.lines
 	n := l.len()
-	l.order = make([]int32, n)
-	for i := range l.order {
-		l.order[i] = int32(i)
+	starts := make([]int32, e.cust.len()+1)
+	for _, c := range l.cust {
+		starts[c+1]++
 	}
-	slices.SortFunc(l.order, func(a, b int32) int {
-		if c := cmp.Compare(l.cust[a], l.cust[b]); c != 0 {
-			return c
-		}
+	for c := 1; c < len(starts); c++ {
+		starts[c] += starts[c-1]
+	}
+	l.order = make([]int32, n)
+	next := append([]int32(nil), starts[:len(starts)-1]...)
+	for i, c := range l.cust {
+		l.order[next[c]] = int32(i)
+		next[c]++
+	}
+	cmpLines := func(a, b int32) int {
 		if c := cmp.Compare(l.sub[a], l.sub[b]); c != 0 {
 			return c
 		}
@@ -422,7 +486,12 @@ func (e *engine) sortLines() {
 			return c
 		}
 		return cmp.Compare(l.lid[a], l.lid[b])
-	})
+	}
+	for c := 0; c+1 < len(starts); c++ {
+		if part := l.order[starts[c]:starts[c+1]]; len(part) > 1 {
+			slices.SortFunc(part, cmpLines)
+		}
+	}
 	for i := 0; i < n; i++ {
 		e.seeDay(e.cal.day(min(l.idate[i], l.ps[i])))
 	}

@@ -25,16 +25,27 @@ func (e *engine) periodsRecord() arrow.RecordBatch {
 
 // movementsRecord writes the movements by date, then customer.
 func (e *engine) movementsRecord() arrow.RecordBatch {
+	// Movements come in customer order (codes are ranks of (source,
+	// customer_id)); a counting sort by day keeps that order within a day.
 	idx := make([]int32, len(e.movements))
-	for i := range idx {
-		idx[i] = int32(i)
+	if len(idx) > 0 {
+		lo, hi := e.movements[0].day, e.movements[0].day
+		for i := range e.movements {
+			lo, hi = min(lo, e.movements[i].day), max(hi, e.movements[i].day)
+		}
+		pos := make([]int32, int(hi-lo)+2)
+		for i := range e.movements {
+			pos[e.movements[i].day-lo+1]++
+		}
+		for d := 1; d < len(pos); d++ {
+			pos[d] += pos[d-1]
+		}
+		for i := range e.movements {
+			d := e.movements[i].day - lo
+			idx[pos[d]] = int32(i)
+			pos[d]++
+		}
 	}
-	// Customer codes are ranks of (source, customer_id), so comparing
-	// codes orders by source and id.
-	slices.SortStableFunc(idx, func(a, b int32) int {
-		x, y := &e.movements[a], &e.movements[b]
-		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.cust, y.cust))
-	})
 	r := schemas.NewRows(e.mem, schemas.MRRMovements)
 	defer r.Release()
 	r.Reserve(len(idx))

@@ -294,9 +294,19 @@ func (e *engine) lineMRR(i int32) int64 {
 	return v
 }
 
-// shift moves an instant by n intervals of plan p.
+// shift moves an instant by n intervals of plan p, as
+// schemas.AddInterval does in UTC.
 func (e *engine) shift(p int32, t int64, n int) int64 {
-	return schemas.AddInterval(schemas.TimeOf(t), e.plans.unit[p], e.plans.count[p], n).UnixMicro()
+	k := int(e.plans.count[p]) * n
+	switch e.plans.unit[p] {
+	case schemas.UnitDay:
+		return shiftMicros(t, 0, k)
+	case schemas.UnitWeek:
+		return shiftMicros(t, 0, 7*k)
+	case schemas.UnitYear:
+		return shiftMicros(t, 12*k, 0)
+	}
+	return shiftMicros(t, k, 0)
 }
 
 // checkPeriod flags a base line whose service period differs from its

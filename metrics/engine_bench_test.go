@@ -1,0 +1,127 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/gen"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// benchInput is the engine's input for n generated lines, made outside
+// the timer and kept for the sizes' sub-benchmarks.
+type benchInput struct {
+	in  Input
+	opt Options
+	n   int
+}
+
+func makeBenchInput(b *testing.B, n int) *benchInput {
+	b.Helper()
+	cs, ps, ls := gen.Normalized(n, 1)
+	mem := memory.DefaultAllocator
+	var lines []arrow.RecordBatch
+	const batch = 1 << 20
+	for i := 0; i < len(ls); i += batch {
+		lines = append(lines, schemas.InvoiceLinesRecord(mem, ls[i:min(i+batch, len(ls))]))
+	}
+	return &benchInput{
+		in: Input{Customers: []arrow.RecordBatch{schemas.CustomersRecord(mem, cs)}, Plans: []arrow.RecordBatch{schemas.PlansRecord(mem, ps)}, Lines: lines},
+		opt: Options{AsOf: time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC), Location: time.UTC, ReportingCurrency: "usd",
+			Policies: configs.Default().Policies,
+			Rates:    []Rate{{Day: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Currency: "eur", Rate: "1.1"}, {Day: time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC), Currency: "eur", Rate: "1.05"}}},
+		n: len(ls),
+	}
+}
+
+var benchSizes = []int{100_000, 1_000_000, 10_000_000}
+
+// BenchmarkEngine times each stage of the engine and the whole, at each
+// size. Run the largest with -benchtime=1x.
+func BenchmarkEngine(b *testing.B) {
+	for _, n := range benchSizes {
+		if testing.Short() && n > 1_000_000 {
+			continue
+		}
+		var bi *benchInput
+		setup := func(b *testing.B) {
+			if bi == nil {
+				bi = makeBenchInput(b, n)
+			}
+		}
+		name := fmt.Sprintf("lines=%d", n)
+		b.Run(name+"/encode", func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			b.SetBytes(int64(bi.n))
+			for i := 0; i < b.N; i++ {
+				e := newEngine(bi.opt)
+				if err := e.encode(bi.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/sort", func(b *testing.B) {
+			setup(b)
+			e := newEngine(bi.opt)
+			if err := e.encode(bi.in); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(bi.n))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.sortLines()
+			}
+		})
+		b.Run(name+"/scan", func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			b.SetBytes(int64(bi.n))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := newEngine(bi.opt)
+				if err := e.encode(bi.in); err != nil {
+					b.Fatal(err)
+				}
+				e.sortLines()
+				b.StartTimer()
+				e.scanCustomers(context.Background())
+			}
+		})
+		b.Run(name+"/build", func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			b.SetBytes(int64(bi.n))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := newEngine(bi.opt)
+				if err := e.encode(bi.in); err != nil {
+					b.Fatal(err)
+				}
+				e.sortLines()
+				e.scanCustomers(context.Background())
+				b.StartTimer()
+				e.build().Release()
+			}
+		})
+		b.Run(name+"/all", func(b *testing.B) {
+			setup(b)
+			b.ReportAllocs()
+			b.SetBytes(int64(bi.n))
+			for i := 0; i < b.N; i++ {
+				res, err := Compute(context.Background(), memory.DefaultAllocator, bi.in, bi.opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				res.Release()
+			}
+		})
+	}
+}
