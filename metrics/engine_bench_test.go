@@ -54,6 +54,7 @@ func BenchmarkEngine(b *testing.B) {
 			if bi == nil {
 				bi = makeBenchInput(b, n)
 			}
+			b.ResetTimer()
 		}
 		name := fmt.Sprintf("lines=%d", n)
 		b.Run(name+"/encode", func(b *testing.B) {
