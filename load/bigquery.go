@@ -333,7 +333,7 @@ func (b *BigQuery) replace(ctx context.Context, t *schemas.Table, staging *bigqu
 			if err != nil {
 				return fmt.Errorf("partition %q: %w", k, err)
 			}
-			parts = append(parts, fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", t.PartitionBy, from.Format(time.DateOnly),
+			parts = append(parts, fmt.Sprintf("(`%s` >= DATE '%s' AND `%s` < DATE '%s')", t.PartitionBy, from.Format(time.DateOnly),
 				t.PartitionBy, from.AddDate(0, 1, 0).Format(time.DateOnly)))
 		}
 		filter = strings.Join(parts, " OR ")
@@ -449,9 +449,10 @@ func (b *BigQuery) ensureViews(ctx context.Context) error {
 	var cols []string
 	for _, c := range schemas.MRRMonthly.Columns {
 		if c.Type.ID() == arrow.INT64 && strings.Contains(c.Doc, "minor units") {
-			cols = append(cols, fmt.Sprintf("CAST(%s AS NUMERIC) / POW(10, CASE currency WHEN 'jpy' THEN 0 WHEN 'krw' THEN 0 WHEN 'kwd' THEN 3 WHEN 'bhd' THEN 3 ELSE 2 END) AS %s", c.Name, c.Name))
+			// Quoted: "new" is a reserved word.
+			cols = append(cols, fmt.Sprintf("CAST(`%s` AS NUMERIC) / POW(10, CASE currency WHEN 'jpy' THEN 0 WHEN 'krw' THEN 0 WHEN 'kwd' THEN 3 WHEN 'bhd' THEN 3 ELSE 2 END) AS `%s`", c.Name, c.Name))
 		} else {
-			cols = append(cols, c.Name)
+			cols = append(cols, "`"+c.Name+"`")
 		}
 	}
 	query := fmt.Sprintf("SELECT %s FROM `%s.%s.mrr_monthly`", strings.Join(cols, ", "), b.project, b.dataset)

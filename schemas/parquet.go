@@ -46,8 +46,8 @@ func NewParquetWriter(w io.Writer, t *Table) (*ParquetWriter, error) {
 
 // Write appends a batch; it must have the table's schema.
 func (p *ParquetWriter) Write(rec arrow.RecordBatch) error {
-	if !rec.Schema().Equal(p.table.Schema()) {
-		return fmt.Errorf("write %s: batch schema differs from the table's", p.table.Name)
+	if err := checkColumns(rec.Schema(), p.table); err != nil {
+		return fmt.Errorf("write %s: the batch %w", p.table.Name, err)
 	}
 	if err := p.fw.Write(rec); err != nil {
 		return fmt.Errorf("write %s: %w", p.table.Name, err)
@@ -108,9 +108,10 @@ func ReadParquetFile(ctx context.Context, mem memory.Allocator, path string, t *
 	defer rr.Release()
 	var out []arrow.RecordBatch
 	for rr.Next() {
+		// Under the table's own schema: the file's carries reader metadata
+		// (PARQUET:field_id) that would make it differ from the table's.
 		rec := rr.RecordBatch()
-		rec.Retain()
-		out = append(out, rec)
+		out = append(out, array.NewRecordBatch(t.Schema(), rec.Columns(), rec.NumRows()))
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
 		for _, r := range out {
