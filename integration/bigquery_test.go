@@ -338,3 +338,39 @@ func listTables(client *bigquery.Client) ([]string, error) {
 		out = append(out, tb.TableID)
 	}
 }
+
+// A load retried after it already ran (the same run, the same content, so
+// the same job id) finds the job and waits for it; nothing is duplicated.
+func TestBigQueryRetriedLoadFindsItsJob(t *testing.T) {
+	endpoint, client := emulator(t)
+	w := newWorld(t, endpoint)
+	if _, err := w.run(t, jobs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := store.Open(w.wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget what was loaded, as if the process died after the jobs ran
+	// but before it recorded them, and load again under the same run.
+	state := filepath.Join(w.wh, "_state", "bigquery", project+".revenue.json")
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := jobs.Runs(w.wh)
+	if err != nil || len(runs) == 0 {
+		t.Fatal(err)
+	}
+	bq, err := load.NewBigQuery(context.Background(), w.cfg.Sink, ws, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bq.Close()
+	if _, err := bq.Load(context.Background(), ws, runs[len(runs)-1].RunID); err != nil {
+		t.Fatalf("the retried load failed: %v", err)
+	}
+	if bq.Jobs.Loads == 0 {
+		t.Fatal("no load was retried")
+	}
+	sameAsLocal(t, client, w.wh)
+}

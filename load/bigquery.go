@@ -186,7 +186,7 @@ func (b *BigQuery) loadTable(ctx context.Context, t *schemas.Table, rec arrow.Re
 			b.log.Warn().Err(err).Str("table", staging.TableID).Msg("could not drop a staging table")
 		}
 	}()
-	if err := b.stage(ctx, t, staging, buf.Bytes()); err != nil {
+	if err := b.stage(ctx, t, staging, buf.Bytes(), l.Rows); err != nil {
 		return l, err
 	}
 	if b.BeforeCommit != nil {
@@ -289,10 +289,11 @@ func stagingName(t *schemas.Table, runID string) string {
 // stage loads Parquet bytes into a fresh staging table. The job id is made
 // from the content and the destination: a retry of a load that did run
 // finds that job and waits for it instead of loading twice.
-func (b *BigQuery) stage(ctx context.Context, t *schemas.Table, staging *bigquery.Table, data []byte) error {
+func (b *BigQuery) stage(ctx context.Context, t *schemas.Table, staging *bigquery.Table, data []byte, rows int64) error {
 	sum := sha256.Sum256(append([]byte(staging.TableID+"\x00"), data...))
 	jobID := "mrrflow_load_" + hex.EncodeToString(sum[:16])
-	return b.retry(ctx, "load "+t.Name, func() error {
+	// Each attempt reads the bytes afresh: a load consumes its reader.
+	newLoader := func(id string) *bigquery.Loader {
 		src := bigquery.NewReaderSource(bytes.NewReader(data))
 		src.SourceFormat = bigquery.Parquet
 		src.ParquetOptions = &bigquery.ParquetOptions{EnableListInference: true}
@@ -302,21 +303,59 @@ func (b *BigQuery) stage(ctx context.Context, t *schemas.Table, staging *bigquer
 		loader := staging.LoaderFrom(src)
 		loader.CreateDisposition = bigquery.CreateIfNeeded
 		loader.WriteDisposition = bigquery.WriteTruncate
-		loader.JobID = jobID
+		loader.JobID = id
 		loader.Location = b.location
+		return loader
+	}
+	return b.retry(ctx, "load "+t.Name, func() error {
 		b.Jobs.Loads++
-		job, err := loader.Run(ctx)
-		if err != nil {
-			if !isDuplicate(err) {
-				return err
-			}
-			// It ran before: wait for that job.
-			if job, err = b.client.JobFromIDLocation(ctx, jobID, b.location); err != nil {
-				return err
-			}
+		job, err := newLoader(jobID).Run(ctx)
+		if err == nil {
+			return waitJob(ctx, job)
+		}
+		if !isDuplicate(err) {
+			return err
+		}
+		// It ran before: wait for that job. If what it loaded is gone (an
+		// earlier attempt's staging table, dropped since), load afresh.
+		if job, err = b.client.JobFromIDLocation(ctx, jobID, b.location); err != nil {
+			return err
+		}
+		if err := waitJob(ctx, job); err != nil {
+			return err
+		}
+		if n, err := b.count(ctx, staging); err != nil || n == rows {
+			return err
+		}
+		b.log.Info().Str("job", jobID).Msg("an earlier job of this content is done but its staging table no longer holds its rows: loading again")
+		again := newLoader(jobID + "_again")
+		again.AddJobIDSuffix = true
+		b.Jobs.Loads++
+		if job, err = again.Run(ctx); err != nil {
+			return err
 		}
 		return waitJob(ctx, job)
 	})
+}
+
+// count returns the rows of a table; -1 for a missing table.
+func (b *BigQuery) count(ctx context.Context, t *bigquery.Table) (int64, error) {
+	q := b.client.Query(fmt.Sprintf("SELECT COUNT(*) FROM `%s.%s.%s`", b.project, b.dataset, t.TableID))
+	q.Location = b.location
+	b.Jobs.Queries++
+	it, err := q.Read(ctx)
+	if isNotFound(err) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "not found")) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil {
+		return 0, err
+	}
+	n, _ := row[0].(int64)
+	return n, nil
 }
 
 // replace runs one transaction: delete the changed partitions from the
@@ -494,6 +533,9 @@ func (b *BigQuery) retry(ctx context.Context, step string, op func() error) erro
 }
 
 func transientBQ(err error) bool {
+	if isDuplicate(err) {
+		return false
+	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
 		if ge.Code >= 500 || ge.Code == http.StatusTooManyRequests {
@@ -538,13 +580,16 @@ func isNotFound(err error) bool {
 }
 
 // isDuplicate tells a job or dataset that exists already: 409 from
-// BigQuery; the emulator answers a duplicate job id with 500 and a message.
+// BigQuery. Emulator workaround: it answers a duplicate job id with 500
+// "job ... is already created".
 func isDuplicate(err error) bool {
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
 		return false
 	}
-	return ge.Code == http.StatusConflict || (ge.Code >= 500 && strings.Contains(strings.ToLower(ge.Message), "already exist"))
+	msg := strings.ToLower(ge.Message)
+	return ge.Code == http.StatusConflict ||
+		(ge.Code >= 500 && (strings.Contains(msg, "already created") || strings.Contains(msg, "already exist")))
 }
 
 func (b *BigQuery) readState() (map[string]map[string]string, error) {
