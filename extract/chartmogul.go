@@ -74,8 +74,8 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 	rec := &Record{}
 	for _, path := range paths {
 		emit := func(e schemas.Entity, fields map[string]string, line int, o *object, header bool) error {
-			rec.reset(c.src.Name, e, fmt.Sprintf("%s:%d", path, line))
-			rec.Raw = append(rec.Raw, o.raw...)
+			rec.reset(c.src.Name, e, path+":"+strconv.Itoa(line))
+			rec.raw = o.rawJSON
 			rec.Err = o.err
 			rec.Header = header
 			for i, k := range o.keys {

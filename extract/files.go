@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -26,6 +24,17 @@ type object struct {
 	raw  []byte
 	line int
 	err  error // the record could not be read
+	// header and row of a CSV record, whose raw JSON is made only when
+	// asked for (most records are never rejected).
+	header, row []string
+}
+
+// rawJSON returns the record as received, as JSON.
+func (o *object) rawJSON() []byte {
+	if len(o.raw) == 0 && o.row != nil {
+		o.raw = csvRaw(o.raw[:0], o.header, o.row)
+	}
+	return o.raw
 }
 
 // FileError is a file that cannot be read on: broken syntax, truncation.
@@ -227,19 +236,17 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]f
 	return nil
 }
 
-// parseObject splits a JSON object into its fields; a value that is not an
-// object becomes a record error.
+// parseObject splits a JSON object into its fields, in the order given; a
+// value that is not an object becomes a record error.
 func parseObject(raw []byte, obj *object) {
 	obj.raw = append(obj.raw[:0], raw...)
 	obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], nil
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		obj.err = fmt.Errorf("not a JSON object: %s", jsonProblem(err))
-		return
-	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	err := scanObject(obj.raw, func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
-		obj.vals = append(obj.vals, jsonValue(m[k]))
+		obj.vals = append(obj.vals, v)
+	})
+	if err != nil {
+		obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], err
 	}
 }
 
@@ -251,26 +258,6 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-func jsonValue(raw json.RawMessage) Value {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return Value{}
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return Value{Text: s, Kind: Text}
-		}
-	case 'n':
-		return Value{Kind: Null}
-	case 't', 'f':
-		return Value{Text: string(raw), Kind: Bool}
-	case '{', '[':
-		return Value{Text: string(raw), Kind: Object}
-	}
-	return Value{Text: string(raw), Kind: Number}
-}
 
 // readNDJSON streams one JSON object per line; a line that is not one
 // becomes a record error, and reading goes on.
@@ -352,7 +339,7 @@ func readCSV(ctx context.Context, path string, r io.Reader, fn func(*object) err
 		if err == io.EOF {
 			return nil
 		}
-		obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], nil
+		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
@@ -377,7 +364,8 @@ func readCSV(ctx context.Context, path string, r io.Reader, fn func(*object) err
 					obj.vals = append(obj.vals, Value{Text: cell, Kind: Text})
 				}
 			}
-			obj.raw = csvRaw(obj.raw[:0], header, row)
+			obj.raw = obj.raw[:0]
+			obj.header, obj.row = header, row
 		}
 		if err := fn(obj); err != nil {
 			return err
@@ -403,7 +391,3 @@ func csvRaw(dst []byte, header, row []string) []byte {
 	return append(dst, '}')
 }
 
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
-}

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"strconv"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,8 +87,8 @@ func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
 		}
 		for _, path := range paths {
 			err := readFile(ctx, path, st.plural, func(o *object) error {
-				rec.reset(g.src.Name, st.entity, fmt.Sprintf("%s:%d", path, o.line))
-				rec.Raw = append(rec.Raw, o.raw...)
+				rec.reset(g.src.Name, st.entity, path+":"+strconv.Itoa(o.line))
+				rec.raw = o.rawJSON
 				rec.Err = o.err
 				for i, k := range o.keys {
 					mapField(rec, st.entity, st.fields, k, o.vals[i])

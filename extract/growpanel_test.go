@@ -113,7 +113,7 @@ func TestGrowPanelRecordErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErrs := []string{
-		`fields billing_freq ("year") and interval ("month") disagree`,
+		`fields interval ("month") and billing_freq ("year") disagree`,
 		"not a JSON object: found a JSON number",
 		"line is not valid JSON: unexpected end of JSON input",
 		"row has 3 cells, the header has 2",

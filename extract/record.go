@@ -45,8 +45,10 @@ type Record struct {
 	Entity schemas.Entity
 	// Origin is where the record came from: "path:line", or "table key".
 	Origin string
-	// Raw is the record as received, as JSON.
+	// Raw is the record as received, as JSON; use RawJSON, which makes it
+	// when it was left to be made on demand.
 	Raw []byte
+	raw func() []byte
 	// Err is set when the record could not be read at all (a line that is
 	// not JSON, a CSV row with the wrong number of cells); its fields are
 	// then empty.
@@ -63,8 +65,16 @@ type Record struct {
 
 func (r *Record) reset(source string, e schemas.Entity, origin string) {
 	r.Source, r.Entity, r.Origin = source, e, origin
-	r.Raw, r.Err, r.Attrs, r.Header = r.Raw[:0], nil, nil, false
+	r.Raw, r.raw, r.Err, r.Attrs, r.Header = r.Raw[:0], nil, nil, nil, false
 	r.fields = r.fields[:0]
+}
+
+// RawJSON returns the record as received, as JSON.
+func (r *Record) RawJSON() []byte {
+	if len(r.Raw) == 0 && r.raw != nil {
+		r.Raw = append(r.Raw[:0], r.raw()...)
+	}
+	return r.Raw
 }
 
 // Get returns the value of a canonical field.

@@ -99,7 +99,7 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 				o := &object{}
 				parseObject(item, o)
 				rec.reset(p.src.Name, part.entity, fmt.Sprintf("%s#/%s/%d", path, part.key, i))
-				rec.Raw = append(rec.Raw, o.raw...)
+				rec.raw = o.rawJSON
 				rec.Err = o.err
 				for j, k := range o.keys {
 					mapField(rec, part.entity, part.fields, k, o.vals[j])

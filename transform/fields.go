@@ -183,16 +183,20 @@ const currencyCodes = "aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn b
 	"ron rsd rub rwf sar sbd scr sdg sek sgd shp sle sll sos srd ssp stn svc syp szl thb tjs tmt tnd top try ttd twd tzs " +
 	"uah ugx usd uyu uzs ves vnd vuv wst xaf xcd xof xpf yer zar zmw zwl"
 
-func isCountry(s string) bool { return len(s) == 2 && inList(countryCodes, s) }
+var (
+	countries  = setOf(countryCodes)
+	currencies = setOf(currencyCodes)
+)
+
+func setOf(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range strings.Fields(list) {
+		m[c] = true
+	}
+	return m
+}
+
+func isCountry(s string) bool { return countries[s] }
 
 // IsCurrency reports whether s is a lower-case ISO 4217 code in use.
-func IsCurrency(s string) bool { return len(s) == 3 && inList(currencyCodes, s) }
-
-func inList(list, s string) bool {
-	for i := 0; i+len(s) <= len(list); i += len(s) + 1 {
-		if list[i:i+len(s)] == s {
-			return true
-		}
-	}
-	return false
-}
+func IsCurrency(s string) bool { return currencies[s] }

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"cmp"
+	"encoding/json"
 	"context"
 	"fmt"
 	"slices"
@@ -128,7 +129,9 @@ func (n *normalizer) add(rec *extract.Record) error {
 		}
 		var l schemas.InvoiceLine
 		if l, err = toLine(rec); err == nil {
-			n.lines = append(n.lines, pendingLine{line: l, raw: string(rec.Raw)})
+			// The raw text is not kept for every line (memory): a line
+			// rejected later, for a reference, shows its canonical fields.
+			n.lines = append(n.lines, pendingLine{line: l})
 			if acc := strings.ToLower(rec.Get("account_currency").Text); acc != "" && l.Currency != acc {
 				n.res.Warnings = append(n.res.Warnings, fmt.Sprintf("%s: invoice %s: currency %s differs from the account currency %s; it counts in cash flow, converted",
 					rec.Origin, quoted(l.InvoiceID), l.Currency, acc))
@@ -147,7 +150,7 @@ func (n *normalizer) add(rec *extract.Record) error {
 	case schemas.EntitySubscriptionEvent:
 		var ev schemas.SubscriptionEvent
 		if ev, err = toEvent(rec); err == nil {
-			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.Raw)})
+			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON())})
 		}
 	case schemas.EntitySubscription:
 		var c schemas.Customer
@@ -156,7 +159,7 @@ func (n *normalizer) add(rec *extract.Record) error {
 			n.addCompany(c)
 			n.subCustomer[evs[0].SubscriptionID] = c.CustomerID
 			for _, ev := range evs {
-				n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.Raw)})
+				n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON())})
 			}
 		}
 	case schemas.EntityContact:
@@ -192,7 +195,7 @@ func (n *normalizer) addCompany(c schemas.Customer) {
 
 func (n *normalizer) reject(rec *extract.Record, reason string) {
 	id := recordID(rec)
-	n.rejectID(rec.Source, rec.Entity, id, rec.Origin, reason, string(rec.Raw))
+	n.rejectID(rec.Source, rec.Entity, id, rec.Origin, reason, string(rec.RawJSON()))
 }
 
 func (n *normalizer) rejectID(source string, e schemas.Entity, id, origin, reason, raw string) {
@@ -237,7 +240,11 @@ func (n *normalizer) merge(source string, prior *Batch) {
 	for i := range n.lines {
 		p := &n.lines[i]
 		if reason := n.checkRefs(source, &p.line, customers, plans); reason != "" {
-			n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, p.raw)
+			raw := p.raw
+			if raw == "" {
+				raw = lineJSON(&p.line)
+			}
+			n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, raw)
 			badInvoice[p.line.InvoiceID] = reason
 			continue
 		}
@@ -503,3 +510,20 @@ func upsertLines(prior, incoming []schemas.InvoiceLine) []schemas.InvoiceLine {
 }
 
 func quoted(s string) string { return fmt.Sprintf("%q", s) }
+
+// lineJSON renders a line's canonical fields as JSON, for a rejection of a
+// line whose text was not kept.
+func lineJSON(l *schemas.InvoiceLine) string {
+	t := func(us int64) any {
+		if us == schemas.NoTime {
+			return nil
+		}
+		return schemas.TimeOf(us).Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"invoice_id": l.InvoiceID, "line_id": l.LineID, "customer_id": l.CustomerID, "subscription_id": l.SubscriptionID,
+		"plan_id": l.PlanID, "kind": l.Kind, "invoice_date": t(l.InvoiceDate), "period_start": t(l.PeriodStart),
+		"period_end": t(l.PeriodEnd), "amount": l.Amount, "tax": l.Tax, "currency": l.Currency,
+	})
+	return string(b)
+}

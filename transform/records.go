@@ -154,7 +154,7 @@ type lineItem struct {
 
 func toLineItem(rec *extract.Record) (lineItem, error) {
 	r := &reader{rec: rec}
-	it := lineItem{raw: string(rec.Raw)}
+	it := lineItem{raw: string(rec.RawJSON())}
 	l := &it.line
 	*l = schemas.InvoiceLine{
 		Source:         rec.Source,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the whole pipeline on generated data and reports, per stage, wall
+# time, lines per second and the run's peak memory.
+#
+#   bench/run.sh                 # 100k and 1M invoice lines, CSV and NDJSON
+#   bench/run.sh 10000000        # sizes in invoice lines (about)
+#   FORMATS=growpanel bench/run.sh 1000000
+#
+# Data and warehouses go under bench/out/ (git-ignored); generated data is
+# kept and reused across runs of the same size and format.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
+formats=${FORMATS:-"growpanel growpanel-ndjson"}
+out=bench/out
+mkdir -p "$out"
+go build -o "$out/mrrflow" ./cmd/mrrflow
+printf '%-17s %10s %9s %12s %9s %9s %9s %10s\n' format lines extract_s lines/s compute_s load_s total_s peak_MiB
+for n in "${sizes[@]}"; do
+  customers=$(( n / 10 ))
+  for f in $formats; do
+    data="$out/data-$f-$n"
+    if [ ! -f "$data/config.yaml" ]; then
+      "$out/mrrflow" generate --customers "$customers" --months 24 --seed 1 --format "$f" --out "$data" --clean >/dev/null
+    fi
+    wh="$out/wh-$f-$n"
+    rm -rf "$wh"
+    /usr/bin/time -v -o "$out/time.txt" "$out/mrrflow" run -c "$data/config.yaml" --warehouse "$wh" 2>"$out/log.json" >/dev/null
+    peak=$(awk -F: '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time.txt")
+    python3 - "$out/log.json" "$f" "$peak" <<'PY'
+import json, sys
+lines, ext, comp, load, total = 0, 0.0, 0.0, 0.0, 0.0
+for raw in open(sys.argv[1]):
+    try:
+        m = json.loads(raw)
+    except ValueError:
+        continue
+    msg = m.get("message", "")
+    if msg == "source normalized":
+        lines += m.get("read", {}).get("invoice", 0)
+        ext += m.get("took", 0) / 1000
+    elif msg == "computed":
+        comp = m.get("took", 0) / 1000
+    elif msg.startswith("loaded"):
+        load = m.get("took", 0) / 1000
+    elif msg.startswith("run finished"):
+        total = m.get("took_ms", 0) / 1000
+rate = lines / ext if ext else 0
+print(f"{sys.argv[2]:<17} {lines:>10} {ext:>9.2f} {rate:>12,.0f} {comp:>9.2f} {load:>9.2f} {total:>9.2f} {sys.argv[3]:>10}")
+PY
+  done
+done

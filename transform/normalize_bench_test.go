@@ -1,0 +1,39 @@
+package transform
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/gen"
+)
+
+// BenchmarkNormalize reads and normalizes generated GrowPanel exports,
+// invoices as CSV and as NDJSON; bytes/s is invoice lines per second.
+func BenchmarkNormalize(b *testing.B) {
+	for _, format := range []string{"csv", "ndjson"} {
+		for _, customers := range []int{10_000, 100_000} {
+			b.Run(fmt.Sprintf("%s/customers=%d", format, customers), func(b *testing.B) {
+				dir := b.TempDir()
+				st, err := gen.GrowPanel(dir, gen.Options{Customers: customers, Months: 24, Seed: 1, Invoices: format})
+				if err != nil {
+					b.Fatal(err)
+				}
+				src := configs.Source{Name: "billing", Kind: "growpanel", Plans: filepath.Join(dir, "plans.json"),
+					Customers: filepath.Join(dir, "customers.ndjson"), Invoices: filepath.Join(dir, "invoices."+format)}
+				b.ReportAllocs()
+				b.SetBytes(int64(st.Invoices))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					ex, _ := extract.Open(src)
+					if _, err := Normalize(context.Background(), "bench", src, configs.ModeReplace, ex, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
