@@ -258,7 +258,6 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-
 // readNDJSON streams one JSON object per line; a line that is not one
 // becomes a record error, and reading goes on.
 func readNDJSON(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {
@@ -390,4 +389,3 @@ func csvRaw(dst []byte, header, row []string) []byte {
 	}
 	return append(dst, '}')
 }
-

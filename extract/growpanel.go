@@ -1,13 +1,13 @@
 package extract
 
 import (
-	"strconv"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/schemas"

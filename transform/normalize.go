@@ -2,8 +2,8 @@ package transform
 
 import (
 	"cmp"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -460,22 +460,27 @@ func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers 
 }
 
 // upsert replaces prior records by id with the incoming ones (the last of
-// several with one id wins) and returns all, sorted by id.
+// several with one id wins) and returns all, sorted by id. It sorts
+// indexes, not the (large) records.
 func upsert[T any](prior, incoming []T, id func(*T) string) []T {
 	byID := make(map[string]int, len(prior)+len(incoming))
-	out := make([]T, 0, len(prior)+len(incoming))
+	all := make([]*T, 0, len(prior)+len(incoming))
 	for _, set := range [][]T{prior, incoming} {
 		for i := range set {
 			k := id(&set[i])
 			if j, ok := byID[k]; ok {
-				out[j] = set[i]
+				all[j] = &set[i]
 				continue
 			}
-			byID[k] = len(out)
-			out = append(out, set[i])
+			byID[k] = len(all)
+			all = append(all, &set[i])
 		}
 	}
-	slices.SortFunc(out, func(a, b T) int { return cmp.Compare(id(&a), id(&b)) })
+	slices.SortFunc(all, func(a, b *T) int { return cmp.Compare(id(a), id(b)) })
+	out := make([]T, len(all))
+	for i, p := range all {
+		out[i] = *p
+	}
 	return out
 }
 
@@ -485,27 +490,32 @@ func upsertLines(prior, incoming []schemas.InvoiceLine) []schemas.InvoiceLine {
 	for i := range incoming {
 		again[incoming[i].InvoiceID] = true
 	}
-	out := make([]schemas.InvoiceLine, 0, len(prior)+len(incoming))
+	all := make([]*schemas.InvoiceLine, 0, len(prior)+len(incoming))
 	for i := range prior {
 		if !again[prior[i].InvoiceID] {
-			out = append(out, prior[i])
+			all = append(all, &prior[i])
 		}
 	}
 	// Within one read, a line sent twice: the last wins.
 	type key struct{ inv, line string }
 	pos := make(map[key]int, len(incoming))
-	for _, l := range incoming {
+	for i := range incoming {
+		l := &incoming[i]
 		k := key{l.InvoiceID, l.LineID}
 		if j, ok := pos[k]; ok {
-			out[j] = l
+			all[j] = l
 			continue
 		}
-		pos[k] = len(out)
-		out = append(out, l)
+		pos[k] = len(all)
+		all = append(all, l)
 	}
-	slices.SortFunc(out, func(a, b schemas.InvoiceLine) int {
+	slices.SortFunc(all, func(a, b *schemas.InvoiceLine) int {
 		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
 	})
+	out := make([]schemas.InvoiceLine, len(all))
+	for i, l := range all {
+		out[i] = *l
+	}
 	return out
 }
 
