@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -23,6 +24,9 @@ type Options struct {
 	Policies          configs.Policies
 	// Rates are the exchange rates of fx_rates.
 	Rates []Rate
+	// Workers is the number of customer ranges scanned at once; 0 is one
+	// per core. The result does not depend on it.
+	Workers int
 }
 
 // Input is the normalized data: batches of the customers, plans and
@@ -137,18 +141,24 @@ type engine struct {
 	hasLines  bool
 }
 
-// build assembles the outputs into batches.
+// build assembles the outputs into batches, each table in its own
+// goroutine: they only read the engine's state (the quality rows, sorted
+// in place, belong to one of them alone).
 func (e *engine) build() *Result {
-	monthly, cohorts := e.monthly()
-	return &Result{
-		Periods:   e.periodsRecord(),
-		Movements: e.movementsRecord(),
-		Monthly:   monthly,
-		Cohorts:   cohorts,
-		Snapshot:  e.snapshotRecord(),
-		Quality:   e.qualityRecord(),
-		Currency:  e.currency,
+	r := &Result{Currency: e.currency}
+	var wg sync.WaitGroup
+	for _, f := range []func(){
+		func() { r.Monthly, r.Cohorts = e.monthly() },
+		func() { r.Periods = e.periodsRecord() },
+		func() { r.Movements = e.movementsRecord() },
+		func() { r.Snapshot = e.snapshotRecord() },
+		func() { r.Quality = e.qualityRecord() },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
 	}
+	wg.Wait()
+	return r
 }
 
 func wrapf(err error, format string, args ...any) error {

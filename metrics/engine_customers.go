@@ -3,7 +3,9 @@ package metrics
 import (
 	"cmp"
 	"context"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Movement kinds.
@@ -70,32 +72,73 @@ type curRun struct {
 }
 
 // scanCustomers runs every customer's timeline and turns its events into
-// daily MRR runs, movements and a snapshot row.
+// daily MRR runs, movements and a snapshot row. Customers are split into
+// contiguous ranges scanned by Workers goroutines, each with its own
+// buffers, rows and month accumulators; the rows are joined in range
+// order and the accumulators, additive over disjoint customers, summed:
+// the result is the same whatever the number of ranges.
 func (e *engine) scanCustomers(ctx context.Context) {
-	e.months = newMonths(e)
+	n := e.cust.len()
+	parts := e.opt.Workers
+	if parts <= 0 {
+		parts = runtime.GOMAXPROCS(0)
+	}
+	parts = max(1, min(parts, n))
+	bounds := e.customerRanges(parts)
+	workers := make([]*scratch, len(bounds)-1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := &scratch{months: newMonths(e)}
+		workers[w] = s
+		wg.Add(1)
+		go func(from, to int32) {
+			defer wg.Done()
+			e.scanRange(ctx, s, from, to)
+		}(bounds[w], bounds[w+1])
+	}
+	wg.Wait()
+	e.months = workers[0].months
+	for _, s := range workers {
+		e.periods = append(e.periods, s.periods...)
+		e.active = append(e.active, s.active...)
+		e.movements = append(e.movements, s.movements...)
+		e.quality = append(e.quality, s.quality...)
+		e.snapshot = append(e.snapshot, s.snapshot...)
+		if s != workers[0] {
+			e.months.add(s.months)
+		}
+	}
+}
+
+// customerRanges cuts the customers into parts with about as many lines
+// each; it returns parts+1 boundaries.
+func (e *engine) customerRanges(parts int) []int32 {
+	n := int32(e.cust.len())
+	bounds := []int32{0}
+	per := (e.lines.len() + e.events.len()) / parts
+	acc := 0
+	for c := int32(0); c < n && len(bounds) < parts; c++ {
+		acc += int(e.lines.custStart[c+1]-e.lines.custStart[c]) + int(e.events.custStart[c+1]-e.events.custStart[c])
+		if acc >= per*len(bounds) && c+1 < n {
+			bounds = append(bounds, c+1)
+		}
+	}
+	return append(bounds, n)
+}
+
+// scanRange scans the customers [from, to).
+func (e *engine) scanRange(ctx context.Context, s *scratch, from, to int32) {
 	ord, eord := e.lines.order, e.events.order
-	s := &scratch{}
 	var subs []subState
-	i, k := 0, 0
-	for c := int32(0); int(c) < e.cust.len(); c++ {
+	for c := from; c < to; c++ {
 		if c&4095 == 0 && ctx.Err() != nil {
 			return
 		}
-		j := i
-		for j < len(ord) && e.lines.cust[ord[j]] == c {
-			j++
-		}
-		lines := ord[i:j]
-		i = j
-		m := k
-		for m < len(eord) && e.events.cust[eord[m]] == c {
-			m++
-		}
-		events := eord[k:m]
-		k = m
+		lines := ord[e.lines.custStart[c]:e.lines.custStart[c+1]]
+		events := eord[e.events.custStart[c]:e.events.custStart[c+1]]
 		e.timeline(s, lines, events)
 		subs = e.customerDays(c, s, subs[:0])
-		e.cashFlow(c, lines)
+		e.cashFlow(s, lines)
 	}
 }
 
@@ -109,7 +152,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.line, b.line), cmp.Compare(a.delta, b.delta))
 	})
 	runs := s.runs[:0]
-	firstActive, firstPeriod := len(e.active), len(e.periods)
+	firstActive, firstPeriod := len(s.active), len(s.periods)
 	var (
 		prev      int64 // at as_of rates, floored at 0
 		activeAt  = noDay
@@ -147,10 +190,10 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 			causes = append(causes, x.line)
 		}
 		s.causes, s.nets = causes, nets
-		runs = e.currencyRuns(c, day, subs, runs)
+		runs = e.currencyRuns(s, c, day, subs, runs)
 		total := e.value(subs, e.asOfDay)
 		if total < 0 {
-			e.quality = append(e.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
+			s.quality = append(s.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
 				detail: "the subscriptions' MRR sums to a negative amount; reported as 0"})
 			total = 0
 		}
@@ -159,7 +202,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		}
 		// A run of MRR > 0 ends or starts: it counts the customer active.
 		if prev > 0 && total == 0 {
-			e.active = append(e.active, periodRow{cust: c, from: activeAt, to: day})
+			s.active = append(s.active, periodRow{cust: c, from: activeAt, to: day})
 		}
 		if prev == 0 {
 			activeAt = day
@@ -187,9 +230,9 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 			plan = planBefore
 		}
 		cur, original := changedCurrency(nets)
-		e.movements = append(e.movements, movementRow{cust: c, day: day, kind: kind, before: before, after: after,
+		s.movements = append(s.movements, movementRow{cust: c, day: day, kind: kind, before: before, after: after,
 			cur: cur, original: original, plan: plan, lines: e.distinctLines(causes)})
-		e.months.movement(&e.movements[len(e.movements)-1])
+		s.months.movement(&s.movements[len(s.movements)-1])
 		if kind == MoveNew && cohort == noDay {
 			cohort, firstNew = monthOfDay(day), after
 		}
@@ -200,16 +243,16 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		prev = total
 	}
 	if prev > 0 {
-		e.active = append(e.active, periodRow{cust: c, from: activeAt, to: noDay})
+		s.active = append(s.active, periodRow{cust: c, from: activeAt, to: noDay})
 	}
 	for _, r := range runs {
 		if r.mrr > 0 {
-			e.periods = append(e.periods, periodRow{cust: c, cur: r.cur, from: r.from, to: noDay, mrr: r.mrr})
+			s.periods = append(s.periods, periodRow{cust: c, cur: r.cur, from: r.from, to: noDay, mrr: r.mrr})
 		}
 	}
 	s.runs = runs
-	e.months.customer(e, e.active[firstActive:], e.periods[firstPeriod:], cohort, firstNew)
-	e.snapshot = append(e.snapshot, snapshotRow{
+	s.months.customer(e, s.active[firstActive:], s.periods[firstPeriod:], cohort, firstNew)
+	s.snapshot = append(s.snapshot, snapshotRow{
 		cust: c, status: e.status(c, prev, everPaid), mrr: prev,
 		firstPaid: firstPaid, cohort: cohort, lastMove: lastMove,
 	})
@@ -230,7 +273,7 @@ func (e *engine) value(subs []subState, day int32) int64 {
 
 // currencyRuns closes the runs whose currency's MRR changed on a day and
 // starts new ones.
-func (e *engine) currencyRuns(c int32, day int32, subs []subState, runs []curRun) []curRun {
+func (e *engine) currencyRuns(s *scratch, c int32, day int32, subs []subState, runs []curRun) []curRun {
 	for k := range subs {
 		found := false
 		for r := range runs {
@@ -255,7 +298,7 @@ func (e *engine) currencyRuns(c int32, day int32, subs []subState, runs []curRun
 			continue
 		}
 		if runs[r].mrr > 0 {
-			e.periods = append(e.periods, periodRow{cust: c, cur: runs[r].cur, from: runs[r].from, to: day, mrr: runs[r].mrr})
+			s.periods = append(s.periods, periodRow{cust: c, cur: runs[r].cur, from: runs[r].from, to: day, mrr: runs[r].mrr})
 		}
 		runs[r].mrr, runs[r].from = m, day
 	}

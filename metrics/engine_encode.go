@@ -58,6 +58,8 @@ type lineColumns struct {
 	// cashOnly marks lines of sources whose MRR comes from events.
 	cashOnly []bool
 	order    []int32
+	// custStart[c] is where customer c's lines begin in order.
+	custStart []int32
 }
 
 func (l *lineColumns) len() int { return len(l.cust) }
@@ -83,7 +85,11 @@ type eventColumns struct {
 	cur   []int16
 	id    []string
 	order []int32
+	// custStart[c] is where customer c's events begin in order.
+	custStart []int32
 }
+
+func (ev *eventColumns) len() int { return len(ev.cust) }
 
 // Event types, encoded.
 const (
@@ -492,6 +498,7 @@ func (e *engine) sortLines() {
 			slices.SortFunc(part, cmpLines)
 		}
 	}
+	l.custStart = starts
 	for i := 0; i < n; i++ {
 		e.seeDay(e.cal.day(min(l.idate[i], l.ps[i])))
 	}
@@ -505,6 +512,13 @@ func (e *engine) sortLines() {
 		return cmp.Or(cmp.Compare(ev.cust[a], ev.cust[b]), cmp.Compare(ev.sub[a], ev.sub[b]),
 			cmp.Compare(ev.t[a], ev.t[b]), cmp.Compare(ev.id[a], ev.id[b]))
 	})
+	ev.custStart = make([]int32, e.cust.len()+1)
+	for _, i := range ev.order {
+		ev.custStart[ev.cust[i]+1]++
+	}
+	for c := 1; c < len(ev.custStart); c++ {
+		ev.custStart[c] += ev.custStart[c-1]
+	}
 }
 
 // seeDay widens the months to a day with data.

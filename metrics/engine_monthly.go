@@ -165,6 +165,39 @@ func (m *months) customer(e *engine, active, periods []periodRow, cohort int32, 
 	}
 }
 
+// add sums another worker's accumulators into m (same month range).
+func (m *months) add(o *months) {
+	sum := func(a, b []int64) {
+		for i := range b {
+			a[i] += b[i]
+		}
+	}
+	if m.n == 0 {
+		return
+	}
+	for k := range m.mrrDiff {
+		sum(m.mrrDiff[k], o.mrrDiff[k])
+	}
+	for _, p := range [][2][]int64{{m.custDiff, o.custDiff}, {m.newMRR, o.newMRR}, {m.expansion, o.expansion},
+		{m.contraction, o.contraction}, {m.churn, o.churn}, {m.rea, o.rea}, {m.newCust, o.newCust},
+		{m.reactCust, o.reactCust}, {m.churnCust, o.churnCust}, {m.churnActive, o.churnActive},
+		{m.subBilled, o.subBilled}, {m.oneTime, o.oneTime}, {m.refunded, o.refunded},
+		{m.cohortCustomers, o.cohortCustomers}, {m.cohortMRR, o.cohortMRR}} {
+		sum(p[0], p[1])
+	}
+	for _, p := range [][2][][]int64{{m.cohortActive, o.cohortActive}, {m.cohortValue, o.cohortValue}} {
+		for i, b := range p[1] {
+			if b == nil {
+				continue
+			}
+			if p[0][i] == nil {
+				p[0][i] = make([]int64, len(b))
+			}
+			sum(p[0][i], b)
+		}
+	}
+}
+
 // valueAt values running per-currency sums at the rates of a day.
 func (m *months) valueAt(e *engine, sums []int64, day int32) int64 {
 	var v int64
@@ -178,10 +211,10 @@ func (m *months) valueAt(e *engine, sums []int64, day int32) int64 {
 
 // cashFlow adds a customer's billed lines to their months and its
 // lifetime billed, and tells a trialing customer by a free line in force.
-func (e *engine) cashFlow(c int32, lines []int32) {
+func (e *engine) cashFlow(s *scratch, lines []int32) {
 	l := &e.lines
-	m := e.months
-	snap := &e.snapshot[len(e.snapshot)-1]
+	m := s.months
+	snap := &s.snapshot[len(s.snapshot)-1]
 	for _, i := range lines {
 		var into []int64
 		sign := int64(1)

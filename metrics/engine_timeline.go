@@ -46,6 +46,14 @@ type scratch struct {
 	causes    []int32
 	nets      []curNet
 	runs      []curRun
+
+	// The rows and month accumulators of the customers this scratch scans.
+	periods   []periodRow
+	active    []periodRow
+	movements []movementRow
+	quality   []qualityRow
+	snapshot  []snapshotRow
+	months    *months
 }
 
 // timeline turns one customer's lines and subscription events (in sort
@@ -133,7 +141,7 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 				s.adjustSub = append(s.adjustSub, sub)
 			} else {
 				s.bases = append(s.bases, i)
-				e.checkPeriod(i)
+				e.checkPeriod(s, i)
 			}
 		case kindCancellation:
 			s.cancels = append(s.cancels, i)
@@ -258,7 +266,7 @@ func (e *engine) refund(s *scratch, i, sub int32) {
 		return
 	}
 	if l.cur[i] != seg.cur {
-		e.quality = append(e.quality, qualityRow{cust: l.cust[i], record: e.lineName(i), day: e.cal.day(r), hasDay: true,
+		s.quality = append(s.quality, qualityRow{cust: l.cust[i], record: e.lineName(i), day: e.cal.day(r), hasDay: true,
 			check: "refund_currency", detail: "the refund is in another currency than the subscription it hits; it counts in cash flow only"})
 		return
 	}
@@ -311,7 +319,7 @@ func (e *engine) shift(p int32, t int64, n int) int64 {
 
 // checkPeriod flags a base line whose service period differs from its
 // plan's interval by more than three days.
-func (e *engine) checkPeriod(i int32) {
+func (e *engine) checkPeriod(s *scratch, i int32) {
 	l := &e.lines
 	want := e.shift(l.plan[i], l.ps[i], 1)
 	diff := l.pe[i] - want
@@ -319,7 +327,7 @@ func (e *engine) checkPeriod(i int32) {
 		diff = -diff
 	}
 	if diff > 3*usPerDay {
-		e.quality = append(e.quality, qualityRow{
+		s.quality = append(s.quality, qualityRow{
 			cust: l.cust[i], record: l.inv[i] + "/" + l.lid[i], day: e.cal.day(l.ps[i]), hasDay: true,
 			check: "period_mismatch",
 			detail: "service period " + schemas.TimeOf(l.ps[i]).Format("2006-01-02") + " to " + schemas.TimeOf(l.pe[i]).Format("2006-01-02") +
