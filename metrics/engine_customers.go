@@ -368,6 +368,25 @@ func (e *engine) distinctLines(causes []int32) []int32 {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b int32) int { return cmp.Compare(e.lineName(a), e.lineName(b)) })
+	if len(out) > 1 {
+		slices.SortFunc(out, e.compareCauses)
+	}
 	return out
+}
+
+// compareCauses orders causes as their names sort, without building them:
+// lines by invoice then line id, events by id.
+func (e *engine) compareCauses(a, b int32) int {
+	if a >= 0 && b >= 0 {
+		return cmp.Or(cmp.Compare(e.lines.inv[a], e.lines.inv[b]), cmp.Compare(e.causeLineID(a), e.causeLineID(b)))
+	}
+	return cmp.Compare(e.lineName(a), e.lineName(b))
+}
+
+// causeLineID is the part of a line's name after its invoice id.
+func (e *engine) causeLineID(l int32) string {
+	if lid := e.lines.lid[l]; lid != e.lines.inv[l] {
+		return lid
+	}
+	return ""
 }
