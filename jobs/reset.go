@@ -2,9 +2,7 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -47,14 +45,7 @@ func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options)
 	tx.Remove(cursorPath(source))
 	rec.Outcome = "succeeded"
 	rec.finish(opt.Now())
-	data, _ := json.MarshalIndent(rec, "", "  ")
-	if _, err := tx.WriteFile(RunsDir+"/"+rec.RunID+".json", func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}); err != nil {
-		return rec, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := commitWithRecord(tx, rec); err != nil {
 		return rec, err
 	}
 	opt.Log.Info().Str("source", source).Msg("source reset: its records are forgotten; the next run imports it anew")

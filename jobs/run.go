@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -213,14 +212,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 
 	rec.Outcome = "succeeded"
 	rec.finish(opt.Now())
-	data, _ := json.MarshalIndent(rec, "", "  ")
-	if _, err := tx.WriteFile(RunsDir+"/"+rec.RunID+".json", func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}); err != nil {
-		return rec, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := commitWithRecord(tx, rec); err != nil {
 		return rec, err
 	}
 	if cfg.Sink.Kind == "bigquery" {

@@ -79,3 +79,16 @@ func Runs(warehouse string) ([]Record, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out, nil
 }
+
+// commitWithRecord stages a run's record and publishes the transaction:
+// the record appears together with what the run wrote.
+func commitWithRecord(tx *store.Tx, rec *Record) error {
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	if _, err := tx.WriteFile(RunsDir+"/"+rec.RunID+".json", func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
