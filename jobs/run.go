@@ -176,7 +176,6 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	}
 	in := newInputs(batches)
 	defer in.release()
-	batches = nil // the records live on as Arrow batches; let the structs go
 	before, err := monthlyRows(ctx, w)
 	if err != nil {
 		return rec, err
