@@ -250,14 +250,6 @@ func parseObject(raw []byte, obj *object) {
 	}
 }
 
-func jsonProblem(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "found a JSON " + te.Value
-	}
-	return err.Error()
-}
-
 // readNDJSON streams one JSON object per line; a line that is not one
 // becomes a record error, and reading goes on.
 func readNDJSON(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {

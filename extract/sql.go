@@ -335,7 +335,7 @@ func (s *sqlSource) retry(ctx context.Context, step string, op func() error) err
 		return err
 	}, backoff.WithContext(b, ctx))
 	if err != nil {
-		se := s.permanent(step, err).(error)
+		se := s.permanent(step, err)
 		var srcErr *SourceError
 		if errors.As(se, &srcErr) && srcErr.Transient {
 			srcErr.Hint = fmt.Sprintf("still failing after %d attempts over %s; is the database up and reachable?", attempt, s.maxWait)

@@ -62,7 +62,9 @@ func NewBigQuery(ctx context.Context, sink configs.Sink, w *store.Warehouse, log
 	case sink.Endpoint != "":
 		opts = append(opts, option.WithEndpoint(sink.Endpoint), option.WithoutAuthentication())
 	case sink.CredentialsFile != "":
-		opts = append(opts, option.WithCredentialsFile(sink.CredentialsFile))
+		// A service account key file; its type is checked, as the
+		// library advises for files that come from configuration.
+		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, sink.CredentialsFile))
 	}
 	client, err := bigquery.NewClient(ctx, sink.Project, opts...)
 	if err != nil {

@@ -13,14 +13,10 @@ import (
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
-// randomScenario makes a random but valid world: customers with several
+// randomWorld makes a random but valid world: customers with several
 // subscriptions on assorted plans, renewals, gaps, prorations, credits,
 // cancellations (with and without a subscription), refunds and one-time
 // lines.
-func randomScenario(seed uint64, customers int) *scenario {
-	return randomWorld(seed, customers, false)
-}
-
 // randomWorld is randomScenario, with customers billed in eur and jpy
 // under moving monthly rates when multi is set.
 func randomWorld(seed uint64, customers int, multi bool) *scenario {
