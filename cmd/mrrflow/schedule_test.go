@@ -115,3 +115,63 @@ func TestScheduleRunsWithoutOverlapAndStopsCleanly(t *testing.T) {
 		t.Error("the next run time was never logged")
 	}
 }
+
+// A second signal cancels the running job: the process exits long before
+// the job would have finished, and the warehouse keeps its previous state.
+func TestScheduleSecondSignalCancelsTheRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it")
+	}
+	bin := buildBinary(t)
+	d := dbtest.New(t, "postgres")
+	d.Exec(t, "insert into plans values ('pro', 'Pro', 'month', 1, 'usd', now())")
+	d.Exec(t, "insert into customers values ('c1', 'One', 'us', 'smb', now())")
+	dir := t.TempDir()
+	// Each run would take 20 s.
+	cfg := "as_of: 2024-03-15\nschedule: \"@every 1s\"\nwarehouse: wh\nsources:\n" + d.Config("app_db", " and pg_sleep(20) is not null")
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "schedule", "-c", filepath.Join(dir, "config.yaml"))
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logLines{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				logs.mu.Lock()
+				logs.lines = append(logs.lines, m)
+				logs.mu.Unlock()
+			}
+		}
+	}()
+	logs.waitFor(t, "run started", 1, 15*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	logs.waitFor(t, "stopping", 1, 5*time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitErr := make(chan error, 1)
+	go func() { <-done; waitErr <- cmd.Wait() }()
+	select {
+	case <-waitErr:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("a second signal did not cancel the running job")
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("stopping took %s: the job was not cancelled", took)
+	}
+	if logs.count("scheduled run failed") != 1 || logs.count("run finished") != 0 {
+		t.Errorf("want the run cancelled and reported failed; finished %d, failed %d", logs.count("run finished"), logs.count("scheduled run failed"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wh", "marts")); err == nil {
+		t.Error("the cancelled run published tables")
+	}
+}
