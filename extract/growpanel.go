@@ -81,6 +81,7 @@ func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
 	}
 	rec := &Record{}
 	for _, st := range steps {
+		names := &fieldNames{fields: st.fields}
 		paths, err := expandGlob(st.pattern)
 		if err != nil {
 			return fmt.Errorf("source %s %s: %w", g.src.Name, st.plural, err)
@@ -90,8 +91,13 @@ func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
 				rec.reset(g.src.Name, st.entity, path+":"+strconv.Itoa(o.line))
 				rec.raw = o.rawJSON
 				rec.Err = o.err
+				names.resolve(o.keys)
 				for i, k := range o.keys {
-					mapField(rec, st.entity, st.fields, k, o.vals[i])
+					if name := names.canonical[i]; name != "" {
+						rec.Set(name, k, o.vals[i])
+					} else {
+						mapField(rec, st.entity, st.fields, k, o.vals[i])
+					}
 				}
 				return fn(rec)
 			})
@@ -134,4 +140,28 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 		return
 	}
 	rec.SetAttr(key, v.Text)
+}
+
+// fieldNames caches the canonical name of each key of the last record:
+// the rows of a CSV file (and most JSON records of one file) repeat their
+// keys, so the map is consulted once per new key, not once per cell.
+type fieldNames struct {
+	fields    map[string]string
+	keys      []string
+	canonical []string
+}
+
+func (f *fieldNames) resolve(keys []string) {
+	if len(f.keys) != len(keys) {
+		f.keys, f.canonical = make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			f.keys[i], f.canonical[i] = k, f.fields[k]
+		}
+		return
+	}
+	for i, k := range keys {
+		if f.keys[i] != k {
+			f.keys[i], f.canonical[i] = k, f.fields[k]
+		}
+	}
 }

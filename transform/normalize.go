@@ -365,6 +365,9 @@ func (n *normalizer) joinItems(source string, prior *Batch) {
 // each line's paid_at to its invoice's first successful payment.
 func (n *normalizer) applyTransactions(source string, prior *Batch) {
 	out := &n.res.Batch
+	if len(n.transactions) == 0 && len(prior.Transactions) == 0 {
+		return // most sources send none: no work per line
+	}
 	invoiceDate := map[string]int64{}
 	for i := range out.Lines {
 		invoiceDate[out.Lines[i].InvoiceID] = out.Lines[i].InvoiceDate
