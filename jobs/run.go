@@ -38,6 +38,38 @@ type Options struct {
 	// OnBigQuery, when set, is handed the BigQuery sink before it loads
 	// (tests use it to inject failures and count jobs).
 	OnBigQuery func(*load.BigQuery)
+	// Progress, when set, is told how far reading each source got (the
+	// command line shows it on a terminal only).
+	Progress Progress
+}
+
+// Progress follows the records read from each source.
+type Progress interface {
+	// Source starts counting the records of a source.
+	Source(name string)
+	// Read adds n records.
+	Read(n int)
+	// Done ends the count of the current source.
+	Done()
+}
+
+// counted passes an extractor's records on, telling p of every 4096th.
+type counted struct {
+	extract.Extractor
+	p Progress
+}
+
+func (c counted) Extract(ctx context.Context, fn func(*extract.Record) error) error {
+	n := 0
+	err := c.Extractor.Extract(ctx, func(r *extract.Record) error {
+		if n++; n&4095 == 0 {
+			c.p.Read(4096)
+		}
+		return fn(r)
+	})
+	c.p.Read(n & 4095)
+	c.p.Done()
+	return err
 }
 
 // ErrTooManyRejected is a run that finished but rejected more rows than
@@ -161,7 +193,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err != nil {
 		return rec, err
 	}
-	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, opt.Backfill, log)
+	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, opt, log)
 	if err != nil {
 		return rec, err
 	}
@@ -291,7 +323,8 @@ func (in *inputs) release() {
 
 // extractAll reads and normalizes every source, stages its tables, and
 // returns each source's normalized state and the rejected rows.
-func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, bf *BackfillRange, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, opt Options, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
+	bf := opt.Backfill
 	var batches []*transform.Batch
 	var rejected []schemas.Rejected
 	for _, src := range cfg.Sources {
@@ -319,7 +352,12 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 			}
 			inc.From(from)
 		}
-		res, err := transform.Normalize(ctx, rec.RunID, src, mode, ex, prior)
+		var read extract.Extractor = ex
+		if opt.Progress != nil {
+			opt.Progress.Source(src.Name)
+			read = counted{Extractor: ex, p: opt.Progress}
+		}
+		res, err := transform.Normalize(ctx, rec.RunID, src, mode, read, prior)
 		if err != nil {
 			return nil, nil, err
 		}

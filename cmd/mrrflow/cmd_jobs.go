@@ -39,7 +39,7 @@ func backfillCmd(e env) *cobra.Command {
 			if source != "" && cfg.Source(source) == nil {
 				return usageError{fmt.Errorf("--source: no source %q in %s", source, configFile)}
 			}
-			rec, err := jobs.Run(cmd.Context(), cfg, jobs.Options{Log: newLogger(e, false), Command: "backfill",
+			rec, err := jobs.Run(cmd.Context(), cfg, jobs.Options{Log: newLogger(e, false), Command: "backfill", Progress: newProgress(e),
 				Warehouse: warehouse, Backfill: &jobs.BackfillRange{From: f, To: t, Source: source}})
 			if err != nil {
 				return err

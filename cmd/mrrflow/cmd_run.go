@@ -35,7 +35,7 @@ func runCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run"})
+			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run", Progress: newProgress(e)})
 			return err
 		},
 	}
@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 	if err != nil {
 		return err
 	}
-	rec, err := jobs.Run(ctx, cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: newLogger(e, verbose), Command: "run (demo)"})
+	rec, err := jobs.Run(ctx, cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: newLogger(e, verbose), Command: "run (demo)", Progress: newProgress(e)})
 	if err != nil {
 		return err
 	}
