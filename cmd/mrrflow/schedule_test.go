@@ -44,23 +44,10 @@ func (l *logLines) waitFor(t *testing.T, msgPrefix string, n int, within time.Du
 	}
 }
 
-// mrrflow schedule runs on a fast schedule, never overlaps a slow run,
-// and on SIGTERM lets the running job finish and exits cleanly.
-func TestScheduleRunsWithoutOverlapAndStopsCleanly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs it")
-	}
-	bin := buildBinary(t)
-	d := dbtest.New(t, "postgres")
-	d.Exec(t, "insert into plans values ('pro', 'Pro', 'month', 1, 'usd', now())")
-	d.Exec(t, "insert into customers values ('c1', 'One', 'us', 'smb', now())")
-	d.Exec(t, "insert into invoices values ('i1', 'c1', 'pro', 'subscription', '2024-01-01', '2024-01-01', '2024-02-01', 9900, 'usd', now())")
-	dir := t.TempDir()
-	// Each run takes 1.5 s (the plans query sleeps); runs are due every second.
-	cfg := "as_of: 2024-03-15\nschedule: \"@every 1s\"\nwarehouse: wh\nsources:\n" + d.Config("app_db", " and pg_sleep(1.5) is not null")
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// startSchedule runs `mrrflow schedule` on dir/config.yaml and collects its
+// JSON log lines; done closes when its stderr ends.
+func startSchedule(t *testing.T, bin, dir string) (*exec.Cmd, *logLines, chan struct{}) {
+	t.Helper()
 	cmd := exec.Command(bin, "schedule", "-c", filepath.Join(dir, "config.yaml"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -83,6 +70,27 @@ func TestScheduleRunsWithoutOverlapAndStopsCleanly(t *testing.T) {
 			}
 		}
 	}()
+	return cmd, logs, done
+}
+
+// mrrflow schedule runs on a fast schedule, never overlaps a slow run,
+// and on SIGTERM lets the running job finish and exits cleanly.
+func TestScheduleRunsWithoutOverlapAndStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it")
+	}
+	bin := buildBinary(t)
+	d := dbtest.New(t, "postgres")
+	d.Exec(t, "insert into plans values ('pro', 'Pro', 'month', 1, 'usd', now())")
+	d.Exec(t, "insert into customers values ('c1', 'One', 'us', 'smb', now())")
+	d.Exec(t, "insert into invoices values ('i1', 'c1', 'pro', 'subscription', '2024-01-01', '2024-01-01', '2024-02-01', 9900, 'usd', now())")
+	dir := t.TempDir()
+	// Each run takes 1.5 s (the plans query sleeps); runs are due every second.
+	cfg := "as_of: 2024-03-15\nschedule: \"@every 1s\"\nwarehouse: wh\nsources:\n" + d.Config("app_db", " and pg_sleep(1.5) is not null")
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, done := startSchedule(t, bin, dir)
 	logs.waitFor(t, "run finished", 2, 20*time.Second)
 	logs.waitFor(t, "a run is due, but the previous one is still going", 1, 10*time.Second)
 	// Signal in the middle of a run: it must finish, then the process exits.
@@ -132,25 +140,7 @@ func TestScheduleSecondSignalCancelsTheRun(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "schedule", "-c", filepath.Join(dir, "config.yaml"))
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &logLines{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				logs.mu.Lock()
-				logs.lines = append(logs.lines, m)
-				logs.mu.Unlock()
-			}
-		}
-	}()
+	cmd, logs, done := startSchedule(t, bin, dir)
 	logs.waitFor(t, "run started", 1, 15*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
