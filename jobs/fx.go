@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
 	"strings"
@@ -61,12 +62,13 @@ func loadRates(path string) ([]metrics.Rate, error) {
 // withoutRate rejects the lines and events in a currency that is neither
 // the reporting one nor in the rates; they stay in the normalized tables
 // (a rate added later brings them in) but the engine does not see them.
-func withoutRate(runID string, batches []*transform.Batch, reporting string, rates []metrics.Rate) ([]schemas.Rejected, error) {
+func withoutRate(runID string, batches []*transform.Batch, reporting string, rates []metrics.Rate, stored map[string]bool) ([]schemas.Rejected, error) {
 	known := map[string]bool{}
 	for _, r := range rates {
 		known[r.Currency] = true
 	}
 	present := map[string]bool{}
+	maps.Copy(present, stored) // the currencies of the sources left stored
 	for _, b := range batches {
 		for _, l := range b.Lines {
 			present[l.Currency] = true

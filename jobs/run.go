@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -41,6 +44,9 @@ type Options struct {
 	// Progress, when set, is told how far reading each source got (the
 	// command line shows it on a terminal only).
 	Progress Progress
+	// PartitionLines is the most invoice lines the engine computes at
+	// once (metrics.Options); 0 is the engine's default.
+	PartitionLines int
 }
 
 // Progress follows the records read from each source.
@@ -90,6 +96,8 @@ type Record struct {
 	Tables     []TableRecord  `json:"tables"`
 	Rejected   int            `json:"rejected"`
 	Currency   string         `json:"reporting_currency,omitempty"`
+	// Partitions is the number of partitions the engine computed in.
+	Partitions int `json:"partitions,omitempty"`
 	// ChangedMonths lists the months whose mrr_monthly row this run changed.
 	ChangedMonths []string `json:"changed_months,omitempty"`
 	// BigQuery lists what the BigQuery sink replaced, when there is one.
@@ -106,7 +114,10 @@ type SourceRecord struct {
 	Accepted map[string]int `json:"accepted"`
 	Rejected int            `json:"rejected"`
 	Stored   map[string]int `json:"stored"`
-	TookMS   int64          `json:"took_ms"`
+	// Unchanged is a source that read nothing new: its stored tables were
+	// kept and streamed into the engine, not loaded.
+	Unchanged bool  `json:"unchanged,omitempty"`
+	TookMS    int64 `json:"took_ms"`
 }
 
 // TableRecord is what a run wrote of one table.
@@ -193,11 +204,15 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err != nil {
 		return rec, err
 	}
-	batches, rejected, err := extractAll(ctx, cfg, w, tx, rec, opt, log)
+	srcs, rejected, err := extractAll(ctx, cfg, w, tx, rec, opt, log)
 	if err != nil {
 		return rec, err
 	}
-	noRate, err := withoutRate(rec.RunID, batches, cfg.ReportingCurrency, rates)
+	present, err := storedCurrencies(ctx, w, srcs, rates, cfg.ReportingCurrency)
+	if err != nil {
+		return rec, err
+	}
+	noRate, err := withoutRate(rec.RunID, srcs.batches(), cfg.ReportingCurrency, rates, present)
 	if err != nil {
 		return rec, err
 	}
@@ -206,7 +221,10 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if len(noRate) > 0 {
 		log.Warn().Int("rejected", len(noRate)).Str("first", noRate[0].Origin+": "+noRate[0].Error).Msg("lines without an exchange rate")
 	}
-	in := newInputs(batches)
+	in, err := newInputs(ctx, w, srcs)
+	if err != nil {
+		return rec, err
+	}
 	defer in.release()
 	before, err := monthlyRows(ctx, w)
 	if err != nil {
@@ -216,15 +234,16 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	t0 := time.Now()
 	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
 		AsOf: asOf, Location: cfg.Location(), ReportingCurrency: cfg.ReportingCurrency, Policies: cfg.Policies, Rates: rates,
+		PartitionLines: opt.PartitionLines, SpillDir: w.Path(store.StagingDir),
 	})
 	if err != nil {
 		return rec, fmt.Errorf("compute: %w", err)
 	}
 	defer res.Release()
-	rec.Currency = res.Currency
+	rec.Currency, rec.Partitions = res.Currency, res.Partitions
 	rec.ChangedMonths = changedMonths(before, res.Monthly)
 	log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
-		Int64("customers", res.Snapshot.NumRows()).Dur("took", time.Since(t0)).Msg("computed")
+		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Dur("took", time.Since(t0)).Msg("computed")
 
 	t0 = time.Now()
 	written, err := load.Local(w, tx, res)
@@ -291,26 +310,127 @@ func writeRecord(w *store.Warehouse, rec *Record) error {
 	return store.WriteAtomic(w.Path(RunsDir+"/"+rec.RunID+".json"), data)
 }
 
+// source is one source's normalized state after extraction: in memory
+// when the run changed it, or left in the warehouse when it did not.
+type source struct {
+	batch  *transform.Batch
+	stored bool // the tables in the warehouse are the state; batch is empty
+}
+
+type sources []*source
+
+// batches are the sources' states held in memory.
+func (ss sources) batches() []*transform.Batch {
+	var out []*transform.Batch
+	for _, s := range ss {
+		if !s.stored {
+			out = append(out, s.batch)
+		}
+	}
+	return out
+}
+
+// storedCurrencies returns the currencies of the lines and events of the
+// sources left in the warehouse, read one column at a time. A source with
+// a currency that has no rate is loaded whole instead, so that its lines
+// become rejected rows as they would had it changed.
+func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates []metrics.Rate, reporting string) (map[string]bool, error) {
+	known := map[string]bool{strings.ToLower(reporting): true}
+	for _, r := range rates {
+		known[r.Currency] = true
+	}
+	present := map[string]bool{}
+	for _, s := range ss {
+		if !s.stored {
+			continue
+		}
+		mine := map[string]bool{}
+		for _, t := range []*schemas.Table{schemas.InvoiceLines, schemas.SubscriptionEvents} {
+			path := w.Path(transform.TablePath(t, s.batch.Source))
+			if !exists(path) {
+				continue
+			}
+			set, err := schemas.DistinctStrings(ctx, memory.DefaultAllocator, path, t, "currency")
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(mine, set)
+		}
+		delete(mine, "")
+		// Without a reporting currency, the data's only currency is it, or
+		// the run fails on its several currencies.
+		if reporting != "" && !allKnown(mine, known) {
+			b, err := transform.Load(ctx, w, s.batch.Source)
+			if err != nil {
+				return nil, err
+			}
+			s.batch, s.stored = b, false
+			continue
+		}
+		maps.Copy(present, mine)
+	}
+	return present, nil
+}
+
+func allKnown(set, known map[string]bool) bool {
+	for c := range set {
+		if !known[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // inputs holds the normalized batches handed to the engine.
 type inputs struct {
 	customers, plans, lines, events []arrow.RecordBatch
+	lineFiles                       []string
 }
 
-// newInputs converts the sources' batches for the engine.
-func newInputs(batches []*transform.Batch) *inputs {
+// newInputs converts the sources' states for the engine: batches of the
+// states in memory; the stored tables read, and their lines streamed by
+// the engine from their file.
+func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, error) {
 	mem := memory.DefaultAllocator
 	in := &inputs{}
-	for _, b := range batches {
-		in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
-		in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
-		in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
-		in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
+	for _, s := range ss {
+		b := s.batch
+		if !s.stored {
+			in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
+			in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
+			in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
+			in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
+			continue
+		}
+		for _, t := range []struct {
+			table *schemas.Table
+			into  *[]arrow.RecordBatch
+		}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
+			path := w.Path(transform.TablePath(t.table, b.Source))
+			if !exists(path) {
+				continue
+			}
+			recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
+			if err != nil {
+				in.release()
+				return nil, err
+			}
+			*t.into = append(*t.into, recs...)
+		}
+		if path := w.Path(transform.TablePath(schemas.InvoiceLines, b.Source)); exists(path) {
+			in.lineFiles = append(in.lineFiles, path)
+		}
 	}
-	return in
+	return in, nil
 }
 
 func (in *inputs) input() metrics.Input {
-	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events}
+	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events, LineFiles: in.lineFiles}
 }
 
 func (in *inputs) release() {
@@ -323,9 +443,9 @@ func (in *inputs) release() {
 
 // extractAll reads and normalizes every source, stages its tables, and
 // returns each source's normalized state and the rejected rows.
-func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, opt Options, log zerolog.Logger) ([]*transform.Batch, []schemas.Rejected, error) {
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, opt Options, log zerolog.Logger) (sources, []schemas.Rejected, error) {
 	bf := opt.Backfill
-	var batches []*transform.Batch
+	var out sources
 	var rejected []schemas.Rejected
 	for _, src := range cfg.Sources {
 		mode := extract.Mode(src)
@@ -333,12 +453,7 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		if err != nil {
 			return nil, nil, err
 		}
-		var prior *transform.Batch
-		if mode == configs.ModeUpsert {
-			if prior, err = transform.Load(ctx, w, src.Name); err != nil {
-				return nil, nil, err
-			}
-		}
+		prior := func() (*transform.Batch, error) { return transform.Load(ctx, w, src.Name) }
 		inc, incremental := ex.(extract.Incremental)
 		var stored extract.Cursor
 		if incremental && src.Cursor != "" {
@@ -367,18 +482,24 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 				return nil, nil, err
 			}
 		}
-		if err := transform.Stage(tx, &res.Batch); err != nil {
-			return nil, nil, err
-		}
 		b := &res.Batch
-		batches = append(batches, b)
-		rejected = append(rejected, res.Rejected...)
 		sr := SourceRecord{
 			Name: src.Name, Kind: src.Kind, Mode: mode, Read: counts(res.Read), Accepted: counts(res.Accepted),
 			Rejected: len(res.Rejected), TookMS: res.Took.Milliseconds(),
 			Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines),
 				"transactions": len(b.Transactions), "subscription_events": len(b.Events), "contacts": len(b.Contacts)},
 		}
+		if res.Unchanged {
+			// Nothing new: the stored tables stand, and are not read here.
+			sr.Unchanged = true
+			if sr.Stored, err = storedRows(w, src.Name); err != nil {
+				return nil, nil, err
+			}
+		} else if err := transform.Stage(tx, b); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, &source{batch: b, stored: res.Unchanged})
+		rejected = append(rejected, res.Rejected...)
 		rec.Sources = append(rec.Sources, sr)
 		rec.Rejected += len(res.Rejected)
 		for i, w := range res.Warnings {
@@ -395,7 +516,25 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		ev.Str("source", src.Name).Str("kind", src.Kind).Str("mode", mode).Interface("read", sr.Read).
 			Int("rejected", sr.Rejected).Int("invoice_lines", len(b.Lines)).Dur("took", res.Took).Msg("source normalized")
 	}
-	return batches, rejected, nil
+	return out, rejected, nil
+}
+
+// storedRows counts the rows of a source's stored tables.
+func storedRows(w *store.Warehouse, source string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, t := range schemas.Normalized {
+		path := w.Path(transform.TablePath(t, source))
+		if !exists(path) {
+			out[t.Name] = 0
+			continue
+		}
+		n, err := schemas.ParquetRows(path)
+		if err != nil {
+			return nil, err
+		}
+		out[t.Name] = int(n)
+	}
+	return out, nil
 }
 
 func counts(m map[schemas.Entity]int) map[string]int {

@@ -26,6 +26,16 @@ type Options struct {
 	// Workers is the number of customer ranges scanned at once; 0 is one
 	// per core. The result does not depend on it.
 	Workers int
+	// PartitionLines is the most invoice lines computed at once: a larger
+	// input is cut into partitions of customers, spilled under SpillDir
+	// (engine_partition.go). 0 is DefaultPartitionLines. The result does
+	// not depend on it.
+	PartitionLines int
+	// Partitions, when above 0, forces that many partitions.
+	Partitions int
+	// SpillDir is where partitions are spilled; empty is the system's
+	// temporary directory.
+	SpillDir string
 }
 
 // Input is the normalized data: batches of the customers, plans and
@@ -38,6 +48,9 @@ type Input struct {
 	// has events gets its MRR from them; its invoice lines count in cash
 	// flow only.
 	Events []arrow.RecordBatch
+	// LineFiles are Parquet files of the invoice_lines table, streamed;
+	// their lines come after those of Lines.
+	LineFiles []string
 }
 
 // Result holds one batch per mart table. The caller releases it.
@@ -50,6 +63,8 @@ type Result struct {
 	Quality   arrow.RecordBatch
 	// Currency is the reporting currency used.
 	Currency string
+	// Partitions is the number of partitions the input was computed in.
+	Partitions int
 }
 
 // Tables pairs each batch with its table.
@@ -79,23 +94,27 @@ func (r *Result) Release() {
 // ErrCurrency is data in a currency the engine cannot convert.
 var ErrCurrency = errors.New("currency cannot be converted")
 
-// Compute runs the engine over the whole input.
+// Compute runs the engine over the whole input, in one piece or, when its
+// lines are more than Options.PartitionLines, in partitions of customers.
 func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (*Result, error) {
 	e := newEngine(opt)
 	e.mem = mem
-
-	if err := e.encode(in); err != nil {
+	n, err := in.lineCount()
+	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	parts := e.partitions(n)
+	if parts > 1 {
+		err = e.computeParts(ctx, in, parts)
+	} else {
+		err = e.computeWhole(ctx, in)
+	}
+	if err != nil {
 		return nil, err
 	}
-	e.sortLines()
-	e.scanCustomers(ctx)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return e.build(), nil
+	r := e.build()
+	r.Partitions = parts
+	return r, nil
 }
 
 // newEngine prepares an engine for the options.
@@ -136,7 +155,8 @@ type engine struct {
 	quality   []qualityRow
 	snapshot  []snapshotRow
 	months    *months
-	firstDay  int32 // first day with a line (by invoice date or period start)
+	workers   []*scratch // the scanners' buffers and accumulators
+	firstDay  int32      // first day with a line (by invoice date or period start)
 	hasLines  bool
 }
 

@@ -50,6 +50,7 @@ func prepared(b *testing.B, bi *benchInput, stages int) *engine {
 	}
 	if stages >= 2 {
 		e.sortLines()
+		e.sortEvents()
 	}
 	if stages >= 3 {
 		e.scanCustomers(context.Background())

@@ -35,6 +35,8 @@ type movementRow struct {
 	original      int64 // the change in cur
 	plan          int32
 	lines         []int32
+	// names are the lines' names once the lines are gone (partitions).
+	names []string
 }
 
 type qualityRow struct {
@@ -72,58 +74,65 @@ type curRun struct {
 }
 
 // scanCustomers runs every customer's timeline and turns its events into
-// daily MRR runs, movements and a snapshot row. Customers are split into
-// contiguous ranges scanned by Workers goroutines, each with its own
-// buffers, rows and month accumulators; the rows are joined in range
-// order and the accumulators, additive over disjoint customers, summed:
-// the result is the same whatever the number of ranges.
+// daily MRR runs, movements and a snapshot row (see scanPart).
 func (e *engine) scanCustomers(ctx context.Context) {
-	n := e.cust.len()
+	e.scanPart(ctx, 0, int32(e.cust.len()))
+	e.finishScan()
+}
+
+// scanPart scans the customers [lo, hi), whose lines are in e.lines. They
+// are split into contiguous ranges scanned by Workers goroutines, each
+// with its own buffers, rows and month accumulators; the rows are joined
+// in range order, and the accumulators, additive over disjoint customers,
+// are summed by finishScan: the result is the same whatever the number of
+// ranges and parts.
+func (e *engine) scanPart(ctx context.Context, lo, hi int32) {
 	parts := e.opt.Workers
 	if parts <= 0 {
 		parts = runtime.GOMAXPROCS(0)
 	}
-	parts = max(1, min(parts, n))
-	bounds := e.customerRanges(parts)
-	workers := make([]*scratch, len(bounds)-1)
+	parts = max(1, min(parts, int(hi-lo)))
+	bounds := e.customerRanges(lo, hi, parts)
+	for len(e.workers) < len(bounds)-1 {
+		e.workers = append(e.workers, &scratch{months: newMonths(e)})
+	}
 	var wg sync.WaitGroup
-	for w := range workers {
-		s := &scratch{months: newMonths(e)}
-		workers[w] = s
+	for w := 0; w+1 < len(bounds); w++ {
 		wg.Add(1)
-		go func(from, to int32) {
+		go func(s *scratch, from, to int32) {
 			defer wg.Done()
 			e.scanRange(ctx, s, from, to)
-		}(bounds[w], bounds[w+1])
+		}(e.workers[w], bounds[w], bounds[w+1])
 	}
 	wg.Wait()
-	e.months = workers[0].months
-	for _, s := range workers {
+	for _, s := range e.workers {
 		e.periods = append(e.periods, s.periods...)
 		e.active = append(e.active, s.active...)
 		e.movements = append(e.movements, s.movements...)
 		e.quality = append(e.quality, s.quality...)
 		e.snapshot = append(e.snapshot, s.snapshot...)
-		if s != workers[0] {
-			e.months.add(s.months)
-		}
+		s.periods, s.active, s.movements = s.periods[:0], s.active[:0], s.movements[:0]
+		s.quality, s.snapshot = s.quality[:0], s.snapshot[:0]
 	}
 }
 
-// customerRanges cuts the customers into parts with about as many lines
-// each; it returns parts+1 boundaries.
-func (e *engine) customerRanges(parts int) []int32 {
-	n := int32(e.cust.len())
-	bounds := []int32{0}
-	per := (e.lines.len() + e.events.len()) / parts
-	acc := 0
-	for c := int32(0); c < n && len(bounds) < parts; c++ {
-		acc += int(e.lines.custStart[c+1]-e.lines.custStart[c]) + int(e.events.custStart[c+1]-e.events.custStart[c])
-		if acc >= per*len(bounds) && c+1 < n {
-			bounds = append(bounds, c+1)
-		}
+// finishScan sums the workers' month accumulators.
+func (e *engine) finishScan() {
+	if len(e.workers) == 0 {
+		e.months = newMonths(e)
+		return
 	}
-	return append(bounds, n)
+	e.months = e.workers[0].months
+	for _, s := range e.workers[1:] {
+		e.months.add(s.months)
+	}
+}
+
+// customerRanges cuts the customers [lo, hi) into parts with about as
+// many lines and events each; it returns parts+1 boundaries.
+func (e *engine) customerRanges(lo, hi int32, parts int) []int32 {
+	ls, es := e.lines.custStart, e.events.custStart
+	return cutRanges(lo, hi, parts, func(c int32) int64 { return int64(ls[c+1]-ls[c]) + int64(es[c+1]-es[c]) })
 }
 
 // scanRange scans the customers [from, to).

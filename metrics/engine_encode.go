@@ -89,8 +89,6 @@ type eventColumns struct {
 	custStart []int32
 }
 
-func (ev *eventColumns) len() int { return len(ev.cust) }
-
 // Event types, encoded.
 const (
 	eventStart int8 = iota
@@ -99,41 +97,147 @@ const (
 
 func key2(a, b string) string { return a + "\x00" + b }
 
-// encode turns the input batches into typed columns with integer codes.
-func (e *engine) encode(in Input) error {
-	custCode := map[string]int32{}
-	var custKeys []string
-	addCustomer := func(k string) {
-		if _, ok := custCode[k]; !ok {
-			custCode[k] = int32(len(custKeys))
-			custKeys = append(custKeys, k)
-		}
-	}
+// coder gives customers, subscriptions and currencies provisional codes in
+// the order they are first seen; settleCodes turns them into ranks.
+type coder struct {
+	custCode map[string]int32
+	custKeys []string
 	// Lines look customers up by source, then id: no key is built per line.
-	bySource := map[string]map[string]int32{}
-	lastSrc, lastMap := "\xff", map[string]int32(nil)
-	customerOf := func(src, id string) int32 {
-		if src != lastSrc {
-			lastMap = bySource[src]
-			if lastMap == nil {
-				lastMap = map[string]int32{}
-				bySource[src] = lastMap
-			}
-			lastSrc = src
-		}
-		if c, ok := lastMap[id]; ok {
-			return c
-		}
-		k := key2(src, id)
-		addCustomer(k)
-		lastMap[id] = custCode[k]
-		return custCode[k]
+	bySource map[string]map[string]int32
+	lastSrc  string
+	lastMap  map[string]int32
+	lastID   string
+	lastCust int32
+	info     map[string]custInfo
+
+	subCode  map[string]int32
+	subKeys  []string
+	lastSub  string
+	lastSubC int32
+
+	curCode     map[string]int16
+	curKeys     []string
+	lastCur     string
+	lastCurCode int16
+
+	// eventSources are the sources that have subscription events.
+	eventSources map[string]bool
+}
+
+type custInfo struct {
+	name, country  string
+	trial, created int64
+}
+
+func newCoder() *coder {
+	return &coder{custCode: map[string]int32{}, bySource: map[string]map[string]int32{}, lastSrc: "\xff", lastCust: -1,
+		info: map[string]custInfo{}, subCode: map[string]int32{}, lastSubC: -1, curCode: map[string]int16{}, lastCur: "\xff"}
+}
+
+// forget drops the last values seen, which point into a batch the caller
+// may release.
+func (k *coder) forget() {
+	k.lastSrc, k.lastMap, k.lastID, k.lastCust = "\xff", nil, "", -1
+	k.lastSub, k.lastSubC = "", -1
+	k.lastCur = "\xff"
+}
+
+func (k *coder) addCustomer(key string) int32 {
+	c, ok := k.custCode[key]
+	if !ok {
+		c = int32(len(k.custKeys))
+		k.custCode[key] = c
+		k.custKeys = append(k.custKeys, key)
 	}
-	type custInfo struct {
-		name, country  string
-		trial, created int64
+	return c
+}
+
+func (k *coder) customerOf(src, id string) int32 {
+	if src != k.lastSrc {
+		k.lastMap = k.bySource[src]
+		if k.lastMap == nil {
+			k.lastMap = map[string]int32{}
+			k.bySource[strings.Clone(src)] = k.lastMap
+		}
+		k.lastSrc, k.lastCust = src, -1
 	}
-	info := map[string]custInfo{}
+	if k.lastCust >= 0 && id == k.lastID {
+		return k.lastCust
+	}
+	c, ok := k.lastMap[id]
+	if !ok {
+		// Keys are cloned: the input's strings point into its batches,
+		// which a streamed input releases.
+		c = k.addCustomer(key2(src, id))
+		k.lastMap[strings.Clone(id)] = c
+	}
+	k.lastID, k.lastCust = id, c
+	return c
+}
+
+func (k *coder) subOf(s string) int32 {
+	if k.lastSubC >= 0 && s == k.lastSub {
+		return k.lastSubC
+	}
+	c, ok := k.subCode[s]
+	if !ok {
+		c = int32(len(k.subKeys))
+		s = strings.Clone(s)
+		k.subCode[s] = c
+		k.subKeys = append(k.subKeys, s)
+	}
+	k.lastSub, k.lastSubC = s, c
+	return c
+}
+
+func (k *coder) curOf(c string) int16 {
+	if c == k.lastCur {
+		return k.lastCurCode
+	}
+	k.lastCur = c
+	c = strings.ToLower(c)
+	cc, ok := k.curCode[c]
+	if !ok && c != "" {
+		cc = int16(len(k.curKeys))
+		k.curCode[c] = cc
+		k.curKeys = append(k.curKeys, c)
+	}
+	k.lastCurCode = cc
+	return cc
+}
+
+// encode turns the whole input into typed columns with integer codes.
+func (e *engine) encode(in Input) error {
+	k := newCoder()
+	if err := e.encodeHeads(in, k); err != nil {
+		return err
+	}
+	total := 0
+	for _, rec := range in.Lines {
+		total += int(rec.NumRows())
+	}
+	e.lines.reserve(total)
+	for _, rec := range in.Lines {
+		if err := e.encodeLines(rec, k, &e.lines); err != nil {
+			return err
+		}
+	}
+	custRank, subRank, err := e.settleCodes(k)
+	if err != nil {
+		return err
+	}
+	l := &e.lines
+	for i := range l.cust {
+		l.cust[i] = custRank[l.cust[i]]
+		if l.sub[i] >= 0 {
+			l.sub[i] = subRank[l.sub[i]]
+		}
+	}
+	return nil
+}
+
+// encodeHeads encodes the customers, plans and subscription events.
+func (e *engine) encodeHeads(in Input, k *coder) error {
 	for _, rec := range in.Customers {
 		src, id := strCol(rec, schemas.Customers, "source"), strCol(rec, schemas.Customers, "customer_id")
 		name, country := strCol(rec, schemas.Customers, "name"), strCol(rec, schemas.Customers, "country")
@@ -142,145 +246,113 @@ func (e *engine) encode(in Input) error {
 			if ts(created, i) >= e.asOf && ts(created, i) != schemas.NoTime {
 				continue // a customer created after as_of does not exist yet
 			}
-			k := key2(src.Value(i), id.Value(i))
-			addCustomer(k)
-			info[k] = custInfo{name: name.Value(i), country: country.Value(i), trial: ts(trial, i), created: ts(created, i)}
+			key := key2(src.Value(i), id.Value(i))
+			k.addCustomer(key)
+			k.info[key] = custInfo{name: name.Value(i), country: country.Value(i), trial: ts(trial, i), created: ts(created, i)}
 		}
 	}
 	if err := e.encodePlans(in.Plans); err != nil {
 		return err
 	}
-	subCode := map[string]int32{}
-	var subKeys []string
-	subOf := func(s string) int32 {
-		code, ok := subCode[s]
-		if !ok {
-			code = int32(len(subKeys))
-			subCode[s] = code
-			subKeys = append(subKeys, s)
-		}
-		return code
-	}
-	curCode := map[string]int16{}
-	var curKeys []string
-	lastCur, lastCurCode := "\xff", int16(0)
-	curOf := func(c string) int16 {
-		if c == lastCur {
-			return lastCurCode
-		}
-		lastCur = c
-		c = strings.ToLower(c)
-		cc, ok := curCode[c]
-		if !ok && c != "" {
-			cc = int16(len(curKeys))
-			curCode[c] = cc
-			curKeys = append(curKeys, c)
-		}
-		lastCurCode = cc
-		return cc
-	}
-	eventSources, err := e.encodeEvents(in.Events, customerOf, subOf, curOf)
-	if err != nil {
-		return err
-	}
+	var err error
+	k.eventSources, err = e.encodeEvents(in.Events, k)
+	return err
+}
 
-	// Lines: filter, then encode.
-	l := &e.lines
-	total := 0
-	for _, rec := range in.Lines {
-		total += int(rec.NumRows())
-	}
-	l.reserve(total)
+// encodeLines appends the lines of one batch that count (dated before
+// as_of, paid when payment is required) to l, with provisional codes.
+func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) error {
+	defer k.forget()
 	requirePaid := e.opt.Policies.RequirePayment
-	for _, rec := range in.Lines {
-		t := schemas.InvoiceLines
-		src, inv, lid := strCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
-		cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id"), strCol(rec, t, "kind")
-		idate, ps, pe, paid := tsCol(rec, t, "invoice_date"), tsCol(rec, t, "period_start"), tsCol(rec, t, "period_end"), tsCol(rec, t, "paid_at")
-		amount, tax := i64Col(rec, t, "amount").Int64Values(), i64Col(rec, t, "tax").Int64Values()
-		prorated, cur := boolCol(rec, t, "prorated"), strCol(rec, t, "currency")
-		idates := idate.TimestampValues()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if int64(idates[i]) >= e.asOf {
-				continue
-			}
-			k := encodeKind(kind.Value(i))
-			if k < 0 {
-				return fmt.Errorf("line %s/%s: unknown kind %q", inv.Value(i), lid.Value(i), kind.Value(i))
-			}
-			if requirePaid && (k == kindSubscription || k == kindOneTime) && paid.IsNull(i) {
-				continue
-			}
-			l.cust = append(l.cust, customerOf(src.Value(i), cust.Value(i)))
-			s := sub.Value(i)
-			switch {
-			case s == "" && (k == kindRefund || k == kindCancellation):
-				l.sub = append(l.sub, -1)
-			default:
-				l.sub = append(l.sub, subOf(s))
-			}
-			l.cashOnly = append(l.cashOnly, len(eventSources) > 0 && eventSources[src.Value(i)])
-			pc := int32(-1)
-			if p := plan.Value(i); p != "" {
-				c, ok := e.plans.lookup(src.Value(i), p)
-				if !ok {
-					return fmt.Errorf("line %s/%s: plan %q is not among the plans of source %s", inv.Value(i), lid.Value(i), p, src.Value(i))
-				}
-				pc = c
-			}
-			if k == kindSubscription && pc < 0 && !eventSources[src.Value(i)] {
-				return fmt.Errorf("line %s/%s: a subscription line has no plan", inv.Value(i), lid.Value(i))
-			}
-			l.plan = append(l.plan, pc)
-			l.kind = append(l.kind, k)
-			l.idate = append(l.idate, int64(idates[i]))
-			l.ps = append(l.ps, ts(ps, i))
-			l.pe = append(l.pe, ts(pe, i))
-			l.amount = append(l.amount, amount[i])
-			l.tax = append(l.tax, tax[i])
-			l.prorated = append(l.prorated, prorated.Value(i))
-			l.cur = append(l.cur, curOf(cur.Value(i)))
-			l.inv = append(l.inv, inv.Value(i))
-			l.lid = append(l.lid, lid.Value(i))
+	t := schemas.InvoiceLines
+	src, inv, lid := strCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
+	cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id"), strCol(rec, t, "kind")
+	idate, ps, pe, paid := tsCol(rec, t, "invoice_date"), tsCol(rec, t, "period_start"), tsCol(rec, t, "period_end"), tsCol(rec, t, "paid_at")
+	amount, tax := i64Col(rec, t, "amount").Int64Values(), i64Col(rec, t, "tax").Int64Values()
+	prorated, cur := boolCol(rec, t, "prorated"), strCol(rec, t, "currency")
+	idates := idate.TimestampValues()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if int64(idates[i]) >= e.asOf {
+			continue
 		}
+		kd := encodeKind(kind.Value(i))
+		if kd < 0 {
+			return fmt.Errorf("line %s/%s: unknown kind %q", inv.Value(i), lid.Value(i), kind.Value(i))
+		}
+		if requirePaid && (kd == kindSubscription || kd == kindOneTime) && paid.IsNull(i) {
+			continue
+		}
+		source := src.Value(i)
+		l.cust = append(l.cust, k.customerOf(source, cust.Value(i)))
+		s := sub.Value(i)
+		switch {
+		case s == "" && (kd == kindRefund || kd == kindCancellation):
+			l.sub = append(l.sub, -1)
+		default:
+			l.sub = append(l.sub, k.subOf(s))
+		}
+		cashOnly := len(k.eventSources) > 0 && k.eventSources[source]
+		l.cashOnly = append(l.cashOnly, cashOnly)
+		pc := int32(-1)
+		if p := plan.Value(i); p != "" {
+			c, ok := e.plans.lookup(source, p)
+			if !ok {
+				return fmt.Errorf("line %s/%s: plan %q is not among the plans of source %s", inv.Value(i), lid.Value(i), p, source)
+			}
+			pc = c
+		}
+		if kd == kindSubscription && pc < 0 && !cashOnly {
+			return fmt.Errorf("line %s/%s: a subscription line has no plan", inv.Value(i), lid.Value(i))
+		}
+		l.plan = append(l.plan, pc)
+		l.kind = append(l.kind, kd)
+		d, start := int64(idates[i]), ts(ps, i)
+		l.idate = append(l.idate, d)
+		l.ps = append(l.ps, start)
+		l.pe = append(l.pe, ts(pe, i))
+		l.amount = append(l.amount, amount[i])
+		l.tax = append(l.tax, tax[i])
+		l.prorated = append(l.prorated, prorated.Value(i))
+		l.cur = append(l.cur, k.curOf(cur.Value(i)))
+		l.inv = append(l.inv, inv.Value(i))
+		l.lid = append(l.lid, lid.Value(i))
+		e.seeDay(e.cal.day(min(d, start)))
 	}
-	if err := e.pickCurrency(curKeys); err != nil {
-		return err
-	}
-	if e.fx, err = newFX(e.opt.Rates, curKeys, e.currency); err != nil {
-		return err
-	}
-	e.currencies = curKeys
+	return nil
+}
 
-	// Re-code customers and subscriptions by rank, so that no code depends
-	// on the order the input came in.
-	custRank := rank(custKeys)
-	subRank := rank(subKeys)
-	for i := range l.cust {
-		l.cust[i] = custRank[l.cust[i]]
-		if l.sub[i] >= 0 {
-			l.sub[i] = subRank[l.sub[i]]
-		}
+// settleCodes settles the reporting currency and the exchange rates,
+// ranks the customers and subscriptions (so that no code depends on the
+// order the input came in), re-codes the events and fills the customer
+// table. It returns the rank of each provisional code.
+func (e *engine) settleCodes(k *coder) (custRank, subRank []int32, err error) {
+	if err := e.pickCurrency(k.curKeys); err != nil {
+		return nil, nil, err
 	}
+	if e.fx, err = newFX(e.opt.Rates, k.curKeys, e.currency); err != nil {
+		return nil, nil, err
+	}
+	e.currencies = k.curKeys
+	custRank, subRank = rank(k.custKeys), rank(k.subKeys)
 	for i := range e.events.cust {
 		e.events.cust[i] = custRank[e.events.cust[i]]
 		e.events.sub[i] = subRank[e.events.sub[i]]
 	}
 	c := &e.cust
-	n := len(custKeys)
+	n := len(k.custKeys)
 	c.source, c.id, c.name, c.country = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	c.trialStarted, c.created = make([]int64, n), make([]int64, n)
-	for old, k := range custKeys {
+	for old, key := range k.custKeys {
 		r := custRank[old]
-		src, id, _ := strings.Cut(k, "\x00")
+		src, id, _ := strings.Cut(key, "\x00")
 		c.source[r], c.id[r] = src, id
-		ci, ok := info[k]
+		ci, ok := k.info[key]
 		if !ok {
 			ci = custInfo{trial: schemas.NoTime, created: schemas.NoTime}
 		}
 		c.name[r], c.country[r], c.trialStarted[r], c.created[r] = ci.name, ci.country, ci.trial, ci.created
 	}
-	return nil
+	return custRank, subRank, nil
 }
 
 // pickCurrency settles the reporting currency: the configured one, or the
@@ -335,7 +407,7 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 // encodeEvents encodes the subscription events before as_of; a plan an
 // event names that was never sent is made from the event's interval. It
 // returns the sources that have events.
-func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(src, id string) int32, subOf func(string) int32, curOf func(string) int16) (map[string]bool, error) {
+func (e *engine) encodeEvents(recs []arrow.RecordBatch, k *coder) (map[string]bool, error) {
 	ev := &e.events
 	sources := map[string]bool{}
 	t := schemas.SubscriptionEvents
@@ -349,21 +421,21 @@ func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(src, id stri
 			if when >= e.asOf {
 				continue
 			}
-			var k int8
+			var kind int8
 			switch typ.Value(i) {
 			case schemas.EventStart, schemas.EventUpdate:
-				k = eventStart
+				kind = eventStart
 			case schemas.EventCancel:
-				k = eventCancel
+				kind = eventCancel
 			default:
 				return nil, fmt.Errorf("event %s: unknown type %q", id.Value(i), typ.Value(i))
 			}
 			u, n := unit.Value(i), count.Value(i)
-			if k == eventStart && (n < 1 || !validUnit(u)) {
+			if kind == eventStart && (n < 1 || !validUnit(u)) {
 				return nil, fmt.Errorf("event %s: interval %d %q", id.Value(i), n, u)
 			}
 			var mrr int64
-			if k == eventStart {
+			if kind == eventStart {
 				num, den := monthFactor(u, n)
 				mrr, _ = mulDivRound(amount.Value(i), num, den)
 			}
@@ -371,14 +443,14 @@ func (e *engine) encodeEvents(recs []arrow.RecordBatch, custOf func(src, id stri
 			if p := plan.Value(i); p != "" {
 				pc = e.plans.add(src.Value(i), p, u, n)
 			}
-			ev.cust = append(ev.cust, custOf(src.Value(i), cust.Value(i)))
-			ev.sub = append(ev.sub, subOf(sub.Value(i)))
-			ev.typ = append(ev.typ, k)
+			ev.cust = append(ev.cust, k.customerOf(src.Value(i), cust.Value(i)))
+			ev.sub = append(ev.sub, k.subOf(sub.Value(i)))
+			ev.typ = append(ev.typ, kind)
 			ev.t = append(ev.t, when)
 			ev.mrr = append(ev.mrr, mrr)
 			ev.plan = append(ev.plan, pc)
 			ev.id = append(ev.id, id.Value(i))
-			ev.cur = append(ev.cur, curOf(cur.Value(i)))
+			ev.cur = append(ev.cur, k.curOf(cur.Value(i)))
 		}
 	}
 	return sources, nil
@@ -499,9 +571,11 @@ func (e *engine) sortLines() {
 		}
 	}
 	l.custStart = starts
-	for i := 0; i < n; i++ {
-		e.seeDay(e.cal.day(min(l.idate[i], l.ps[i])))
-	}
+}
+
+// sortEvents orders the subscription events by customer, subscription,
+// time and id, and widens the months to their days.
+func (e *engine) sortEvents() {
 	ev := &e.events
 	ev.order = make([]int32, len(ev.cust))
 	for i := range ev.order {

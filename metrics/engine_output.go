@@ -77,7 +77,7 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 			plan = e.plans.id[m.plan]
 		}
 		r.String(plan)
-		ids = ids[:0]
+		ids = append(ids[:0], m.names...)
 		for _, l := range m.lines {
 			ids = append(ids, e.lineName(l))
 		}

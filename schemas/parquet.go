@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -77,49 +78,111 @@ func WriteParquet(w io.Writer, t *Table, recs ...arrow.RecordBatch) error {
 	return pw.Close()
 }
 
-// ReadParquetFile reads a Parquet file of the table into batches, checking
-// that its columns are the table's. The caller releases the batches.
+// ReadParquetFile reads a whole Parquet file of table t into batches under
+// the table's schema. The caller releases them.
 func ReadParquetFile(ctx context.Context, mem memory.Allocator, path string, t *Table) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	err := ScanParquetFile(ctx, mem, path, t, func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		for _, r := range out {
+			r.Release()
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScanParquetFile streams a Parquet file of table t to fn, batch by batch,
+// under the table's schema: only one batch is held at a time. A batch is
+// valid during fn only; fn retains it to keep it.
+func ScanParquetFile(ctx context.Context, mem memory.Allocator, path string, t *Table, fn func(arrow.RecordBatch) error) error {
+	return scanParquet(ctx, mem, path, t, nil, fn)
+}
+
+// DistinctStrings is the set of values of one string column of a Parquet
+// file of table t, read alone.
+func DistinctStrings(ctx context.Context, mem memory.Allocator, path string, t *Table, column string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := scanParquet(ctx, mem, path, t, []int{t.Index(column)}, func(rec arrow.RecordBatch) error {
+		col, ok := rec.Column(0).(*array.String)
+		if !ok {
+			return fmt.Errorf("read %s: column %s is not a string", path, column)
+		}
+		last := ""
+		for i := 0; i < col.Len(); i++ {
+			if v := col.Value(i); i == 0 || v != last {
+				out[strings.Clone(v)], last = true, v
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// scanParquet streams the columns cols (nil: all, under the table's
+// schema) of a Parquet file of table t to fn.
+func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Table, cols []int, fn func(arrow.RecordBatch) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
 	pf, err := file.NewParquetReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer pf.Close()
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	sc, err := fr.Schema()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := checkColumns(sc, t); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer rr.Release()
-	var out []arrow.RecordBatch
 	for rr.Next() {
+		rec := rr.RecordBatch()
+		if cols != nil {
+			if err := fn(rec); err != nil {
+				return err
+			}
+			continue
+		}
 		// Under the table's own schema: the file's carries reader metadata
 		// (PARQUET:field_id) that would make it differ from the table's.
-		rec := rr.RecordBatch()
-		out = append(out, array.NewRecordBatch(t.Schema(), rec.Columns(), rec.NumRows()))
+		wrapped := array.NewRecordBatch(t.Schema(), rec.Columns(), rec.NumRows())
+		err := fn(wrapped)
+		wrapped.Release()
+		if err != nil {
+			return err
+		}
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
-		for _, r := range out {
-			r.Release()
-		}
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
-	return out, nil
+	return nil
+}
+
+// ParquetRows is the number of rows a Parquet file holds, from its footer.
+func ParquetRows(path string) (int64, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer pf.Close()
+	return pf.NumRows(), nil
 }
 
 func checkColumns(sc *arrow.Schema, t *Table) error {

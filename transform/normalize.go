@@ -35,6 +35,9 @@ type Result struct {
 	// Warnings are records kept that look suspicious.
 	Warnings []string
 	Took     time.Duration
+	// Unchanged is an upsert that read no record: the source's stored
+	// tables stand as they are, and Batch is empty (they were not loaded).
+	Unchanged bool
 }
 
 // Normalize reads a source through its extractor, validates every record,
@@ -43,7 +46,10 @@ type Result struct {
 // invoice replaces all its lines); in mode replace the read is the whole
 // state. A record that fails becomes a rejected row; an error of the read
 // itself (a broken file, a lost connection) is returned.
-func Normalize(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor, prior *Batch) (*Result, error) {
+//
+// prior loads the stored state; it is called only when there is something
+// to merge it with.
+func Normalize(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor, prior func() (*Batch, error)) (*Result, error) {
 	start := time.Now()
 	n := &normalizer{
 		runID:       runID,
@@ -59,12 +65,29 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	if err != nil {
 		return nil, err
 	}
-	if prior == nil || mode == configs.ModeReplace {
-		prior = &Batch{Source: src.Name}
+	if mode == configs.ModeUpsert && n.res.read() == 0 {
+		n.res.Unchanged = true
+		n.res.Took = time.Since(start)
+		return n.res, nil
 	}
-	n.merge(src.Name, prior)
+	state := &Batch{Source: src.Name}
+	if prior != nil && mode == configs.ModeUpsert {
+		if state, err = prior(); err != nil {
+			return nil, err
+		}
+	}
+	n.merge(src.Name, state)
 	n.res.Took = time.Since(start)
 	return n.res, nil
+}
+
+// read is the number of records read.
+func (r *Result) read() int {
+	n := 0
+	for _, c := range r.Read {
+		n += c
+	}
+	return n
 }
 
 type normalizer struct {

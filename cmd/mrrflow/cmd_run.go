@@ -13,6 +13,7 @@ import (
 	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/jobs"
 	"github.com/mrrflow/mrrflow/load"
+	"github.com/mrrflow/mrrflow/metrics"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -22,6 +23,7 @@ const demoWarehouse = "mrrflow-warehouse"
 func runCmd(e env) *cobra.Command {
 	var configFile, asOf, warehouse string
 	var verbose bool
+	var partitionLines int
 	cmd := &cobra.Command{
 		Use:   "run [-c FILE]",
 		Short: "Run one full job: extract, normalize, compute, load (without -c: the demo)",
@@ -35,7 +37,8 @@ func runCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run", Progress: newProgress(e)})
+			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run", Progress: newProgress(e),
+				PartitionLines: partitionLines})
 			return err
 		},
 	}
@@ -43,6 +46,7 @@ func runCmd(e env) *cobra.Command {
 	cmd.Flags().StringVar(&asOf, "as-of", "", "compute the state at the end of this day (YYYY-MM-DD), overriding as_of")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory, overriding the config's")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug lines too")
+	cmd.Flags().IntVar(&partitionLines, "partition-lines", 0, fmt.Sprintf("most invoice lines the engine computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	return cmd
 }
 

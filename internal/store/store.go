@@ -14,9 +14,14 @@ import (
 )
 
 // Directories inside a warehouse.
+// StagingDir holds what runs write before they commit; it is emptied
+// before each run, so scratch files under it never outlive a crash by
+// more than a run.
+const StagingDir = "_staging"
+
 const (
 	StateDir   = "_state"
-	stagingDir = "_staging"
+	stagingDir = StagingDir
 	journal    = "_state/commit.json"
 )
 

@@ -1,0 +1,126 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// withEvents adds a second source whose MRR comes from subscription
+// events (starts, updates, cancellations), with cash-only lines.
+func withEvents(s *scenario, seed uint64) []schemas.SubscriptionEvent {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	var evs []schemas.SubscriptionEvent
+	base := time.Date(2023, 2, 1, 0, 0, 0, 0, time.UTC)
+	for c := 0; c < 12; c++ {
+		cust := fmt.Sprintf("e%03d", c)
+		s.customers = append(s.customers, schemas.Customer{Source: "ev", CustomerID: cust, Name: cust, Attributes: "{}", CreatedAt: schemas.NoTime, TrialStartedAt: schemas.NoTime})
+		for sub := 0; sub < 1+rng.IntN(2); sub++ {
+			t := base.Add(time.Duration(rng.IntN(400*24)) * time.Hour)
+			for k, typ := range []string{schemas.EventStart, schemas.EventUpdate, schemas.EventCancel}[:1+rng.IntN(3)] {
+				evs = append(evs, schemas.SubscriptionEvent{Source: "ev", EventID: fmt.Sprintf("ev_%s_%d_%d", cust, sub, k), CustomerID: cust,
+					SubscriptionID: fmt.Sprintf("es%d", sub), PlanID: "evp", Type: typ, EffectiveAt: t.UnixMicro(),
+					Amount: int64(1000 * (1 + rng.IntN(30))), IntervalUnit: "month", IntervalCount: 1, Currency: "usd"})
+				t = t.AddDate(0, 1+rng.IntN(5), rng.IntN(20))
+			}
+			inv := fmt.Sprintf("evinv_%s_%d", cust, sub)
+			s.lines = append(s.lines, schemas.InvoiceLine{Source: "ev", InvoiceID: inv, LineID: inv, CustomerID: cust, SubscriptionID: fmt.Sprintf("es%d", sub),
+				Kind: schemas.KindOneTime, Amount: 2500, Quantity: 1, Currency: "usd", PaidAt: schemas.NoTime,
+				InvoiceDate: t.UnixMicro(), PeriodStart: t.UnixMicro(), PeriodEnd: t.UnixMicro()})
+		}
+	}
+	return evs
+}
+
+// The tables are byte-identical whether the engine computes in one piece
+// or in partitions spilled to disk, from lines in memory or streamed from
+// Parquet files, with any number of scanners.
+func TestPartitionedEqualsWhole(t *testing.T) {
+	for seed := uint64(300); seed < 312; seed++ {
+		s := randomWorld(seed, 40, seed%2 == 1)
+		evs := withEvents(s, seed)
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		cust := schemas.CustomersRecord(mem, s.customers)
+		plans := schemas.PlansRecord(mem, s.plans)
+		events := schemas.EventsRecord(mem, evs)
+		lines := schemas.InvoiceLinesRecord(mem, s.lines)
+		in := Input{Customers: []arrow.RecordBatch{cust}, Plans: []arrow.RecordBatch{plans}, Events: []arrow.RecordBatch{events}}
+
+		dir := t.TempDir()
+		spill := filepath.Join(dir, "spill")
+		if err := os.Mkdir(spill, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The lines also as two Parquet files, cut in the middle.
+		half := lines.NumRows() / 2
+		var files []string
+		for k, part := range []arrow.RecordBatch{lines.NewSlice(0, half), lines.NewSlice(half, lines.NumRows())} {
+			path := filepath.Join(dir, fmt.Sprintf("lines-%d.parquet", k))
+			var buf bytes.Buffer
+			if err := schemas.WriteParquet(&buf, schemas.InvoiceLines, part); err != nil {
+				t.Fatal(err)
+			}
+			part.Release()
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, path)
+		}
+
+		compute := func(opt Options, fromFiles bool) (*Result, []byte) {
+			t.Helper()
+			in := in
+			if fromFiles {
+				in.LineFiles = files
+			} else {
+				in.Lines = []arrow.RecordBatch{lines}
+			}
+			res, err := Compute(context.Background(), mem, in, opt)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			defer res.Release()
+			return res, parquetBytes(t, res)
+		}
+		whole, want := compute(s.opt, false)
+		if whole.Partitions != 1 {
+			t.Fatalf("seed %d: %d partitions by default for %d lines", seed, whole.Partitions, lines.NumRows())
+		}
+		for k, parts := range []int{2, 3, 7, 200} {
+			for _, fromFiles := range []bool{false, true} {
+				opt := s.opt
+				opt.Partitions, opt.SpillDir, opt.Workers = parts, spill, 1+k%3
+				res, got := compute(opt, fromFiles)
+				if res.Partitions != parts {
+					t.Fatalf("seed %d: asked %d partitions, got %d", seed, parts, res.Partitions)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("seed %d: %d partitions (from files: %v) give other tables than one piece", seed, parts, fromFiles)
+				}
+			}
+		}
+		// The line budget decides the partitions when none is forced.
+		opt := s.opt
+		opt.PartitionLines, opt.SpillDir = int(lines.NumRows()/4)+1, spill
+		res, got := compute(opt, true)
+		if res.Partitions != 4 || !bytes.Equal(got, want) {
+			t.Fatalf("seed %d: a budget of %d lines: %d partitions, same tables: %v", seed, opt.PartitionLines, res.Partitions, bytes.Equal(got, want))
+		}
+		if left, _ := os.ReadDir(spill); len(left) != 0 {
+			t.Fatalf("seed %d: spill files left behind: %v", seed, left)
+		}
+		for _, r := range []arrow.RecordBatch{cust, plans, events, lines} {
+			r.Release()
+		}
+		mem.AssertSize(t, 0)
+	}
+}
