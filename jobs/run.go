@@ -514,7 +514,7 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 			ev = log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
 		}
 		ev.Str("source", src.Name).Str("kind", src.Kind).Str("mode", mode).Interface("read", sr.Read).
-			Int("rejected", sr.Rejected).Int("invoice_lines", len(b.Lines)).Dur("took", res.Took).Msg("source normalized")
+			Int("rejected", sr.Rejected).Int("invoice_lines", sr.Stored["invoice_lines"]).Bool("unchanged", sr.Unchanged).Dur("took", res.Took).Msg("source normalized")
 	}
 	return out, rejected, nil
 }

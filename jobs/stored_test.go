@@ -84,3 +84,37 @@ func TestStoredSourceStreamsIntoTheEngine(t *testing.T) {
 		}
 	}
 }
+
+// `mrrflow generate --format parquet` writes the normalized tables and a
+// config that computes from them.
+func TestGeneratedWarehouseRuns(t *testing.T) {
+	dir := t.TempDir()
+	st, err := gen.Warehouse(dir, gen.Options{Customers: 300, Months: 36, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.Load(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Run(context.Background(), cfg, Options{Log: zerolog.Nop(), PartitionLines: st.Invoices / 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Sources[0]
+	if !s.Unchanged || s.Stored["invoice_lines"] != st.Invoices || s.Stored["customers"] != 300 {
+		t.Fatalf("source record %+v, generated %d lines", s, st.Invoices)
+	}
+	if rec.Partitions < 3 {
+		t.Errorf("%d partitions with a budget of a third of the lines", rec.Partitions)
+	}
+	kinds := map[string]bool{}
+	for _, r := range tableRows(t, filepath.Join(dir, "warehouse"), "mrr_movements", []string{"movement"}) {
+		kinds[r] = true
+	}
+	for _, k := range []string{"new", "expansion", "contraction", "churn", "reactivation"} {
+		if !kinds[k] {
+			t.Errorf("no %s movement in the generated history (have %v)", k, kinds)
+		}
+	}
+}

@@ -289,3 +289,9 @@ func Lookup(name string) *Table {
 	}
 	return nil
 }
+
+// NormalizedPath is the warehouse-relative file of one source's normalized
+// table.
+func NormalizedPath(t *Table, source string) string {
+	return "normalized/" + t.Name + "/source=" + source + "/part-0.parquet"
+}

@@ -15,9 +15,7 @@ import (
 )
 
 // TablePath is the warehouse-relative file of one source's normalized table.
-func TablePath(t *schemas.Table, source string) string {
-	return "normalized/" + t.Name + "/source=" + source + "/part-0.parquet"
-}
+func TablePath(t *schemas.Table, source string) string { return schemas.NormalizedPath(t, source) }
 
 // RejectedPath is the warehouse-relative file of one run's rejected rows.
 func RejectedPath(runID string) string {

@@ -18,6 +18,7 @@ var generateFormats = map[string]string{
 	"chartmogul":       "a ChartMogul bulk import (EUR, fx.csv)",
 	"subscriptions":    "a subscriptions payload (seed 002)",
 	"all":              "the three sources of the demo: growpanel/, chartmogul/, subscriptions/",
+	"parquet":          "the normalized tables straight into warehouse/ (no text export; USD and EUR, fx.csv), for histories too large for text files",
 }
 
 func generateCmd(e env) *cobra.Command {
@@ -30,11 +31,11 @@ func generateCmd(e env) *cobra.Command {
 		Short: "Write deterministic synthetic billing data, with a config.yaml that runs it",
 		Long: "Write deterministic synthetic billing data (the same seed gives the same bytes), streaming, " +
 			"with a config.yaml beside it: mrrflow run -c DIR/config.yaml. Formats: growpanel, growpanel-ndjson, " +
-			"growpanel-json, chartmogul, subscriptions, all.",
+			"growpanel-json, chartmogul, subscriptions, all, parquet.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, ok := generateFormats[format]; !ok {
-				return usageError{fmt.Errorf("--format %q: use growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions or all", format)}
+				return usageError{fmt.Errorf("--format %q: use growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, all or parquet", format)}
 			}
 			if customers < 1 || months < 1 || out == "" {
 				return usageError{fmt.Errorf("--customers and --months must be at least 1, and --out is required")}
@@ -57,6 +58,8 @@ func generateCmd(e env) *cobra.Command {
 				st, err = gen.Subscriptions(out, opt)
 			case "all":
 				st, err = gen.Demo(out, opt)
+			case "parquet":
+				st, err = gen.Warehouse(out, opt)
 			}
 			if err != nil {
 				return fmt.Errorf("generate: %w", err)
@@ -69,7 +72,7 @@ func generateCmd(e env) *cobra.Command {
 	cmd.Flags().IntVar(&customers, "customers", 1000, "number of customers")
 	cmd.Flags().IntVar(&months, "months", 24, "number of months of history")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same data")
-	cmd.Flags().StringVar(&format, "format", "growpanel", "growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions or all")
+	cmd.Flags().StringVar(&format, "format", "growpanel", "growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, all or parquet")
 	cmd.Flags().StringVar(&out, "out", "", "folder to write into")
 	cmd.Flags().BoolVar(&clean, "clean", false, "leave out the few malformed records")
 	return cmd
