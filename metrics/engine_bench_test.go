@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 // benchInput is the engine's input for n generated lines, made outside
 // the timer and kept for the sizes' sub-benchmarks.
 type benchInput struct {
-	in  Input
-	opt Options
-	n   int
+	in   Input
+	opt  Options
+	n    int
+	file string // the lines as Parquet, once written
 }
 
 func makeBenchInput(b *testing.B, n int) *benchInput {
@@ -38,6 +40,24 @@ func makeBenchInput(b *testing.B, n int) *benchInput {
 			Rates:    []Rate{{Day: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Currency: "eur", Rate: "1.1"}, {Day: time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC), Currency: "eur", Rate: "1.05"}}},
 		n: len(ls),
 	}
+}
+
+// linesFile writes the input's lines to a Parquet file, once per input.
+func linesFile(b *testing.B, bi *benchInput) string {
+	b.Helper()
+	if bi.file != "" {
+		return bi.file
+	}
+	f, err := os.CreateTemp("", "mrrflow-bench-*.parquet")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := schemas.WriteParquet(f, schemas.InvoiceLines, bi.in.Lines...); err != nil {
+		b.Fatal(err)
+	}
+	bi.file = f.Name()
+	return bi.file
 }
 
 // prepared runs the first stages of the engine (1: encode, 2: and sort,
@@ -118,6 +138,27 @@ func BenchmarkEngine(b *testing.B) {
 				e.build().Release()
 			}
 		})
+		// From a Parquet file of the lines, in one piece and in partitions
+		// of a quarter of the lines spilled to disk.
+		for _, parts := range []int{1, 4} {
+			b.Run(fmt.Sprintf("%s/parquet-parts=%d", name, parts), func(b *testing.B) {
+				setup(b)
+				b.StopTimer()
+				in, opt := bi.in, bi.opt
+				in.Lines, in.LineFiles = nil, []string{linesFile(b, bi)}
+				opt.Partitions, opt.SpillDir = parts, b.TempDir()
+				b.ReportAllocs()
+				b.SetBytes(int64(bi.n))
+				b.StartTimer()
+				for i := 0; i < b.N; i++ {
+					res, err := Compute(context.Background(), memory.DefaultAllocator, in, opt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					res.Release()
+				}
+			})
+		}
 		b.Run(name+"/all", func(b *testing.B) {
 			setup(b)
 			b.ReportAllocs()
@@ -130,5 +171,8 @@ func BenchmarkEngine(b *testing.B) {
 				res.Release()
 			}
 		})
+		if bi != nil && bi.file != "" {
+			os.Remove(bi.file)
+		}
 	}
 }

@@ -602,20 +602,29 @@ func (e *engine) seeDay(d int32) {
 	}
 }
 
+// column is a batch's column of table t by name; the batch holds all the
+// table's columns, or some of them under their names.
+func column(rec arrow.RecordBatch, t *schemas.Table, name string) arrow.Array {
+	if int(rec.NumCols()) == len(t.Columns) {
+		return rec.Column(t.Index(name))
+	}
+	return rec.Column(rec.Schema().FieldIndices(name)[0])
+}
+
 func strCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.String {
-	return rec.Column(t.Index(name)).(*array.String)
+	return column(rec, t, name).(*array.String)
 }
 
 func i64Col(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Int64 {
-	return rec.Column(t.Index(name)).(*array.Int64)
+	return column(rec, t, name).(*array.Int64)
 }
 
 func tsCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Timestamp {
-	return rec.Column(t.Index(name)).(*array.Timestamp)
+	return column(rec, t, name).(*array.Timestamp)
 }
 
 func boolCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Boolean {
-	return rec.Column(t.Index(name)).(*array.Boolean)
+	return column(rec, t, name).(*array.Boolean)
 }
 
 func ts(a *array.Timestamp, i int) int64 {

@@ -59,12 +59,16 @@ func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.Reco
 		}
 	}
 	for _, path := range in.LineFiles {
-		if err := schemas.ScanParquetFile(ctx, e.mem, path, schemas.InvoiceLines, fn); err != nil {
+		if err := schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// lineFields are the columns of invoice_lines the engine reads.
+var lineFields = []string{"source", "invoice_id", "line_id", "customer_id", "subscription_id", "plan_id", "kind",
+	"invoice_date", "period_start", "period_end", "paid_at", "amount", "tax", "prorated", "currency"}
 
 // partitions is the number of partitions for n lines.
 func (e *engine) partitions(n int) int {
@@ -80,18 +84,23 @@ func (e *engine) partitions(n int) int {
 
 // computeWhole computes the input in one piece.
 func (e *engine) computeWhole(ctx context.Context, in Input) error {
+	var read []arrow.RecordBatch
+	defer func() {
+		for _, r := range read {
+			r.Release()
+		}
+	}()
 	for _, path := range in.LineFiles {
-		recs, err := schemas.ReadParquetFile(ctx, e.mem, path, schemas.InvoiceLines)
+		err := schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, func(rec arrow.RecordBatch) error {
+			rec.Retain()
+			read = append(read, rec)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		defer func() {
-			for _, r := range recs {
-				r.Release()
-			}
-		}()
-		in.Lines = append(in.Lines[:len(in.Lines):len(in.Lines)], recs...)
 	}
+	in.Lines = append(in.Lines[:len(in.Lines):len(in.Lines)], read...)
 	if err := e.encode(in); err != nil {
 		return err
 	}

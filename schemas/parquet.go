@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -103,6 +104,19 @@ func ScanParquetFile(ctx context.Context, mem memory.Allocator, path string, t *
 	return scanParquet(ctx, mem, path, t, nil, fn)
 }
 
+// ScanParquetColumns streams the named columns of a Parquet file of table
+// t to fn, batch by batch; the batches hold those columns only, in the
+// table's order. A batch is valid during fn only.
+func ScanParquetColumns(ctx context.Context, mem memory.Allocator, path string, t *Table, names []string, fn func(arrow.RecordBatch) error) error {
+	cols := make([]int, 0, len(names))
+	for i, c := range t.Columns {
+		if slices.Contains(names, c.Name) {
+			cols = append(cols, i)
+		}
+	}
+	return scanParquet(ctx, mem, path, t, cols, fn)
+}
+
 // DistinctStrings is the set of values of one string column of a Parquet
 // file of table t, read alone.
 func DistinctStrings(ctx context.Context, mem memory.Allocator, path string, t *Table, column string) (map[string]bool, error) {
@@ -136,7 +150,8 @@ func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Tabl
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	// Columns are decoded in parallel.
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10, Parallel: true}, mem)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
