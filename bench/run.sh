@@ -43,7 +43,7 @@ for n in "${sizes[@]}"; do
     peak=$(awk -F: '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time.txt")
     python3 - "$out/log.json" "$f" "$peak" <<'PY'
 import json, sys
-lines, ext, comp, load, total, parts = 0, 0.0, 0.0, 0.0, 0.0, 1
+lines, ext, comp, load, total, parts, unchanged = 0, 0.0, 0.0, 0.0, 0.0, 1, False
 for raw in open(sys.argv[1]):
     try:
         m = json.loads(raw)
@@ -53,6 +53,7 @@ for raw in open(sys.argv[1]):
     if msg == "source normalized":
         if m.get("unchanged"):
             lines += m.get("invoice_lines", 0)
+            unchanged = True
         else:
             lines += m.get("read", {}).get("invoice", 0)
         ext += m.get("took", 0) / 1000
@@ -63,7 +64,7 @@ for raw in open(sys.argv[1]):
         load = m.get("took", 0) / 1000
     elif msg.startswith("run finished"):
         total = m.get("took_ms", 0) / 1000
-rate = lines / ext if ext else 0
+rate = lines / ext if ext and not unchanged else 0
 print(f"{sys.argv[2]:<17} {lines:>10} {ext:>9.2f} {rate:>12,.0f} {comp:>9.2f} {parts:>5} {load:>9.2f} {total:>9.2f} {sys.argv[3]:>10}")
 PY
   done

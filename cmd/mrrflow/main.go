@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 
@@ -26,7 +27,16 @@ const (
 // main cancels the work on SIGINT or SIGTERM. A long-running command
 // (schedule) stops at the first signal and lets its running job finish; a
 // second signal cancels the job too.
+// defaultMemoryLimit is the Go heap's soft limit when GOMEMLIMIT is not
+// set: the collector works harder near it instead of letting the heap
+// double, which keeps a large run's peak within a budget (the engine's
+// partitions bound what is live).
+const defaultMemoryLimit = 8 << 30
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	stop, stopNow := context.WithCancel(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
