@@ -103,9 +103,9 @@ func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (
 	if err != nil {
 		return nil, err
 	}
-	parts := e.partitions(n)
-	if parts > 1 {
-		err = e.computeParts(ctx, in, parts)
+	e.parts = e.partitions(n)
+	if e.parts > 1 {
+		err = e.computeParts(ctx, in, e.parts)
 	} else {
 		err = e.computeWhole(ctx, in)
 	}
@@ -113,7 +113,7 @@ func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (
 		return nil, err
 	}
 	r := e.build()
-	r.Partitions = parts
+	r.Partitions = e.parts
 	return r, nil
 }
 
@@ -156,6 +156,7 @@ type engine struct {
 	snapshot  []snapshotRow
 	months    *months
 	workers   []*scratch // the scanners' buffers and accumulators
+	parts     int        // the partitions computed
 	firstDay  int32      // first day with a line (by invoice date or period start)
 	hasLines  bool
 }

@@ -148,6 +148,7 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 		byRank[custRank[old]] = c
 	}
 	bounds := cutRanges(0, n, parts, func(c int32) int64 { return byRank[c] })
+	e.parts = len(bounds) - 1 // fewer when there are fewer customers
 	partOf := make([]int32, n)
 	for p := 0; p+1 < len(bounds); p++ {
 		for c := bounds[p]; c < bounds[p+1]; c++ {
