@@ -118,3 +118,44 @@ func TestGeneratedWarehouseRuns(t *testing.T) {
 		}
 	}
 }
+
+// A stored source with a currency that has no rate is loaded whole, so its
+// lines become rejected rows exactly as if it had been read afresh.
+func TestStoredSourceWithoutRateIsRejectedLikeAFreshOne(t *testing.T) {
+	dir, stored, fresh := t.TempDir(), t.TempDir(), t.TempDir()
+	if _, err := gen.GrowPanel(dir, gen.Options{Customers: 80, Months: 12, Seed: 11, EUR: true}); err != nil {
+		t.Fatal(err)
+	}
+	config, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(wh string) *Record {
+		t.Helper()
+		rec, err := runDir(t, dir, wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	run(stored) // with the rates
+	noRates := bytes.ReplaceAll(config, []byte("fx_rates: fx.csv\n"), nil)
+	if bytes.Equal(noRates, config) {
+		t.Fatal("the generated config names no fx_rates")
+	}
+	writeFiles(t, dir, map[string]string{"config.yaml": string(noRates)})
+	want := run(fresh) // the exports read afresh, without rates
+	exports := map[string]string{"plans.json": "[]", "customers.ndjson": "", "invoices.csv": "id,customer_id,amount\n"}
+	writeFiles(t, dir, exports)
+	got := run(stored) // nothing new, without rates
+	if !got.Sources[0].Unchanged || want.Rejected == 0 || got.Rejected != want.Rejected {
+		t.Fatalf("stored source: unchanged %v, %d rejected; read afresh: %d rejected", got.Sources[0].Unchanged, got.Rejected, want.Rejected)
+	}
+	a, b := martBytes(t, stored), martBytes(t, fresh)
+	for path, data := range a {
+		rel, _ := filepath.Rel(stored, path)
+		if !bytes.Equal(data, b[filepath.Join(fresh, rel)]) {
+			t.Errorf("%s differs from the fresh run's", rel)
+		}
+	}
+}
