@@ -2,10 +2,8 @@ package extract
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,24 +87,44 @@ func format(path string) string {
 	return ""
 }
 
-// readFile streams the records of one file to fn. plural is the key under
-// which a JSON object may wrap the array ({"invoices": [...]}).
-func readFile(ctx context.Context, path, plural string, fn func(*object) error) error {
-	return readFileRouted(ctx, path, map[string]func(*object) error{plural: fn}, fn)
-}
-
 // readFileRouted streams a file's records: a top-level JSON array, NDJSON
 // or CSV to records; the arrays of a top-level JSON object to the handler
 // of their key (an object with none of those keys is one record).
 func readFileRouted(ctx context.Context, path string, arrays map[string]func(*object) error, records func(*object) error) error {
+	handlers := make(map[string]rawHandler, len(arrays))
+	for k, fn := range arrays {
+		handlers[k] = parsed(fn)
+	}
+	obj := &object{}
+	return cutFile(ctx, path, handlers, parsed(records), func(c *chunk) error { return c.each(obj, records) })
+}
+
+// rawHandler takes one JSON record of a document, as text, with the line
+// it starts on.
+type rawHandler func(raw []byte, line int) error
+
+// parsed makes a raw handler that splits the record into its fields first.
+func parsed(fn func(*object) error) rawHandler {
+	obj := &object{}
+	return func(raw []byte, line int) error {
+		obj.line = line
+		parseObject(raw, obj)
+		return fn(obj)
+	}
+}
+
+// cutFile reads one file: a JSON document's records go to the handler of
+// their array (or to records), one by one; NDJSON and CSV are cut into
+// chunks of whole records, handed to emit.
+func cutFile(ctx context.Context, path string, arrays map[string]rawHandler, records rawHandler, emit func(*chunk) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var r io.Reader = bufio.NewReaderSize(f, 256<<10)
+	var r io.Reader = f
 	if strings.HasSuffix(strings.ToLower(path), ".gz") {
-		gz, err := gzip.NewReader(r)
+		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
 		if err != nil {
 			return &FileError{Path: path, Err: err}
 		}
@@ -115,18 +133,18 @@ func readFileRouted(ctx context.Context, path string, arrays map[string]func(*ob
 	}
 	switch format(path) {
 	case "json":
-		return readJSON(ctx, path, r, arrays, records)
+		return readJSON(ctx, path, bufio.NewReaderSize(r, 256<<10), arrays, records)
 	case "ndjson":
-		return readNDJSON(ctx, path, r, records)
+		return cutChunks(ctx, path, r, chunkNDJSON, emit)
 	case "csv":
-		return readCSV(ctx, path, r, records)
+		return cutChunks(ctx, path, r, chunkCSV, emit)
 	}
 	return &FileError{Path: path, Err: errors.New("unknown format: name it .json, .ndjson, .jsonl or .csv (optionally .gz)")}
 }
 
 // readJSON streams a JSON array of objects to records, the arrays of an
 // object to the handler of their key, or a single object to records.
-func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]func(*object) error, records func(*object) error) error {
+func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]rawHandler, records rawHandler) error {
 	lc := newLineCounter(r)
 	dec := json.NewDecoder(lc)
 	dec.UseNumber()
@@ -143,16 +161,14 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]f
 		line, col := lc.position(off)
 		return &FileError{Path: path, Line: line, Col: col, Err: err}
 	}
-	obj := &object{}
-	emitRaw := func(raw json.RawMessage, fn func(*object) error) error {
+	emitRaw := func(raw json.RawMessage, fn rawHandler) error {
 		end := dec.InputOffset()
 		start := end - int64(len(raw))
-		obj.line, _ = lc.position(start)
+		line, _ := lc.position(start)
 		lc.release(start)
-		parseObject(raw, obj)
-		return fn(obj)
+		return fn(raw, line)
 	}
-	array := func(fn func(*object) error) error {
+	array := func(fn rawHandler) error {
 		for i := 0; dec.More(); i++ {
 			if i&1023 == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -218,9 +234,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]f
 		}
 		if !wrapped {
 			raw, _ := json.Marshal(single)
-			obj.line = startLine
-			parseObject(raw, obj)
-			if err := records(obj); err != nil {
+			if err := records(raw, startLine); err != nil {
 				return err
 			}
 		}
@@ -240,54 +254,13 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]f
 // value that is not an object becomes a record error.
 func parseObject(raw []byte, obj *object) {
 	obj.raw = append(obj.raw[:0], raw...)
-	obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], nil
-	err := scanObject(obj.raw, func(k string, v Value) {
+	obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
+	err := scanObject(string(raw), func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
 		obj.vals = append(obj.vals, v)
 	})
 	if err != nil {
 		obj.keys, obj.vals, obj.err = obj.keys[:0], obj.vals[:0], err
-	}
-}
-
-// readNDJSON streams one JSON object per line; a line that is not one
-// becomes a record error, and reading goes on.
-func readNDJSON(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	obj := &object{}
-	var long []byte
-	for line := 1; ; line++ {
-		if line&1023 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		b, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long[:0], b...)
-			for err == bufio.ErrBufferFull {
-				b, err = br.ReadSlice('\n')
-				long = append(long, b...)
-			}
-			b = long
-		}
-		if err != nil && err != io.EOF {
-			return &FileError{Path: path, Line: line, Err: err}
-		}
-		if t := bytes.TrimSpace(b); len(t) > 0 {
-			obj.line = line
-			if !json.Valid(t) {
-				obj.raw = append(obj.raw[:0], t...)
-				obj.keys, obj.vals = obj.keys[:0], obj.vals[:0]
-				obj.err = fmt.Errorf("line is not valid JSON: %s", ndjsonProblem(t))
-			} else {
-				parseObject(t, obj)
-			}
-			if ferr := fn(obj); ferr != nil {
-				return ferr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
 	}
 }
 
@@ -302,66 +275,6 @@ func ndjsonProblem(b []byte) string {
 		return fmt.Sprintf("%v at column %d", se, se.Offset)
 	}
 	return err.Error()
-}
-
-// readCSV streams the rows of a CSV file with a header row; empty cells are
-// missing fields. A row that cannot be parsed becomes a record error.
-func readCSV(ctx context.Context, path string, r io.Reader, fn func(*object) error) error {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil
-	}
-	if err != nil {
-		return &FileError{Path: path, Line: 1, Err: fmt.Errorf("header: %w", err)}
-	}
-	header = append([]string(nil), header...)
-	for i := range header {
-		header[i] = strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff"))
-	}
-	obj := &object{}
-	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		row, err := cr.Read()
-		if err == io.EOF {
-			return nil
-		}
-		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
-		var pe *csv.ParseError
-		switch {
-		case errors.As(err, &pe):
-			obj.line = pe.StartLine
-			obj.raw = appendJSONString(obj.raw[:0], strings.Join(row, ","))
-			obj.err = fmt.Errorf("CSV row cannot be parsed: %v", pe.Err)
-		case err != nil:
-			return &FileError{Path: path, Err: err}
-		default:
-			obj.line, _ = cr.FieldPos(0)
-			if len(row) != len(header) {
-				obj.err = fmt.Errorf("row has %d cells, the header has %d", len(row), len(header))
-			}
-			for i, cell := range row {
-				if i >= len(header) {
-					break
-				}
-				obj.keys = append(obj.keys, header[i])
-				if cell == "" {
-					obj.vals = append(obj.vals, Value{})
-				} else {
-					obj.vals = append(obj.vals, Value{Text: cell, Kind: Text})
-				}
-			}
-			obj.raw = obj.raw[:0]
-			obj.header, obj.row = header, row
-		}
-		if err := fn(obj); err != nil {
-			return err
-		}
-	}
 }
 
 // csvRaw renders a CSV row as a JSON object of its header names.

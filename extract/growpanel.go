@@ -69,44 +69,88 @@ var (
 	}
 )
 
-func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
-	steps := []struct {
-		pattern, plural string
-		entity          schemas.Entity
-		fields          map[string]string
-	}{
+// growpanelStep is one of the three files of a GrowPanel export.
+type growpanelStep struct {
+	pattern, plural string
+	entity          schemas.Entity
+	fields          map[string]string
+}
+
+func (g *growPanel) steps() []growpanelStep {
+	return []growpanelStep{
 		{g.src.Plans, "plans", schemas.EntityPlan, growpanelPlanFields},
 		{g.src.Customers, "customers", schemas.EntityCustomer, growpanelCustomerFields},
 		{g.src.Invoices, "invoices", schemas.EntityInvoice, growpanelInvoiceFields},
 	}
-	rec := &Record{}
-	for _, st := range steps {
-		names := &fieldNames{fields: st.fields}
+}
+
+func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
+	return g.ExtractBlocks(ctx, func(b Block) error { return b.Each(fn) })
+}
+
+// ExtractBlocks cuts the files into blocks of records: CSV and NDJSON in
+// chunks of whole lines, JSON documents in runs of records decoded one by
+// one (a JSON document is read by one goroutine; its records are parsed
+// by any).
+func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) error {
+	for _, st := range g.steps() {
 		paths, err := expandGlob(st.pattern)
 		if err != nil {
 			return fmt.Errorf("source %s %s: %w", g.src.Name, st.plural, err)
 		}
 		for _, path := range paths {
-			err := readFile(ctx, path, st.plural, func(o *object) error {
-				rec.reset(g.src.Name, st.entity, path+":"+strconv.Itoa(o.line))
-				rec.raw = o.rawJSON
-				rec.Err = o.err
-				names.resolve(o.keys)
-				for i, k := range o.keys {
-					if name := names.canonical[i]; name != "" {
-						rec.Set(name, k, o.vals[i])
-					} else {
-						mapField(rec, st.entity, st.fields, k, o.vals[i])
-					}
+			emit := func(c *chunk) error {
+				return fn(&growpanelBlock{source: g.src.Name, path: path, step: st, chunk: c})
+			}
+			json := &chunk{kind: chunkJSON}
+			batch := func(raw []byte, line int) error {
+				json.raws, json.lines = append(json.raws, raw), append(json.lines, line)
+				if len(json.raws) < 1024 {
+					return nil
 				}
-				return fn(rec)
-			})
+				c := json
+				json = &chunk{kind: chunkJSON}
+				return emit(c)
+			}
+			err := cutFile(ctx, path, map[string]rawHandler{st.plural: batch}, batch, emit)
+			if err == nil && len(json.raws) > 0 {
+				err = emit(json)
+			}
 			if err != nil {
 				return fmt.Errorf("read %s %s: %w", g.src.Name, st.plural, err)
 			}
 		}
 	}
 	return nil
+}
+
+// growpanelBlock is a chunk of one GrowPanel file.
+type growpanelBlock struct {
+	source, path string
+	step         growpanelStep
+	chunk        *chunk
+}
+
+func (b *growpanelBlock) Each(fn func(*Record) error) error {
+	rec := &Record{}
+	names := &fieldNames{fields: b.step.fields}
+	obj := &object{}
+	raw := obj.rawJSON
+	origin := append([]byte(b.path), ':')
+	return b.chunk.each(obj, func(o *object) error {
+		rec.reset(b.source, b.step.entity, string(strconv.AppendInt(origin, int64(o.line), 10)))
+		rec.raw = raw
+		rec.Err = o.err
+		names.resolve(o.keys)
+		for i, k := range o.keys {
+			if name := names.canonical[i]; name != "" {
+				rec.Set(name, k, o.vals[i])
+			} else {
+				mapField(rec, b.step.entity, b.step.fields, k, o.vals[i])
+			}
+		}
+		return fn(rec)
+	})
 }
 
 // mapField stores one source field under its canonical name; customers keep

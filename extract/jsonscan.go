@@ -8,78 +8,79 @@ import (
 
 // scanObject walks the members of a JSON object that json.Valid accepted,
 // calling fn with each key and its raw value, without building a map. Keys
-// and string values with escapes are unescaped; a nested object or array
-// comes as its raw text.
-func scanObject(b []byte, fn func(key string, v Value)) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return errNotObject(b, i)
+// and values are slices of s, so that a record costs one allocation (its
+// text); keys and strings with escapes are unescaped into their own. A
+// nested object or array comes as its raw text.
+func scanObject(s string, fn func(key string, v Value)) error {
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return errNotObject(s, i)
 	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
 		return nil
 	}
-	for i < len(b) {
-		end := stringEnd(b, i)
-		key := unquote(b[i:end])
-		i = skipSpace(b, end)
-		i = skipSpace(b, i+1) // ':'
-		vend := valueEnd(b, i)
-		fn(key, rawValue(b[i:vend]))
-		i = skipSpace(b, vend)
-		if i < len(b) && b[i] == '}' {
+	for i < len(s) {
+		end := stringEnd(s, i)
+		key := unquote(s[i:end])
+		i = skipSpace(s, end)
+		i = skipSpace(s, i+1) // ':'
+		vend := valueEnd(s, i)
+		fn(key, rawValue(s[i:vend]))
+		i = skipSpace(s, vend)
+		if i < len(s) && s[i] == '}' {
 			return nil
 		}
-		i = skipSpace(b, i+1) // ','
+		i = skipSpace(s, i+1) // ','
 	}
 	return errors.New("unexpected end of object")
 }
 
-func errNotObject(b []byte, i int) error {
-	if i >= len(b) {
+func errNotObject(s string, i int) error {
+	if i >= len(s) {
 		return errors.New("not a JSON object: the record is empty")
 	}
-	kind := map[byte]string{'[': "array", '"': "string", 't': "bool", 'f': "bool", 'n': "null"}[b[i]]
+	kind := map[byte]string{'[': "array", '"': "string", 't': "bool", 'f': "bool", 'n': "null"}[s[i]]
 	if kind == "" {
 		kind = "number"
 	}
 	return errors.New("not a JSON object: found a JSON " + kind)
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// stringEnd returns the index after the string starting at b[i] == '"'.
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
+// stringEnd returns the index after the string starting at s[i] == '"'.
+func stringEnd(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
 		case '\\':
 			j++
 		case '"':
 			return j + 1
 		}
 	}
-	return len(b)
+	return len(s)
 }
 
-// valueEnd returns the index after the value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
+// valueEnd returns the index after the value starting at s[i].
+func valueEnd(s string, i int) int {
+	if i >= len(s) {
 		return i
 	}
-	switch b[i] {
+	switch s[i] {
 	case '"':
-		return stringEnd(b, i)
+		return stringEnd(s, i)
 	case '{', '[':
 		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
+		for j := i; j < len(s); j++ {
+			switch s[j] {
 			case '"':
-				j = stringEnd(b, j) - 1
+				j = stringEnd(s, j) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -89,10 +90,10 @@ func valueEnd(b []byte, i int) int {
 				}
 			}
 		}
-		return len(b)
+		return len(s)
 	}
 	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+	for j < len(s) && s[j] != ',' && s[j] != '}' && s[j] != ']' && s[j] != ' ' && s[j] != '\n' && s[j] != '\t' && s[j] != '\r' {
 		j++
 	}
 	return j
@@ -100,22 +101,22 @@ func valueEnd(b []byte, i int) int {
 
 // unquote returns a JSON string's text; only strings with escapes go
 // through encoding/json.
-func unquote(q []byte) string {
+func unquote(q string) string {
 	if len(q) < 2 {
 		return ""
 	}
 	body := q[1 : len(q)-1]
-	for _, c := range body {
-		if c == '\\' {
+	for i := 0; i < len(body); i++ {
+		if body[i] == '\\' {
 			var s string
-			json.Unmarshal(q, &s)
+			json.Unmarshal([]byte(q), &s)
 			return s
 		}
 	}
-	return string(body)
+	return body
 }
 
-func rawValue(v []byte) Value {
+func rawValue(v string) Value {
 	if len(v) == 0 {
 		return Value{}
 	}
@@ -125,11 +126,11 @@ func rawValue(v []byte) Value {
 	case 'n':
 		return Value{Kind: Null}
 	case 't', 'f':
-		return Value{Text: string(v), Kind: Bool}
+		return Value{Text: v, Kind: Bool}
 	case '{', '[':
-		return Value{Text: string(v), Kind: Object}
+		return Value{Text: v, Kind: Object}
 	}
-	return Value{Text: string(v), Kind: Number}
+	return Value{Text: v, Kind: Number}
 }
 
 // appendJSONString appends s as a JSON string, escaping what JSON needs.
@@ -159,4 +160,186 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 	}
 	return append(dst, '"')
+}
+
+// scanValid is scanObject for text not yet checked: it checks the JSON
+// grammar as it walks (one pass instead of json.Valid's and ours), and
+// returns false when s is not one valid JSON object, or is one it leaves
+// to encoding/json (very deep nesting). fn may have been called for the
+// members before the problem.
+func scanValid(s string, fn func(key string, v Value)) bool {
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return false
+	}
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return skipSpace(s, i+1) == len(s)
+	}
+	for {
+		end, ok := validString(s, i)
+		if !ok {
+			return false
+		}
+		key := unquote(s[i:end])
+		i = skipSpace(s, end)
+		if i >= len(s) || s[i] != ':' {
+			return false
+		}
+		i = skipSpace(s, i+1)
+		vend, ok := validValue(s, i, 0)
+		if !ok {
+			return false
+		}
+		fn(key, rawValue(s[i:vend]))
+		i = skipSpace(s, vend)
+		if i >= len(s) {
+			return false
+		}
+		if s[i] == '}' {
+			return skipSpace(s, i+1) == len(s)
+		}
+		if s[i] != ',' {
+			return false
+		}
+		i = skipSpace(s, i+1)
+	}
+}
+
+// validString returns the index after the JSON string at s[i].
+func validString(s string, i int) (int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return 0, false
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"':
+			return j + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			j++
+			if j >= len(s) {
+				return 0, false
+			}
+			switch s[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(s) {
+					return 0, false
+				}
+				for _, h := range []byte(s[j+1 : j+5]) {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return 0, false
+					}
+				}
+				j += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// validValue returns the index after the JSON value at s[i].
+func validValue(s string, i, depth int) (int, bool) {
+	if i >= len(s) || depth > 100 {
+		return 0, false
+	}
+	switch c := s[i]; {
+	case c == '"':
+		return validString(s, i)
+	case c == '{' || c == '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		j := skipSpace(s, i+1)
+		if j < len(s) && s[j] == closer {
+			return j + 1, true
+		}
+		for {
+			var ok bool
+			if c == '{' {
+				if j, ok = validString(s, j); !ok {
+					return 0, false
+				}
+				if j = skipSpace(s, j); j >= len(s) || s[j] != ':' {
+					return 0, false
+				}
+				j = skipSpace(s, j+1)
+			}
+			if j, ok = validValue(s, j, depth+1); !ok {
+				return 0, false
+			}
+			if j = skipSpace(s, j); j >= len(s) {
+				return 0, false
+			}
+			if s[j] == closer {
+				return j + 1, true
+			}
+			if s[j] != ',' {
+				return 0, false
+			}
+			j = skipSpace(s, j+1)
+		}
+	case c == 't':
+		return literal(s, i, "true")
+	case c == 'f':
+		return literal(s, i, "false")
+	case c == 'n':
+		return literal(s, i, "null")
+	case c == '-' || '0' <= c && c <= '9':
+		return validNumber(s, i)
+	}
+	return 0, false
+}
+
+func literal(s string, i int, lit string) (int, bool) {
+	if len(s)-i >= len(lit) && s[i:i+len(lit)] == lit {
+		return i + len(lit), true
+	}
+	return 0, false
+}
+
+// validNumber returns the index after the JSON number at s[i]:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(s string, i int) (int, bool) {
+	digitsFrom := func(j int) int {
+		for j < len(s) && '0' <= s[j] && s[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		i = digitsFrom(i)
+	default:
+		return 0, false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := digitsFrom(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := digitsFrom(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
 }

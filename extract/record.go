@@ -33,9 +33,18 @@ func (v Value) Present() bool {
 }
 
 type field struct {
+	key    uint16 // nameKey(name): most names differ in it, and it is cheap
 	name   string // canonical name
 	source string // the name it had in the source
 	value  Value
+}
+
+// nameKey packs a name's length and first and last bytes.
+func nameKey(name string) uint16 {
+	if name == "" {
+		return 0
+	}
+	return uint16(len(name))<<10 ^ uint16(name[0])<<3 ^ uint16(name[len(name)-1])
 }
 
 // Record is one raw record. A record handed to a callback is valid only
@@ -61,12 +70,18 @@ type Record struct {
 	Header bool
 
 	fields []field
+	// slots index fields by a hash of their name (index+1; 0 is empty),
+	// while there are few enough fields for it.
+	slots [64]uint8
 }
+
+const maxSlotted = 48
 
 func (r *Record) reset(source string, e schemas.Entity, origin string) {
 	r.Source, r.Entity, r.Origin = source, e, origin
 	r.Raw, r.raw, r.Err, r.Attrs, r.Header = r.Raw[:0], nil, nil, nil, false
 	r.fields = r.fields[:0]
+	r.slots = [64]uint8{}
 }
 
 // RawJSON returns the record as received, as JSON.
@@ -79,21 +94,38 @@ func (r *Record) RawJSON() []byte {
 
 // Get returns the value of a canonical field.
 func (r *Record) Get(name string) Value {
-	for i := range r.fields {
-		if r.fields[i].name == name {
-			return r.fields[i].value
-		}
+	if f := r.field(name); f != nil {
+		return f.value
 	}
 	return Value{}
+}
+
+func (r *Record) field(name string) *field {
+	k := nameKey(name)
+	if len(r.fields) < maxSlotted {
+		for h := k; ; h++ {
+			s := r.slots[h&63]
+			if s == 0 {
+				return nil
+			}
+			if f := &r.fields[s-1]; f.key == k && f.name == name {
+				return f
+			}
+		}
+	}
+	for i := range r.fields {
+		if f := &r.fields[i]; f.key == k && f.name == name {
+			return f
+		}
+	}
+	return nil
 }
 
 // SourceName returns the name the field had in the source, for messages;
 // the canonical name when it was not given.
 func (r *Record) SourceName(name string) string {
-	for i := range r.fields {
-		if r.fields[i].name == name {
-			return r.fields[i].source
-		}
+	if f := r.field(name); f != nil {
+		return f.source
 	}
 	return name
 }
@@ -104,11 +136,7 @@ func (r *Record) Set(name, sourceName string, v Value) {
 	if v.Kind == Missing {
 		return
 	}
-	for i := range r.fields {
-		f := &r.fields[i]
-		if f.name != name {
-			continue
-		}
+	if f := r.field(name); f != nil {
 		if !f.value.Present() {
 			f.source, f.value = sourceName, v
 		} else if v.Present() && v.Text != f.value.Text && r.Err == nil {
@@ -116,7 +144,15 @@ func (r *Record) Set(name, sourceName string, v Value) {
 		}
 		return
 	}
-	r.fields = append(r.fields, field{name: name, source: sourceName, value: v})
+	k := nameKey(name)
+	r.fields = append(r.fields, field{key: k, name: name, source: sourceName, value: v})
+	if len(r.fields) < maxSlotted {
+		h := k
+		for r.slots[h&63] != 0 {
+			h++
+		}
+		r.slots[h&63] = uint8(len(r.fields))
+	}
 }
 
 // SetAttr stores a customer attribute.

@@ -17,6 +17,23 @@ type Extractor interface {
 	Extract(ctx context.Context, fn func(*Record) error) error
 }
 
+// BlockExtractor is an extractor whose records can be parsed on several
+// goroutines at once.
+type BlockExtractor interface {
+	Extractor
+	// ExtractBlocks cuts the source into blocks of whole records and hands
+	// them to fn as they are cut, in the order Extract gives the records.
+	ExtractBlocks(ctx context.Context, fn func(Block) error) error
+}
+
+// Block is a run of records of a source.
+type Block interface {
+	// Each parses the block's records and hands each to fn, in order. It
+	// may run on any goroutine, several blocks' at once; a record is valid
+	// only during its call. An error from fn stops it and is returned.
+	Each(fn func(*Record) error) error
+}
+
 // Kind is one source kind: how to check its config and how to open it.
 type Kind struct {
 	Name string

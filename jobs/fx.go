@@ -70,11 +70,11 @@ func withoutRate(runID string, batches []*transform.Batch, reporting string, rat
 	present := map[string]bool{}
 	maps.Copy(present, stored) // the currencies of the sources left stored
 	for _, b := range batches {
-		for _, l := range b.Lines {
-			present[l.Currency] = true
+		for i := range b.Lines {
+			present[b.Lines[i].Currency] = true
 		}
-		for _, e := range b.Events {
-			present[e.Currency] = true
+		for i := range b.Events {
+			present[b.Events[i].Currency] = true
 		}
 	}
 	delete(present, "")
@@ -92,26 +92,38 @@ func withoutRate(runID string, batches []*transform.Batch, reporting string, rat
 		return fmt.Sprintf("field currency: no exchange rate for %s into the reporting currency %s (fx_rates)", cur, reporting)
 	}
 	for _, b := range batches {
-		kept := b.Lines[:0:0]
-		for _, l := range b.Lines {
-			if l.Currency != "" && !known[l.Currency] {
-				rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntityInvoice,
-					RecordID: l.InvoiceID, Origin: l.Origin, Error: reason(l.Currency)})
-				continue
-			}
-			kept = append(kept, l)
-		}
-		b.Lines = kept
-		events := b.Events[:0:0]
-		for _, e := range b.Events {
-			if e.Currency != "" && !known[e.Currency] {
-				rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntitySubscriptionEvent,
-					RecordID: e.EventID, Origin: e.Origin, Error: reason(e.Currency)})
-				continue
-			}
-			events = append(events, e)
-		}
-		b.Events = events
+		b.Lines = dropUnknown(b.Lines, known, func(l *schemas.InvoiceLine) string { return l.Currency }, func(l *schemas.InvoiceLine) {
+			rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntityInvoice,
+				RecordID: l.InvoiceID, Origin: l.Origin, Error: reason(l.Currency)})
+		})
+		b.Events = dropUnknown(b.Events, known, func(e *schemas.SubscriptionEvent) string { return e.Currency }, func(e *schemas.SubscriptionEvent) {
+			rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntitySubscriptionEvent,
+				RecordID: e.EventID, Origin: e.Origin, Error: reason(e.Currency)})
+		})
 	}
 	return rejected, nil
+}
+
+// dropUnknown returns the items whose currency is known (or not set),
+// handing the others to reject; items itself when none is dropped, a new
+// slice otherwise (items may be shared).
+func dropUnknown[T any](items []T, known map[string]bool, currency func(*T) string, reject func(*T)) []T {
+	var kept []T
+	for i := range items {
+		c := currency(&items[i])
+		if c == "" || known[c] {
+			if kept != nil {
+				kept = append(kept, items[i])
+			}
+			continue
+		}
+		if kept == nil {
+			kept = append(make([]T, 0, len(items)), items[:i]...)
+		}
+		reject(&items[i])
+	}
+	if kept == nil {
+		return items
+	}
+	return kept
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -75,6 +76,37 @@ func (c counted) Extract(ctx context.Context, fn func(*extract.Record) error) er
 	})
 	c.p.Read(n & 4095)
 	c.p.Done()
+	return err
+}
+
+// countedBlocks is counted for an extractor whose blocks are parsed on
+// several goroutines: each block tells p of its records when it is done.
+type countedBlocks struct {
+	counted
+	bx extract.BlockExtractor
+	mu *sync.Mutex
+}
+
+func (c countedBlocks) ExtractBlocks(ctx context.Context, fn func(extract.Block) error) error {
+	err := c.bx.ExtractBlocks(ctx, func(b extract.Block) error { return fn(countedBlock{b, c}) })
+	c.p.Done()
+	return err
+}
+
+type countedBlock struct {
+	extract.Block
+	c countedBlocks
+}
+
+func (b countedBlock) Each(fn func(*extract.Record) error) error {
+	n := 0
+	err := b.Block.Each(func(r *extract.Record) error {
+		n++
+		return fn(r)
+	})
+	b.c.mu.Lock()
+	b.c.p.Read(n)
+	b.c.mu.Unlock()
 	return err
 }
 
@@ -471,6 +503,9 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		if opt.Progress != nil {
 			opt.Progress.Source(src.Name)
 			read = counted{Extractor: ex, p: opt.Progress}
+			if bx, ok := ex.(extract.BlockExtractor); ok {
+				read = countedBlocks{counted: counted{Extractor: ex, p: opt.Progress}, bx: bx, mu: &sync.Mutex{}}
+			}
 		}
 		res, err := transform.Normalize(ctx, rec.RunID, src, mode, read, prior)
 		if err != nil {

@@ -78,6 +78,11 @@ func (r *reader) integer(name string, required bool, def int64) int64 {
 // amount reads an integer in minor units.
 func (r *reader) amount(name string, required bool) int64 {
 	v := r.rec.Get(name)
+	if v.Kind == extract.Number || v.Kind == extract.Text {
+		if n, err := strconv.ParseInt(v.Text, 10, 64); err == nil && n <= maxAmount && n >= -maxAmount {
+			return n // the common case, in one step
+		}
+	}
 	if v.Present() && strings.Contains(v.Text, ".") {
 		s := strings.TrimSpace(v.Text)
 		if f, err := strconv.ParseFloat(s, 64); err == nil && f != math.Trunc(f) {
@@ -140,6 +145,9 @@ func (r *reader) time(name string, required bool) int64 {
 			r.fail(name, "is required")
 		}
 		return schemas.NoTime
+	}
+	if us, ok := fastMicros(v.Text); ok && v.Kind == extract.Text {
+		return us
 	}
 	t, ok := ParseTime(v.Text)
 	if !ok || v.Kind != extract.Text {
@@ -235,3 +243,85 @@ func parseUTC(s string) (time.Time, bool) {
 	}
 	return t, true
 }
+
+// fastMicros reads the two most common forms, 2006-01-02T15:04:05Z and
+// 2006-01-02, between 1970 and 2200, straight into microseconds; anything
+// else (other forms, bad dates, out of range) is left to ParseTime.
+func fastMicros(s string) (int64, bool) {
+	if len(s) != 10 && len(s) != 20 {
+		return 0, false
+	}
+	if s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := digits(s[0:4])
+	m, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 || y < 1970 || y > 2200 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	secs := 0
+	if len(s) == 20 {
+		if s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+			return 0, false
+		}
+		h, ok1 := digits(s[11:13])
+		mi, ok2 := digits(s[14:16])
+		se, ok3 := digits(s[17:19])
+		if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || se > 59 {
+			return 0, false
+		}
+		secs = h*3600 + mi*60 + se
+	}
+	return (daysFromCivil(y, m, d)*86400 + int64(secs)) * 1_000_000, true
+}
+
+func digits(s string) (int, bool) {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil counts days from 1970-01-01 to a date from 1970 to 2200.
+func daysFromCivil(y, m, d int) int64 {
+	n := yearStart[y-1970] + monthStart[m-1] + d - 1
+	if m > 2 && daysIn(y, 2) == 29 {
+		n++
+	}
+	return int64(n)
+}
+
+var (
+	// monthStart is the day of the year each month starts on (from 0), in a
+	// common year.
+	monthStart = [12]int{0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334}
+	// yearStart is the day each year from 1970 to 2200 starts on.
+	yearStart = func() (t [231]int) {
+		for i := 1; i < len(t); i++ {
+			t[i] = t[i-1] + 365
+			if daysIn(1970+i-1, 2) == 29 {
+				t[i]++
+			}
+		}
+		return t
+	}()
+)

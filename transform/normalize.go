@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -51,17 +54,14 @@ type Result struct {
 // to merge it with.
 func Normalize(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor, prior func() (*Batch, error)) (*Result, error) {
 	start := time.Now()
-	n := &normalizer{
-		runID:       runID,
-		res:         &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
-		rejected:    map[schemas.Entity]map[string]string{},
-		headers:     map[string]invoiceHeader{},
-		planUUID:    map[string]string{},
-		subCustomer: map[string]string{},
-		customerAt:  map[string]int{},
-	}
+	n := newNormalizer(runID)
 	n.res.Batch.Source = src.Name
-	err := ex.Extract(ctx, n.add)
+	var err error
+	if bx, ok := ex.(extract.BlockExtractor); ok && runtime.GOMAXPROCS(0) > 1 {
+		err = n.addBlocks(ctx, bx, runtime.GOMAXPROCS(0))
+	} else {
+		err = ex.Extract(ctx, n.add)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +81,113 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	return n.res, nil
 }
 
+func newNormalizer(runID string) *normalizer {
+	return &normalizer{
+		runID:       runID,
+		res:         &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
+		rejected:    map[schemas.Entity]map[string]string{},
+		headers:     map[string]invoiceHeader{},
+		planUUID:    map[string]string{},
+		subCustomer: map[string]string{},
+		customerAt:  map[string]int{},
+	}
+}
+
+// addBlocks reads a source block by block on several goroutines: each
+// block's records are converted and checked by a normalizer of its own,
+// and the blocks are then absorbed in the source's order, so that the
+// result is the one a sequential read gives.
+func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		seq   int
+		block extract.Block
+	}
+	type done struct {
+		seq  int
+		part *normalizer
+	}
+	jobs := make(chan job, workers)
+	results := make(chan done, workers)
+	var readErr error
+	go func() {
+		defer close(jobs)
+		seq := 0
+		readErr = bx.ExtractBlocks(ctx, func(b extract.Block) error {
+			select {
+			case jobs <- job{seq, b}:
+				seq++
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			hint := 0 // lines in this worker's last block: most blocks are alike
+			for j := range jobs {
+				part := newNormalizer(n.runID)
+				part.lines = make([]pendingLine, 0, hint+hint/8)
+				j.block.Each(part.add) // add never fails
+				hint = len(part.lines)
+				select {
+				case results <- done{j.seq, part}:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	// Blocks finish out of order; at most workers*3 wait here.
+	waiting := map[int]*normalizer{}
+	next := 0
+	for d := range results {
+		waiting[d.seq] = d.part
+		for p, ok := waiting[next]; ok; p, ok = waiting[next] {
+			delete(waiting, next)
+			n.absorb(p)
+			next++
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
+}
+
+// absorb appends what another normalizer read after what n read.
+func (n *normalizer) absorb(p *normalizer) {
+	for e, c := range p.res.Read {
+		n.res.Read[e] += c
+	}
+	for _, c := range p.customers {
+		if _, company := p.customerAt[c.CustomerID]; company {
+			n.addCompany(c)
+		} else {
+			n.customers = append(n.customers, c)
+		}
+	}
+	n.plans = append(n.plans, p.plans...)
+	n.lineParts = append(n.lineParts, p.lines)
+	n.items = append(n.items, p.items...)
+	n.transactions = append(n.transactions, p.transactions...)
+	n.events = append(n.events, p.events...)
+	n.contacts = append(n.contacts, p.contacts...)
+	maps.Copy(n.headers, p.headers)
+	maps.Copy(n.planUUID, p.planUUID)
+	maps.Copy(n.subCustomer, p.subCustomer)
+	n.res.Warnings = append(n.res.Warnings, p.res.Warnings...)
+	for _, r := range p.res.Rejected {
+		n.rejectID(r.Source, r.Entity, r.RecordID, r.Origin, r.Error, r.Raw)
+	}
+}
+
 // read is the number of records read.
 func (r *Result) read() int {
 	n := 0
@@ -96,6 +203,9 @@ type normalizer struct {
 	customers []schemas.Customer
 	plans     []schemas.Plan
 	lines     []pendingLine
+	// lineParts are the lines of blocks read on other goroutines, which
+	// come before lines (kept as they are: copying them costs).
+	lineParts [][]pendingLine
 	// Invoices sent as a header and line items (ChartMogul).
 	headers      map[string]invoiceHeader
 	items        []lineItem
@@ -259,19 +369,25 @@ func (n *normalizer) merge(source string, prior *Batch) {
 	// Check each incoming line; an invoice with any bad line is rejected
 	// whole, so that an invoice is never half imported.
 	badInvoice := map[string]string{}
-	accepted := make([]schemas.InvoiceLine, 0, len(n.lines))
-	for i := range n.lines {
-		p := &n.lines[i]
-		if reason := n.checkRefs(source, &p.line, customers, plans); reason != "" {
-			raw := p.raw
-			if raw == "" {
-				raw = lineJSON(&p.line)
+	total := len(n.lines)
+	for _, part := range n.lineParts {
+		total += len(part)
+	}
+	accepted := make([]*schemas.InvoiceLine, 0, total)
+	for _, part := range append(n.lineParts, n.lines) {
+		for i := range part {
+			p := &part[i]
+			if reason := n.checkRefs(source, &p.line, customers, plans); reason != "" {
+				raw := p.raw
+				if raw == "" {
+					raw = lineJSON(&p.line)
+				}
+				n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, raw)
+				badInvoice[p.line.InvoiceID] = reason
+				continue
 			}
-			n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, raw)
-			badInvoice[p.line.InvoiceID] = reason
-			continue
+			accepted = append(accepted, &p.line)
 		}
-		accepted = append(accepted, p.line)
 	}
 	kept := accepted[:0]
 	for _, l := range accepted {
@@ -510,39 +626,51 @@ func upsert[T any](prior, incoming []T, id func(*T) string) []T {
 	return out
 }
 
-// upsertLines replaces every line of an invoice that arrives again.
-func upsertLines(prior, incoming []schemas.InvoiceLine) []schemas.InvoiceLine {
-	again := make(map[string]bool, len(incoming))
-	for i := range incoming {
-		again[incoming[i].InvoiceID] = true
+// upsertLines replaces every line of an invoice that arrives again, and
+// returns the lines sorted by invoice and line id. prior has one line per
+// id (an earlier result), and is usually so sorted already.
+func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) []schemas.InvoiceLine {
+	byLine := func(a, b *schemas.InvoiceLine) int {
+		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
 	}
-	all := make([]*schemas.InvoiceLine, 0, len(prior)+len(incoming))
-	for i := range prior {
-		if !again[prior[i].InvoiceID] {
-			all = append(all, &prior[i])
-		}
+	if !slices.IsSortedFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) }) {
+		prior = slices.Clone(prior)
+		slices.SortFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) })
 	}
-	// Within one read, a line sent twice: the last wins.
-	type key struct{ inv, line string }
-	pos := make(map[key]int, len(incoming))
-	for i := range incoming {
-		l := &incoming[i]
-		k := key{l.InvoiceID, l.LineID}
-		if j, ok := pos[k]; ok {
-			all[j] = l
+	// Within one read, a line sent twice: the last wins. Sorting by id and
+	// then by position puts the last of each id last of its run.
+	type seqLine struct {
+		l   *schemas.InvoiceLine
+		seq int
+	}
+	byID := make([]seqLine, len(incoming))
+	for i, l := range incoming {
+		byID[i] = seqLine{l, i}
+	}
+	slices.SortFunc(byID, func(a, b seqLine) int {
+		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))
+	})
+	fresh := make([]*schemas.InvoiceLine, 0, len(byID))
+	for i, x := range byID {
+		if i+1 < len(byID) && byID[i+1].l.InvoiceID == x.l.InvoiceID && byID[i+1].l.LineID == x.l.LineID {
 			continue
 		}
-		pos[k] = len(all)
-		all = append(all, l)
+		fresh = append(fresh, x.l)
 	}
-	slices.SortFunc(all, func(a, b *schemas.InvoiceLine) int {
-		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
-	})
-	out := make([]schemas.InvoiceLine, len(all))
-	for i, l := range all {
-		out[i] = *l
+	// Merge with the prior lines, leaving out those of invoices sent again.
+	out := make([]schemas.InvoiceLine, 0, len(prior)+len(fresh))
+	i := 0
+	for _, l := range fresh {
+		for i < len(prior) && prior[i].InvoiceID < l.InvoiceID {
+			out = append(out, prior[i])
+			i++
+		}
+		for i < len(prior) && prior[i].InvoiceID == l.InvoiceID {
+			i++ // the invoice arrives again: its lines are replaced
+		}
+		out = append(out, *l)
 	}
-	return out
+	return append(out, prior[i:]...)
 }
 
 func quoted(s string) string { return fmt.Sprintf("%q", s) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -64,11 +65,11 @@ func load[T any](ctx context.Context, w *store.Warehouse, source string, t *sche
 	return nil
 }
 
-// Stage writes a source's normalized tables into a run's transaction; a
-// table whose content did not change is left as it is.
+// Stage writes a source's normalized tables into a run's transaction, all
+// at once; a table whose content did not change is left as it is.
 func Stage(tx *store.Tx, b *Batch) error {
 	mem := memory.DefaultAllocator
-	for _, t := range []struct {
+	tables := []struct {
 		table *schemas.Table
 		rec   func() arrow.RecordBatch
 	}{
@@ -78,17 +79,20 @@ func Stage(tx *store.Tx, b *Batch) error {
 		{schemas.Transactions, func() arrow.RecordBatch { return schemas.TransactionsRecord(mem, b.Transactions) }},
 		{schemas.SubscriptionEvents, func() arrow.RecordBatch { return schemas.EventsRecord(mem, b.Events) }},
 		{schemas.Contacts, func() arrow.RecordBatch { return schemas.ContactsRecord(mem, b.Contacts) }},
-	} {
-		rec := t.rec()
-		_, err := tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
-			return schemas.WriteParquet(w, t.table, rec)
-		})
-		rec.Release()
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Go(func() {
+			rec := t.rec()
+			defer rec.Release()
+			_, errs[i] = tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
+				return schemas.WriteParquet(w, t.table, rec)
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Forget schedules the removal of a source's normalized tables (reset).

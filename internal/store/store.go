@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Directories inside a warehouse.
@@ -63,10 +64,12 @@ func (w *Warehouse) Glob(pattern string) ([]string, error) {
 	return out, nil
 }
 
-// Tx stages files of one run until Commit publishes them.
+// Tx stages files of one run until Commit publishes them. WriteFile and
+// Remove may be called from several goroutines at once.
 type Tx struct {
 	w       *Warehouse
 	runID   string
+	mu      sync.Mutex
 	staged  map[string]bool // rel paths staged, to be renamed into place
 	removed map[string]bool // rel paths to remove
 	done    bool
@@ -107,11 +110,13 @@ func (tx *Tx) WriteFile(rel string, fn func(io.Writer) error) (changed bool, err
 	if err := f.Close(); err != nil {
 		return false, err
 	}
-	delete(tx.removed, rel)
 	same, err := sameContent(path, tx.w.Path(rel))
 	if err != nil {
 		return false, err
 	}
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	delete(tx.removed, rel)
 	if same {
 		delete(tx.staged, rel)
 		return false, os.Remove(path)
@@ -122,6 +127,8 @@ func (tx *Tx) WriteFile(rel string, fn func(io.Writer) error) (changed bool, err
 
 // Remove schedules a published file for removal at commit.
 func (tx *Tx) Remove(rel string) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
 	if _, err := os.Stat(tx.w.Path(rel)); err == nil && !tx.staged[rel] {
 		tx.removed[rel] = true
 	}
@@ -129,6 +136,8 @@ func (tx *Tx) Remove(rel string) {
 
 // Changed lists the paths the commit will write or remove.
 func (tx *Tx) Changed() []string {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
 	var out []string
 	for p := range tx.staged {
 		out = append(out, p)

@@ -1,0 +1,60 @@
+package transform
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/gen"
+)
+
+// sequential hides an extractor's blocks: its records are read one by one
+// on one goroutine.
+type sequential struct{ ex extract.Extractor }
+
+func (s sequential) Extract(ctx context.Context, fn func(*extract.Record) error) error {
+	return s.ex.Extract(ctx, fn)
+}
+
+// Reading a source in blocks on several goroutines gives exactly what
+// reading it record by record gives: the same state, the same rejected
+// rows in the same order, the same counts.
+func TestBlocksNormalizeAsOneReader(t *testing.T) {
+	for _, format := range []string{"csv", "ndjson", "json"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := gen.GrowPanel(dir, gen.Options{Customers: 3000, Months: 24, Seed: 7, Invoices: format, BadRecords: true, EUR: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := configs.Source{Name: "billing", Kind: "growpanel", Plans: filepath.Join(dir, "plans.json"),
+				Customers: filepath.Join(dir, "customers.ndjson"), Invoices: filepath.Join(dir, "invoices."+format)}
+			ex, err := extract.Open(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := ex.(extract.BlockExtractor); !ok {
+				t.Fatal("growpanel is not read in blocks")
+			}
+			blocks, err := Normalize(context.Background(), "r", src, configs.ModeReplace, ex, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := Normalize(context.Background(), "r", src, configs.ModeReplace, sequential{ex}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(one.Batch.Lines) < st.Invoices/2 || len(one.Rejected) == 0 {
+				t.Fatalf("%d lines and %d rejected rows of %d invoice lines written", len(one.Batch.Lines), len(one.Rejected), st.Invoices)
+			}
+			blocks.Took, one.Took = 0, 0
+			if !reflect.DeepEqual(blocks, one) {
+				t.Errorf("read in blocks: %d lines, %d rejected, read %v; one by one: %d lines, %d rejected, read %v",
+					len(blocks.Batch.Lines), len(blocks.Rejected), blocks.Read, len(one.Batch.Lines), len(one.Rejected), one.Read)
+			}
+		})
+	}
+}
