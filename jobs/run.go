@@ -240,6 +240,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err != nil {
 		return rec, err
 	}
+	defer srcs.release()
 	present, err := storedCurrencies(ctx, w, srcs, rates, cfg.ReportingCurrency)
 	if err != nil {
 		return rec, err
@@ -292,6 +293,9 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	}
 	log.Info().Int("tables", len(written)).Int("files_changed", changed).Dur("took", time.Since(t0)).
 		Msgf("loaded: %s", describeMonths(rec.ChangedMonths, opt.Backfill))
+	if err := srcs.waitStaged(log); err != nil {
+		return rec, err
+	}
 
 	rec.Outcome = "succeeded"
 	rec.finish(opt.Now())
@@ -347,9 +351,37 @@ func writeRecord(w *store.Warehouse, rec *Record) error {
 type source struct {
 	batch  *transform.Batch
 	stored bool // the tables in the warehouse are the state; batch is empty
+	// staged are the batches the state was written from, when it was.
+	staged *transform.Staged
 }
 
 type sources []*source
+
+// release waits for the sources' tables to be staged and frees the
+// batches they were written from.
+func (ss sources) release() {
+	for _, s := range ss {
+		if s.staged != nil {
+			s.staged.Release()
+			s.staged = nil
+		}
+	}
+}
+
+// waitStaged waits until every source's normalized tables are written.
+func (ss sources) waitStaged(log zerolog.Logger) error {
+	for _, s := range ss {
+		if s.staged == nil {
+			continue
+		}
+		took, err := s.staged.Wait()
+		if err != nil {
+			return err
+		}
+		log.Info().Str("source", s.batch.Source).Dur("took", took).Msg("normalized tables staged")
+	}
+	return nil
+}
 
 // batches are the sources' states held in memory.
 func (ss sources) batches() []*transform.Batch {
@@ -432,6 +464,16 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 	in := &inputs{}
 	for _, s := range ss {
 		b := s.batch
+		if st := s.staged; st != nil && st.Lines.NumRows() == int64(len(b.Lines)) && st.Events.NumRows() == int64(len(b.Events)) {
+			// The batches being written are the state (no line was left
+			// out for want of a rate): the engine reads them too.
+			for _, r := range []arrow.RecordBatch{st.Customers, st.Plans, st.Lines, st.Events} {
+				r.Retain()
+			}
+			in.customers, in.plans = append(in.customers, st.Customers), append(in.plans, st.Plans)
+			in.lines, in.events = append(in.lines, st.Lines), append(in.events, st.Events)
+			continue
+		}
 		if !s.stored {
 			in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
 			in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
@@ -530,10 +572,12 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 			if sr.Stored, err = storedRows(w, src.Name); err != nil {
 				return nil, nil, err
 			}
-		} else if err := transform.Stage(tx, b); err != nil {
-			return nil, nil, err
+			out = append(out, &source{batch: b, stored: true})
+		} else {
+			// The tables are written while the run goes on; the load
+			// waits for them.
+			out = append(out, &source{batch: b, staged: transform.Stage(tx, b)})
 		}
-		out = append(out, &source{batch: b, stored: res.Unchanged})
 		rejected = append(rejected, res.Rejected...)
 		rec.Sources = append(rec.Sources, sr)
 		rec.Rejected += len(res.Rejected)

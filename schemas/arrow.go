@@ -2,6 +2,9 @@ package schemas
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -145,33 +148,106 @@ func PlansRecord(mem memory.Allocator, ps []Plan) arrow.RecordBatch {
 	return r.Record()
 }
 
-// InvoiceLinesRecord converts lines to a batch of the invoice_lines table.
+// InvoiceLinesRecord converts lines to a batch of the invoice_lines table,
+// its columns built at once.
 func InvoiceLinesRecord(mem memory.Allocator, ls []InvoiceLine) arrow.RecordBatch {
-	r := NewRows(mem, InvoiceLines)
-	defer r.Release()
-	r.Reserve(len(ls))
-	for i := range ls {
-		l := &ls[i]
-		r.String(l.Source)
-		r.String(l.InvoiceID)
-		r.String(l.LineID)
-		r.String(l.CustomerID)
-		r.String(l.SubscriptionID)
-		r.String(l.PlanID)
-		r.String(l.Kind)
-		r.Time(l.InvoiceDate)
-		r.Time(l.PeriodStart)
-		r.Time(l.PeriodEnd)
-		r.Int64(l.Amount)
-		r.Int64(l.Tax)
-		r.Int64(l.Discount)
-		r.Int64(l.Quantity)
-		r.Bool(l.Prorated)
-		r.Time(l.PaidAt)
-		r.String(l.Currency)
-		r.String(l.Origin)
+	type L = InvoiceLine
+	return columnsRecord(mem, InvoiceLines, len(ls), []func(array.Builder){
+		stringColumn(ls, func(l *L) string { return l.Source }),
+		stringColumn(ls, func(l *L) string { return l.InvoiceID }),
+		stringColumn(ls, func(l *L) string { return l.LineID }),
+		stringColumn(ls, func(l *L) string { return l.CustomerID }),
+		stringColumn(ls, func(l *L) string { return l.SubscriptionID }),
+		stringColumn(ls, func(l *L) string { return l.PlanID }),
+		stringColumn(ls, func(l *L) string { return l.Kind }),
+		timeColumn(ls, func(l *L) int64 { return l.InvoiceDate }),
+		timeColumn(ls, func(l *L) int64 { return l.PeriodStart }),
+		timeColumn(ls, func(l *L) int64 { return l.PeriodEnd }),
+		int64Column(ls, func(l *L) int64 { return l.Amount }),
+		int64Column(ls, func(l *L) int64 { return l.Tax }),
+		int64Column(ls, func(l *L) int64 { return l.Discount }),
+		int64Column(ls, func(l *L) int64 { return l.Quantity }),
+		boolColumn(ls, func(l *L) bool { return l.Prorated }),
+		timeColumn(ls, func(l *L) int64 { return l.PaidAt }),
+		stringColumn(ls, func(l *L) string { return l.Currency }),
+		stringColumn(ls, func(l *L) string { return l.Origin }),
+	})
+}
+
+// columnsRecord builds a batch of n rows of a table column by column, the
+// columns on several goroutines: fill[i] appends the n values of column i
+// to its builder.
+func columnsRecord(mem memory.Allocator, t *Table, n int, fill []func(array.Builder)) arrow.RecordBatch {
+	schema := t.Schema()
+	if len(fill) != len(schema.Fields()) {
+		panic(fmt.Sprintf("schemas: table %s: %d columns filled, the table has %d", t.Name, len(fill), len(schema.Fields())))
 	}
-	return r.Record()
+	cols := make([]arrow.Array, len(fill))
+	next := atomic.Int32{}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(fill)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(fill); i = int(next.Add(1)) - 1 {
+				b := array.NewBuilder(mem, schema.Field(i).Type)
+				b.Reserve(n)
+				fill[i](b)
+				cols[i] = b.NewArray()
+				b.Release()
+			}
+		})
+	}
+	wg.Wait()
+	rec := array.NewRecordBatch(schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
+
+func stringColumn[T any](items []T, get func(*T) string) func(array.Builder) {
+	return func(b array.Builder) {
+		sb := b.(*array.StringBuilder)
+		size := 0
+		for i := range items {
+			size += len(get(&items[i]))
+		}
+		sb.ReserveData(size)
+		for i := range items {
+			sb.Append(get(&items[i]))
+		}
+	}
+}
+
+func int64Column[T any](items []T, get func(*T) int64) func(array.Builder) {
+	return func(b array.Builder) {
+		ib := b.(*array.Int64Builder)
+		for i := range items {
+			ib.UnsafeAppend(get(&items[i]))
+		}
+	}
+}
+
+// timeColumn appends timestamps in microseconds, NULL for NoTime.
+func timeColumn[T any](items []T, get func(*T) int64) func(array.Builder) {
+	return func(b array.Builder) {
+		tb := b.(*array.TimestampBuilder)
+		for i := range items {
+			if us := get(&items[i]); us == NoTime {
+				tb.UnsafeAppendBoolToBitmap(false)
+			} else {
+				tb.UnsafeAppend(arrow.Timestamp(us))
+			}
+		}
+	}
+}
+
+func boolColumn[T any](items []T, get func(*T) bool) func(array.Builder) {
+	return func(b array.Builder) {
+		bb := b.(*array.BooleanBuilder)
+		for i := range items {
+			bb.UnsafeAppend(get(&items[i]))
+		}
+	}
 }
 
 // TransactionsRecord converts transactions to a batch of their table.

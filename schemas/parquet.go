@@ -20,6 +20,11 @@ import (
 // rowGroupRows bounds the rows of one Parquet row group.
 const rowGroupRows = 1 << 20
 
+// distinctColumns hold values that rarely repeat: a dictionary would not
+// shrink them, and building one costs a hash per value.
+var distinctColumns = map[string]bool{"invoice_id": true, "line_id": true, "origin": true, "raw": true,
+	"event_id": true, "transaction_id": true}
+
 // ParquetWriter writes batches of one table to a Parquet file with standard
 // logical types: DATE, TIMESTAMP(UTC, micros), INT64, STRING, BOOLEAN,
 // DOUBLE and LIST. The Arrow schema, with the column descriptions, is stored
@@ -31,11 +36,17 @@ type ParquetWriter struct {
 
 // NewParquetWriter starts a Parquet file of the table on w.
 func NewParquetWriter(w io.Writer, t *Table) (*ParquetWriter, error) {
-	props := parquet.NewWriterProperties(
+	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithCreatedBy("mrrflow"),
 		parquet.WithMaxRowGroupLength(rowGroupRows),
-	)
+	}
+	for _, f := range t.Schema().Fields() {
+		if distinctColumns[f.Name] {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		}
+	}
+	props := parquet.NewWriterProperties(opts...)
 	arrProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
 	// The file writer closes a writer that is an io.Closer; ours is not
 	// its to close.

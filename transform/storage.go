@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -65,34 +66,64 @@ func load[T any](ctx context.Context, w *store.Warehouse, source string, t *sche
 	return nil
 }
 
-// Stage writes a source's normalized tables into a run's transaction, all
-// at once; a table whose content did not change is left as it is.
-func Stage(tx *store.Tx, b *Batch) error {
+// Staged are a source's normalized tables being written: the batches they
+// are written from (which the engine can read meanwhile), and the writes.
+type Staged struct {
+	Customers, Plans, Lines, Events arrow.RecordBatch
+	others                          []arrow.RecordBatch
+	wg                              sync.WaitGroup
+	errs                            []error
+	took                            time.Duration
+}
+
+// Wait waits until every table is written, and returns what failed.
+func (s *Staged) Wait() (time.Duration, error) {
+	s.wg.Wait()
+	return s.took, errors.Join(s.errs...)
+}
+
+// Release waits for the writes and frees the batches.
+func (s *Staged) Release() {
+	s.Wait()
+	for _, r := range append([]arrow.RecordBatch{s.Customers, s.Plans, s.Lines, s.Events}, s.others...) {
+		r.Release()
+	}
+}
+
+// Stage builds the batches of a source's normalized tables and starts
+// writing them into a run's transaction, all at once; Wait says when they
+// are written. A table whose content did not change is left as it is.
+func Stage(tx *store.Tx, b *Batch) *Staged {
+	start := time.Now()
 	mem := memory.DefaultAllocator
+	st := &Staged{others: make([]arrow.RecordBatch, 2)}
 	tables := []struct {
 		table *schemas.Table
-		rec   func() arrow.RecordBatch
+		rec   arrow.RecordBatch
 	}{
-		{schemas.Customers, func() arrow.RecordBatch { return schemas.CustomersRecord(mem, b.Customers) }},
-		{schemas.Plans, func() arrow.RecordBatch { return schemas.PlansRecord(mem, b.Plans) }},
-		{schemas.InvoiceLines, func() arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, b.Lines) }},
-		{schemas.Transactions, func() arrow.RecordBatch { return schemas.TransactionsRecord(mem, b.Transactions) }},
-		{schemas.SubscriptionEvents, func() arrow.RecordBatch { return schemas.EventsRecord(mem, b.Events) }},
-		{schemas.Contacts, func() arrow.RecordBatch { return schemas.ContactsRecord(mem, b.Contacts) }},
+		{schemas.Customers, schemas.CustomersRecord(mem, b.Customers)},
+		{schemas.Plans, schemas.PlansRecord(mem, b.Plans)},
+		{schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines)},
+		{schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions)},
+		{schemas.SubscriptionEvents, schemas.EventsRecord(mem, b.Events)},
+		{schemas.Contacts, schemas.ContactsRecord(mem, b.Contacts)},
 	}
-	errs := make([]error, len(tables))
-	var wg sync.WaitGroup
+	st.Customers, st.Plans, st.Lines, st.others[0], st.Events, st.others[1] =
+		tables[0].rec, tables[1].rec, tables[2].rec, tables[3].rec, tables[4].rec, tables[5].rec
+	st.errs = make([]error, len(tables))
+	var writes sync.WaitGroup
 	for i, t := range tables {
-		wg.Go(func() {
-			rec := t.rec()
-			defer rec.Release()
-			_, errs[i] = tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
-				return schemas.WriteParquet(w, t.table, rec)
+		writes.Go(func() {
+			_, st.errs[i] = tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
+				return schemas.WriteParquet(w, t.table, t.rec)
 			})
 		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	st.wg.Go(func() {
+		writes.Wait()
+		st.took = time.Since(start)
+	})
+	return st
 }
 
 // Forget schedules the removal of a source's normalized tables (reset).
