@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -237,6 +238,51 @@ func TestScanValidIsSound(t *testing.T) {
 		raw, _ := json.Marshal(m)
 		if !scanValid(string(raw), func(string, Value) {}) {
 			t.Fatalf("scanValid refused %s", raw)
+		}
+	}
+}
+
+// Attributes read the fast way are those encoding/json reads, written as
+// encoding/json writes them.
+func TestAttributesAsEncodingJSON(t *testing.T) {
+	for _, obj := range []string{`{"b":"x","a":"y"}`, `{"k":"<&>","é":"\u00e9\n","q":"\"\\"}`, `{"n":null,"s":"v"}`, `{"a":"1","a":"2"}`,
+		`{"num":1.50,"s":"v"}`, `{"o":{"x":1}}`, `[1]`, `{}`} {
+		fast := &Record{}
+		mapField(fast, "customer", growpanelCustomerFields, "metadata", Value{Text: obj, Kind: Object})
+		var m map[string]any
+		slow := &Record{}
+		if err := json.Unmarshal([]byte(obj), &m); err != nil {
+			if fast.Err == nil {
+				t.Errorf("%s: no error", obj)
+			}
+			continue
+		}
+		for k, v := range m {
+			switch x := v.(type) {
+			case string:
+				slow.SetAttr(k, x)
+			case nil:
+			default:
+				b, _ := json.Marshal(x)
+				slow.SetAttr(k, string(b))
+			}
+		}
+		var want bytes.Buffer
+		want.WriteByte('{')
+		keys := slices.Sorted(maps.Keys(slow.Attrs))
+		for i, k := range keys {
+			if i > 0 {
+				want.WriteByte(',')
+			}
+			kb, _ := json.Marshal(k)
+			vb, _ := json.Marshal(slow.Attrs[k])
+			want.Write(kb)
+			want.WriteByte(':')
+			want.Write(vb)
+		}
+		want.WriteByte('}')
+		if got := fast.AttrsJSON(); got != want.String() && !(got == "{}" && want.String() == "{}") {
+			t.Errorf("%s: attributes %s, want %s", obj, got, want.String())
 		}
 	}
 }

@@ -164,6 +164,9 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 		return
 	}
 	if v.Kind == Object && (key == "custom_variables" || key == "metadata") {
+		if stringMembers(rec, v.Text) {
+			return
+		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(v.Text), &m); err != nil {
 			if rec.Err == nil {
@@ -184,6 +187,23 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 		return
 	}
 	rec.SetAttr(key, v.Text)
+}
+
+// stringMembers keeps the members of a JSON object of strings (and
+// nulls) as attributes; false, keeping nothing, for anything else, which
+// encoding/json then reads.
+func stringMembers(rec *Record, obj string) bool {
+	plain := true
+	err := scanObject(obj, func(_ string, m Value) { plain = plain && (m.Kind == Text || m.Kind == Null) })
+	if err != nil || !plain {
+		return false
+	}
+	scanObject(obj, func(k string, m Value) {
+		if m.Kind == Text {
+			rec.SetAttr(k, m.Text)
+		}
+	})
+	return true
 }
 
 // fieldNames caches the canonical name of each key of the last record:

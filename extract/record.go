@@ -179,14 +179,27 @@ func (r *Record) AttrsJSON() string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(r.Attrs[k])
-		b.Write(kb)
+		writeJSONString(&b, k)
 		b.WriteByte(':')
-		b.Write(vb)
+		writeJSONString(&b, r.Attrs[k])
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// writeJSONString writes s as encoding/json writes it: plain printable
+// ASCII as is, anything else through encoding/json.
+func writeJSONString(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			b.Write(q)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }
 
 // FieldConflict is two spellings of one field given with different values.

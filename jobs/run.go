@@ -259,6 +259,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 		return rec, err
 	}
 	defer in.release()
+	srcs.dropBatches()
 	before, err := monthlyRows(ctx, w)
 	if err != nil {
 		return rec, err
@@ -365,6 +366,14 @@ func (ss sources) release() {
 			s.staged.Release()
 			s.staged = nil
 		}
+	}
+}
+
+// dropBatches frees the sources' states as records once they are
+// batches for the engine: at millions of lines they are most of the heap.
+func (ss sources) dropBatches() {
+	for _, s := range ss {
+		s.batch = &transform.Batch{Source: s.batch.Source}
 	}
 }
 

@@ -20,10 +20,11 @@ import (
 // rowGroupRows bounds the rows of one Parquet row group.
 const rowGroupRows = 1 << 20
 
-// distinctColumns hold values that rarely repeat: a dictionary would not
-// shrink them, and building one costs a hash per value.
+// distinctColumns (by name, or table.name) hold values that rarely repeat,
+// or too many to fit a dictionary page: a dictionary would not shrink
+// them, and building one costs a hash per value.
 var distinctColumns = map[string]bool{"invoice_id": true, "line_id": true, "origin": true, "raw": true,
-	"event_id": true, "transaction_id": true}
+	"event_id": true, "transaction_id": true, "invoice_lines.customer_id": true, "invoice_lines.subscription_id": true}
 
 // ParquetWriter writes batches of one table to a Parquet file with standard
 // logical types: DATE, TIMESTAMP(UTC, micros), INT64, STRING, BOOLEAN,
@@ -42,7 +43,7 @@ func NewParquetWriter(w io.Writer, t *Table) (*ParquetWriter, error) {
 		parquet.WithMaxRowGroupLength(rowGroupRows),
 	}
 	for _, f := range t.Schema().Fields() {
-		if distinctColumns[f.Name] {
+		if distinctColumns[f.Name] || distinctColumns[t.Name+"."+f.Name] {
 			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
 		}
 	}

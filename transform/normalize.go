@@ -401,6 +401,7 @@ func (n *normalizer) merge(source string, prior *Batch) {
 		kept = append(kept, l)
 	}
 	n.res.Accepted[schemas.EntityInvoice] = len(kept)
+	n.lines, n.lineParts = nil, nil // kept points into them: upsertLines lets them go
 	out.Lines = upsertLines(prior.Lines, kept)
 	n.applyTransactions(source, prior)
 	n.mergeEvents(source, prior, customers, plans)
@@ -637,30 +638,15 @@ func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) [
 		prior = slices.Clone(prior)
 		slices.SortFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) })
 	}
-	// Within one read, a line sent twice: the last wins. Sorting by id and
-	// then by position puts the last of each id last of its run.
-	type seqLine struct {
-		l   *schemas.InvoiceLine
-		seq int
-	}
-	byID := make([]seqLine, len(incoming))
-	for i, l := range incoming {
-		byID[i] = seqLine{l, i}
-	}
-	slices.SortFunc(byID, func(a, b seqLine) int {
-		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))
-	})
-	fresh := make([]*schemas.InvoiceLine, 0, len(byID))
-	for i, x := range byID {
-		if i+1 < len(byID) && byID[i+1].l.InvoiceID == x.l.InvoiceID && byID[i+1].l.LineID == x.l.LineID {
-			continue
-		}
-		fresh = append(fresh, x.l)
-	}
+	fresh := lastOfEach(incoming, byLine)
+	// The lines are copied in order, each let go once copied: when they
+	// came in order, the blocks they were read in are freed as the copy
+	// goes, and the two copies are never both whole.
 	// Merge with the prior lines, leaving out those of invoices sent again.
 	out := make([]schemas.InvoiceLine, 0, len(prior)+len(fresh))
 	i := 0
-	for _, l := range fresh {
+	for k, l := range fresh {
+		fresh[k] = nil
 		for i < len(prior) && prior[i].InvoiceID < l.InvoiceID {
 			out = append(out, prior[i])
 			i++
@@ -671,6 +657,64 @@ func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) [
 		out = append(out, *l)
 	}
 	return append(out, prior[i:]...)
+}
+
+// lastOfEach sorts lines by id and keeps the last sent of each id (within
+// one read, a line sent twice: the last wins). It clears incoming.
+func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) []*schemas.InvoiceLine {
+	// Sorting by id and then by position puts the last of each id last of
+	// its run.
+	type seqLine struct {
+		l   *schemas.InvoiceLine
+		seq int
+	}
+	byID := make([]seqLine, len(incoming))
+	for i, l := range incoming {
+		byID[i] = seqLine{l, i}
+		incoming[i] = nil // (the caller lets lines go as they are copied)
+	}
+	sortParallel(byID, func(a, b seqLine) int {
+		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))
+	})
+	fresh := make([]*schemas.InvoiceLine, 0, len(byID))
+	for i, x := range byID {
+		if i+1 < len(byID) && byID[i+1].l.InvoiceID == x.l.InvoiceID && byID[i+1].l.LineID == x.l.LineID {
+			continue
+		}
+		fresh = append(fresh, x.l)
+	}
+	return fresh
+}
+
+// sortParallel sorts s by a total order: its halves on two goroutines,
+// then merged.
+func sortParallel[T any](s []T, cmp func(a, b T) int) {
+	if len(s) < 1<<16 || runtime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(s, cmp)
+		return
+	}
+	mid := len(s) / 2
+	a, b := s[:mid], s[mid:]
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(a, cmp) })
+	slices.SortFunc(b, cmp)
+	wg.Wait()
+	if cmp(a[len(a)-1], b[0]) <= 0 {
+		return // already in order, as sorted input comes
+	}
+	merged := make([]T, 0, len(s))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			merged = append(merged, b[j])
+			j++
+		} else {
+			merged = append(merged, a[i])
+			i++
+		}
+	}
+	merged = append(append(merged, a[i:]...), b[j:]...)
+	copy(s, merged)
 }
 
 func quoted(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,7 +1,10 @@
 package transform
 
 import (
+	"cmp"
 	"context"
+	"math/rand/v2"
+	"slices"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -56,5 +59,26 @@ func TestBlocksNormalizeAsOneReader(t *testing.T) {
 					len(blocks.Batch.Lines), len(blocks.Rejected), blocks.Read, len(one.Batch.Lines), len(one.Rejected), one.Read)
 			}
 		})
+	}
+}
+
+// sortParallel sorts as slices.SortFunc does, sorted input or not.
+func TestSortParallel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 10, 1 << 16, 1<<17 + 3} {
+		for _, sorted := range []bool{false, true} {
+			s := make([]int, n)
+			for i := range s {
+				s[i] = rng.IntN(n/3 + 1)
+			}
+			if sorted {
+				slices.Sort(s)
+			}
+			want := slices.Sorted(slices.Values(s))
+			sortParallel(s, cmp.Compare[int])
+			if !slices.Equal(s, want) {
+				t.Fatalf("n=%d sorted=%v: not sorted", n, sorted)
+			}
+		}
 	}
 }
