@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"context"
 	"math/rand/v2"
-	"slices"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/mrrflow/mrrflow/configs"
