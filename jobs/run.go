@@ -419,15 +419,13 @@ func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates
 		}
 		mine := map[string]bool{}
 		for _, t := range []*schemas.Table{schemas.InvoiceLines, schemas.SubscriptionEvents} {
-			path := w.Path(transform.TablePath(t, s.batch.Source))
-			if !exists(path) {
-				continue
+			for _, path := range transform.TableFiles(w, t, s.batch.Source) {
+				set, err := schemas.DistinctStrings(ctx, memory.DefaultAllocator, path, t, "currency")
+				if err != nil {
+					return nil, err
+				}
+				maps.Copy(mine, set)
 			}
-			set, err := schemas.DistinctStrings(ctx, memory.DefaultAllocator, path, t, "currency")
-			if err != nil {
-				return nil, err
-			}
-			maps.Copy(mine, set)
 		}
 		delete(mine, "")
 		// Without a reporting currency, the data's only currency is it, or
@@ -494,20 +492,16 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 			table *schemas.Table
 			into  *[]arrow.RecordBatch
 		}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
-			path := w.Path(transform.TablePath(t.table, b.Source))
-			if !exists(path) {
-				continue
+			for _, path := range transform.TableFiles(w, t.table, b.Source) {
+				recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
+				if err != nil {
+					in.release()
+					return nil, err
+				}
+				*t.into = append(*t.into, recs...)
 			}
-			recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
-			if err != nil {
-				in.release()
-				return nil, err
-			}
-			*t.into = append(*t.into, recs...)
 		}
-		if path := w.Path(transform.TablePath(schemas.InvoiceLines, b.Source)); exists(path) {
-			in.lineFiles = append(in.lineFiles, path)
-		}
+		in.lineFiles = append(in.lineFiles, transform.TableFiles(w, schemas.InvoiceLines, b.Source)...)
 	}
 	return in, nil
 }
@@ -611,16 +605,14 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 func storedRows(w *store.Warehouse, source string) (map[string]int, error) {
 	out := map[string]int{}
 	for _, t := range schemas.Normalized {
-		path := w.Path(transform.TablePath(t, source))
-		if !exists(path) {
-			out[t.Name] = 0
-			continue
+		out[t.Name] = 0
+		for _, path := range transform.TableFiles(w, t, source) {
+			n, err := schemas.ParquetRows(path)
+			if err != nil {
+				return nil, err
+			}
+			out[t.Name] += int(n)
 		}
-		n, err := schemas.ParquetRows(path)
-		if err != nil {
-			return nil, err
-		}
-		out[t.Name] = int(n)
 	}
 	return out, nil
 }

@@ -1,5 +1,7 @@
 package schemas
 
+import "strconv"
+
 // Money columns hold INT64 minor units (cents for USD, yen for JPY).
 const (
 	docMoney       = " In minor units of the reporting currency (cents for USD)."
@@ -290,8 +292,12 @@ func Lookup(name string) *Table {
 	return nil
 }
 
-// NormalizedPath is the warehouse-relative file of one source's normalized
-// table.
-func NormalizedPath(t *Table, source string) string {
-	return "normalized/" + t.Name + "/source=" + source + "/part-0.parquet"
+// NormalizedPath is the warehouse-relative first file of one source's
+// normalized table; a large table goes on in part-1, part-2, ...
+func NormalizedPath(t *Table, source string) string { return NormalizedPart(t, source, 0) }
+
+// NormalizedPart is the warehouse-relative file of part k of one source's
+// normalized table.
+func NormalizedPart(t *Table, source string, k int) string {
+	return "normalized/" + t.Name + "/source=" + source + "/part-" + strconv.Itoa(k) + ".parquet"
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -373,11 +374,33 @@ func (n *normalizer) merge(source string, prior *Batch) {
 	for _, part := range n.lineParts {
 		total += len(part)
 	}
+	parts := append(n.lineParts, n.lines)
+	// References are checked on several goroutines (the maps are only read
+	// meanwhile); the rejections are then made in the order read.
+	reasons := make([][]string, len(parts))
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < len(parts); k = int(next.Add(1)) - 1 {
+				for i := range parts[k] {
+					if r := n.checkRefs(source, &parts[k][i].line, customers, plans); r != "" {
+						if reasons[k] == nil {
+							reasons[k] = make([]string, len(parts[k]))
+						}
+						reasons[k][i] = r
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 	accepted := make([]*schemas.InvoiceLine, 0, total)
-	for _, part := range append(n.lineParts, n.lines) {
+	for k, part := range parts {
 		for i := range part {
 			p := &part[i]
-			if reason := n.checkRefs(source, &p.line, customers, plans); reason != "" {
+			if reasons[k] != nil && reasons[k][i] != "" {
+				reason := reasons[k][i]
 				raw := p.raw
 				if raw == "" {
 					raw = lineJSON(&p.line)
@@ -668,6 +691,11 @@ func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.Invoi
 		l   *schemas.InvoiceLine
 		seq int
 	}
+	if inOrder(incoming, byLine) {
+		fresh := slices.Clone(incoming)
+		clear(incoming)
+		return fresh // ids strictly increasing: nothing to sort, no line twice
+	}
 	byID := make([]seqLine, len(incoming))
 	for i, l := range incoming {
 		byID[i] = seqLine{l, i}
@@ -684,6 +712,16 @@ func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.Invoi
 		fresh = append(fresh, x.l)
 	}
 	return fresh
+}
+
+// inOrder reports whether lines come with strictly increasing ids.
+func inOrder(ls []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) bool {
+	for i := 1; i < len(ls); i++ {
+		if byLine(ls[i-1], ls[i]) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sortParallel sorts s by a total order: its halves on two goroutines,

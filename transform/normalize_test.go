@@ -3,15 +3,18 @@ package transform
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
 	"github.com/mrrflow/mrrflow/internal/gen"
+	"github.com/mrrflow/mrrflow/schemas"
 )
 
 // sequential hides an extractor's blocks: its records are read one by one
@@ -79,6 +82,43 @@ func TestSortParallel(t *testing.T) {
 			if !slices.Equal(s, want) {
 				t.Fatalf("n=%d sorted=%v: not sorted", n, sorted)
 			}
+		}
+	}
+}
+
+// upsertLines: the last of a line sent twice wins, an invoice sent again
+// replaces all its prior lines, and the result is sorted by id, whether
+// the lines come in order or not.
+func TestUpsertLines(t *testing.T) {
+	l := func(inv, line string, amount int64) schemas.InvoiceLine {
+		return schemas.InvoiceLine{InvoiceID: inv, LineID: line, Amount: amount}
+	}
+	prior := []schemas.InvoiceLine{l("a", "1", 1), l("b", "1", 1), l("b", "2", 1), l("d", "1", 1)}
+	ptrs := func(ls ...schemas.InvoiceLine) []*schemas.InvoiceLine {
+		var out []*schemas.InvoiceLine
+		for i := range ls {
+			out = append(out, &ls[i])
+		}
+		return out
+	}
+	show := func(ls []schemas.InvoiceLine) string {
+		var s []string
+		for _, x := range ls {
+			s = append(s, fmt.Sprintf("%s/%s=%d", x.InvoiceID, x.LineID, x.Amount))
+		}
+		return strings.Join(s, " ")
+	}
+	for _, c := range []struct {
+		incoming []*schemas.InvoiceLine
+		want     string
+	}{
+		{ptrs(l("b", "1", 2), l("c", "1", 2)), "a/1=1 b/1=2 c/1=2 d/1=1"},
+		{ptrs(l("c", "1", 2), l("b", "3", 2), l("b", "3", 3)), "a/1=1 b/3=3 c/1=2 d/1=1"},
+		{ptrs(l("e", "1", 2), l("0", "1", 2)), "0/1=2 a/1=1 b/1=1 b/2=1 d/1=1 e/1=2"},
+		{nil, "a/1=1 b/1=1 b/2=1 d/1=1"},
+	} {
+		if got := show(upsertLines(prior, c.incoming)); got != c.want {
+			t.Errorf("got %s, want %s", got, c.want)
 		}
 	}
 }

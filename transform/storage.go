@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -18,6 +18,23 @@ import (
 
 // TablePath is the warehouse-relative file of one source's normalized table.
 func TablePath(t *schemas.Table, source string) string { return schemas.NormalizedPath(t, source) }
+
+// TableFiles lists the files of a source's normalized table in the
+// warehouse, in part order; none when it was never stored.
+func TableFiles(w *store.Warehouse, t *schemas.Table, source string) []string {
+	var out []string
+	for k := 0; ; k++ {
+		path := w.Path(schemas.NormalizedPart(t, source, k))
+		if _, err := os.Stat(path); err != nil {
+			return out
+		}
+		out = append(out, path)
+	}
+}
+
+// partRows bounds the rows of one file of a normalized table: a large
+// table is written in several files at once.
+var partRows = 1 << 21
 
 // RejectedPath is the warehouse-relative file of one run's rejected rows.
 func RejectedPath(runID string) string {
@@ -45,21 +62,18 @@ func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error
 // load reads one normalized table of a source into records.
 func load[T any](ctx context.Context, w *store.Warehouse, source string, t *schemas.Table,
 	from func(arrow.RecordBatch, []T) ([]T, error), into *[]T) error {
-	path := w.Path(TablePath(t, source))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, t)
-	if err != nil {
-		return fmt.Errorf("load source %s: %w", source, err)
-	}
-	defer func() {
+	for _, path := range TableFiles(w, t, source) {
+		recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, t)
+		if err != nil {
+			return fmt.Errorf("load source %s: %w", source, err)
+		}
 		for _, r := range recs {
+			if err == nil {
+				*into, err = from(r, *into)
+			}
 			r.Release()
 		}
-	}()
-	for _, r := range recs {
-		if *into, err = from(r, *into); err != nil {
+		if err != nil {
 			return fmt.Errorf("load source %s %s: %w", source, t.Name, err)
 		}
 	}
@@ -110,14 +124,33 @@ func Stage(tx *store.Tx, b *Batch) *Staged {
 	}
 	st.Customers, st.Plans, st.Lines, st.others[0], st.Events, st.others[1] =
 		tables[0].rec, tables[1].rec, tables[2].rec, tables[3].rec, tables[4].rec, tables[5].rec
-	st.errs = make([]error, len(tables))
+	// The writes must not hold b: its records are let go while they go on.
+	source := b.Source
 	var writes sync.WaitGroup
-	for i, t := range tables {
-		writes.Go(func() {
-			_, st.errs[i] = tx.WriteFile(TablePath(t.table, b.Source), func(w io.Writer) error {
-				return schemas.WriteParquet(w, t.table, t.rec)
+	var mu sync.Mutex
+	// Writers run alongside the engine: they get half the cores.
+	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	for _, t := range tables {
+		n := int(t.rec.NumRows())
+		parts := max(1, (n+partRows-1)/partRows)
+		for k := range parts {
+			writes.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				part := t.rec.NewSlice(int64(k*partRows), int64(min(n, (k+1)*partRows)))
+				defer part.Release()
+				_, err := tx.WriteFile(schemas.NormalizedPart(t.table, source, k), func(w io.Writer) error {
+					return schemas.WriteParquet(w, t.table, part)
+				})
+				mu.Lock()
+				st.errs = append(st.errs, err)
+				mu.Unlock()
 			})
-		})
+		}
+		// Parts beyond the new last one held rows that are now in others.
+		for k := parts; tx.Exists(schemas.NormalizedPart(t.table, source, k)); k++ {
+			tx.Remove(schemas.NormalizedPart(t.table, source, k))
+		}
 	}
 	st.wg.Go(func() {
 		writes.Wait()
@@ -129,7 +162,9 @@ func Stage(tx *store.Tx, b *Batch) *Staged {
 // Forget schedules the removal of a source's normalized tables (reset).
 func Forget(tx *store.Tx, source string) {
 	for _, t := range schemas.Normalized {
-		tx.Remove(TablePath(t, source))
+		for k := 0; tx.Exists(schemas.NormalizedPart(t, source, k)); k++ {
+			tx.Remove(schemas.NormalizedPart(t, source, k))
+		}
 	}
 }
 

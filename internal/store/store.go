@@ -125,6 +125,12 @@ func (tx *Tx) WriteFile(rel string, fn func(io.Writer) error) (changed bool, err
 	return true, nil
 }
 
+// Exists reports whether a file is published.
+func (tx *Tx) Exists(rel string) bool {
+	_, err := os.Stat(tx.w.Path(rel))
+	return err == nil
+}
+
 // Remove schedules a published file for removal at commit.
 func (tx *Tx) Remove(rel string) {
 	tx.mu.Lock()
