@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -452,10 +451,6 @@ func allKnown(set, known map[string]bool) bool {
 	return true
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
 
 // inputs holds the normalized batches handed to the engine.
 type inputs struct {
