@@ -451,7 +451,6 @@ func allKnown(set, known map[string]bool) bool {
 	return true
 }
 
-
 // inputs holds the normalized batches handed to the engine.
 type inputs struct {
 	customers, plans, lines, events []arrow.RecordBatch
