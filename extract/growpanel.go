@@ -164,29 +164,35 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 		return
 	}
 	if v.Kind == Object && (key == "custom_variables" || key == "metadata") {
-		if stringMembers(rec, v.Text) {
-			return
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(v.Text), &m); err != nil {
-			if rec.Err == nil {
-				rec.Err = fmt.Errorf("field %s must be an object of strings", key)
-			}
-			return
-		}
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			switch x := m[k].(type) {
-			case string:
-				rec.SetAttr(k, x)
-			case nil:
-			default:
-				b, _ := json.Marshal(x)
-				rec.SetAttr(k, string(b))
-			}
+		if !stringMembers(rec, v.Text) {
+			jsonMembers(rec, key, v.Text)
 		}
 		return
 	}
 	rec.SetAttr(key, v.Text)
+}
+
+// jsonMembers keeps the members of a JSON object as attributes: strings
+// as they are, other values as JSON; a value that is not an object is a
+// record error.
+func jsonMembers(rec *Record, key, obj string) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(obj), &m); err != nil {
+		if rec.Err == nil {
+			rec.Err = fmt.Errorf("field %s must be an object of strings", key)
+		}
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch x := m[k].(type) {
+		case string:
+			rec.SetAttr(k, x)
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			rec.SetAttr(k, string(b))
+		}
+	}
 }
 
 // stringMembers keeps the members of a JSON object of strings (and
