@@ -222,6 +222,12 @@ func (e *engine) encode(in Input) error {
 			return err
 		}
 	}
+	return e.recode(k)
+}
+
+// recode settles the codes once every line is encoded, and turns the
+// lines' provisional codes into ranks.
+func (e *engine) recode(k *coder) error {
 	custRank, subRank, err := e.settleCodes(k)
 	if err != nil {
 		return err

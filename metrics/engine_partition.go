@@ -59,11 +59,50 @@ func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.Reco
 		}
 	}
 	for _, path := range in.LineFiles {
-		if err := schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, fn); err != nil {
+		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+			return schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, fn)
+		}
+		if err := prefetched(ctx, scan, fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// prefetched runs a scan on a goroutine of its own, a couple of batches
+// ahead of fn: the next batch is decoded while fn works on this one. A
+// batch is valid during fn only, as with the scan itself.
+func prefetched(ctx context.Context, scan func(context.Context, func(arrow.RecordBatch) error) error, fn func(arrow.RecordBatch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ahead := make(chan arrow.RecordBatch, 2)
+	scanned := make(chan error, 1)
+	go func() {
+		defer close(ahead)
+		scanned <- scan(ctx, func(rec arrow.RecordBatch) error {
+			rec.Retain()
+			select {
+			case ahead <- rec:
+				return nil
+			case <-ctx.Done():
+				rec.Release()
+				return ctx.Err()
+			}
+		})
+	}()
+	var err error
+	for rec := range ahead {
+		if err == nil {
+			if err = fn(rec); err != nil {
+				cancel() // the scan stops; what it had sent is drained
+			}
+		}
+		rec.Release()
+	}
+	if serr := <-scanned; err == nil {
+		err = serr
+	}
+	return err
 }
 
 // lineFields are the columns of invoice_lines the engine reads.
@@ -84,24 +123,32 @@ func (e *engine) partitions(n int) int {
 
 // computeWhole computes the input in one piece.
 func (e *engine) computeWhole(ctx context.Context, in Input) error {
+	// The lines are encoded as their batches are read (the batches are
+	// kept: the engine's line names point into them).
 	var read []arrow.RecordBatch
 	defer func() {
 		for _, r := range read {
 			r.Release()
 		}
 	}()
-	for _, path := range in.LineFiles {
-		err := schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, func(rec arrow.RecordBatch) error {
-			rec.Retain()
-			read = append(read, rec)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	k := newCoder()
+	if err := e.encodeHeads(in, k); err != nil {
+		return err
 	}
-	in.Lines = append(in.Lines[:len(in.Lines):len(in.Lines)], read...)
-	if err := e.encode(in); err != nil {
+	total, err := in.lineCount()
+	if err != nil {
+		return err
+	}
+	e.lines.reserve(total)
+	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		read = append(read, rec)
+		return e.encodeLines(rec, k, &e.lines)
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.recode(k); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

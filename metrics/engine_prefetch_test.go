@@ -1,0 +1,58 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// prefetched hands every batch to fn in order, stops the scan at fn's
+// error, passes the scan's error on, and leaks no batch either way.
+func TestPrefetched(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	schema := arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	scanErr := errors.New("broken file")
+	scan := func(n int, fail error) func(context.Context, func(arrow.RecordBatch) error) error {
+		return func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+			for i := range n {
+				b := array.NewRecordBuilder(mem, schema)
+				b.Field(0).(*array.Int64Builder).Append(int64(i))
+				rec := b.NewRecordBatch()
+				b.Release()
+				err := fn(rec) // the batch is valid during fn only
+				rec.Release()
+				if err != nil {
+					return err
+				}
+			}
+			return fail
+		}
+	}
+	var got []int64
+	each := func(stopAt int64) func(arrow.RecordBatch) error {
+		return func(rec arrow.RecordBatch) error {
+			v := rec.Column(0).(*array.Int64).Value(0)
+			got = append(got, v)
+			if v == stopAt {
+				return errors.New("stop")
+			}
+			return nil
+		}
+	}
+	if err := prefetched(context.Background(), scan(50, nil), each(-1)); err != nil || len(got) != 50 || got[49] != 49 {
+		t.Fatalf("err %v, got %d batches", err, len(got))
+	}
+	got = nil
+	if err := prefetched(context.Background(), scan(50, nil), each(3)); err == nil || err.Error() != "stop" || len(got) != 4 {
+		t.Fatalf("err %v after %d batches, want stop after 4", err, len(got))
+	}
+	got = nil
+	if err := prefetched(context.Background(), scan(5, scanErr), each(-1)); !errors.Is(err, scanErr) || len(got) != 5 {
+		t.Fatalf("err %v after %d batches, want the scan's", err, len(got))
+	}
+	mem.AssertSize(t, 0)
+}
