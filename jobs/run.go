@@ -74,7 +74,6 @@ func (c counted) Extract(ctx context.Context, fn func(*extract.Record) error) er
 		return fn(r)
 	})
 	c.p.Read(n & 4095)
-	c.p.Done()
 	return err
 }
 
@@ -87,9 +86,7 @@ type countedBlocks struct {
 }
 
 func (c countedBlocks) ExtractBlocks(ctx context.Context, fn func(extract.Block) error) error {
-	err := c.bx.ExtractBlocks(ctx, func(b extract.Block) error { return fn(countedBlock{b, c}) })
-	c.p.Done()
-	return err
+	return c.bx.ExtractBlocks(ctx, func(b extract.Block) error { return fn(countedBlock{b, c}) })
 }
 
 type countedBlock struct {
@@ -547,6 +544,9 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 			}
 		}
 		res, err := transform.Normalize(ctx, rec.RunID, src, mode, read, prior)
+		if opt.Progress != nil {
+			opt.Progress.Done() // (blocks are counted as they are done, after the read)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
