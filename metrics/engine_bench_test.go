@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +152,7 @@ func BenchmarkEngine(b *testing.B) {
 				opt.Partitions, opt.SpillDir = parts, b.TempDir()
 				b.ReportAllocs()
 				b.SetBytes(int64(bi.n))
+				base := resetPeakRSS()
 				b.StartTimer()
 				for i := 0; i < b.N; i++ {
 					res, err := Compute(context.Background(), memory.DefaultAllocator, in, opt)
@@ -156,6 +160,10 @@ func BenchmarkEngine(b *testing.B) {
 						b.Fatal(err)
 					}
 					res.Release()
+				}
+				b.StopTimer()
+				if peak := peakRSS(); base > 0 && peak > base {
+					b.ReportMetric(float64(peak-base)/(1<<20), "peak-MiB")
 				}
 			})
 		}
@@ -175,4 +183,32 @@ func BenchmarkEngine(b *testing.B) {
 			os.Remove(bi.file)
 		}
 	}
+}
+
+// resetPeakRSS returns the memory to the OS and resets the process's peak
+// resident size (Linux: /proc/self/clear_refs), returning the resident size
+// it starts from; 0 where that cannot be done.
+func resetPeakRSS() int64 {
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return 0
+	}
+	return procStatus("VmRSS:")
+}
+
+// peakRSS is the process's peak resident size since resetPeakRSS.
+func peakRSS() int64 { return procStatus("VmHWM:") }
+
+func procStatus(field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -271,11 +272,11 @@ func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) er
 	defer k.forget()
 	requirePaid := e.opt.Policies.RequirePayment
 	t := schemas.InvoiceLines
-	src, inv, lid := strCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
-	cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id"), strCol(rec, t, "kind")
+	src, inv, lid := strsCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
+	cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "plan_id"), strsCol(rec, t, "kind")
 	idate, ps, pe, paid := tsCol(rec, t, "invoice_date"), tsCol(rec, t, "period_start"), tsCol(rec, t, "period_end"), tsCol(rec, t, "paid_at")
 	amount, tax := i64Col(rec, t, "amount").Int64Values(), i64Col(rec, t, "tax").Int64Values()
-	prorated, cur := boolCol(rec, t, "prorated"), strCol(rec, t, "currency")
+	prorated, cur := boolCol(rec, t, "prorated"), strsCol(rec, t, "currency")
 	idates := idate.TimestampValues()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		if int64(idates[i]) >= e.asOf {
@@ -619,6 +620,52 @@ func column(rec arrow.RecordBatch, t *schemas.Table, name string) arrow.Array {
 
 func strCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.String {
 	return column(rec, t, name).(*array.String)
+}
+
+// strs is a string column read plain or as a dictionary (the columns of
+// few values: lineDict).
+type strs struct {
+	plain *array.String
+	dict  *array.String
+	idx   []int32
+}
+
+func (s strs) Value(i int) string {
+	if s.dict != nil {
+		return s.dict.Value(int(s.idx[i]))
+	}
+	return s.plain.Value(i)
+}
+
+func strsCol(rec arrow.RecordBatch, t *schemas.Table, name string) strs {
+	switch a := column(rec, t, name).(type) {
+	case *array.Dictionary:
+		if idx, ok := a.Indices().(*array.Int32); ok && a.NullN() == 0 {
+			return strs{dict: a.Dictionary().(*array.String), idx: idx.Int32Values()}
+		}
+		// Other index types or nulls: decoded plainly.
+		return strs{plain: decodeDict(a)}
+	case *array.String:
+		return strs{plain: a}
+	default:
+		panic(fmt.Sprintf("metrics: column %s is %s, not a string", name, a.DataType()))
+	}
+}
+
+// decodeDict turns a dictionary of strings into a plain string array
+// (NULL as ""); the array is freed with the batch's other garbage.
+func decodeDict(a *array.Dictionary) *array.String {
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	vals := a.Dictionary().(*array.String)
+	for i := 0; i < a.Len(); i++ {
+		if a.IsNull(i) {
+			b.Append("")
+		} else {
+			b.Append(vals.Value(a.GetValueIndex(i)))
+		}
+	}
+	return b.NewStringArray()
 }
 
 func i64Col(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Int64 {

@@ -60,7 +60,7 @@ func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.Reco
 	}
 	for _, path := range in.LineFiles {
 		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			return schemas.ScanParquetColumns(ctx, e.mem, path, schemas.InvoiceLines, lineFields, fn)
+			return schemas.ScanParquetDict(ctx, e.mem, path, schemas.InvoiceLines, lineFields, lineDict, fn)
 		}
 		if err := prefetched(ctx, scan, fn); err != nil {
 			return err
@@ -108,6 +108,9 @@ func prefetched(ctx context.Context, scan func(context.Context, func(arrow.Recor
 // lineFields are the columns of invoice_lines the engine reads.
 var lineFields = []string{"source", "invoice_id", "line_id", "customer_id", "subscription_id", "plan_id", "kind",
 	"invoice_date", "period_start", "period_end", "paid_at", "amount", "tax", "prorated", "currency"}
+
+// lineDict are the columns of few values, read as dictionaries.
+var lineDict = []string{"source", "plan_id", "kind", "currency"}
 
 // partitions is the number of partitions for n lines.
 func (e *engine) partitions(n int) int {

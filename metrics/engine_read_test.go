@@ -3,11 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/mrrflow/mrrflow/schemas"
 )
 
 // prefetched hands every batch to fn in order, stops the scan at fn's
@@ -55,4 +57,39 @@ func TestPrefetched(t *testing.T) {
 		t.Fatalf("err %v after %d batches, want the scan's", err, len(got))
 	}
 	mem.AssertSize(t, 0)
+}
+
+// A string column reads the same plain, as a dictionary, and as a
+// dictionary with nulls or narrow indices (decoded plainly, NULL as "").
+func TestStringColumnsPlainOrDictionary(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	values := []string{"usd", "eur", "usd", "", "jpy", "usd"}
+	plain := array.NewStringBuilder(mem)
+	plain.AppendValues(values, nil)
+	schema := func(dt arrow.DataType) *arrow.Schema {
+		return arrow.NewSchema([]arrow.Field{{Name: "currency", Type: dt}}, nil)
+	}
+	batches := map[string]arrow.RecordBatch{"plain": array.NewRecordBatch(schema(arrow.BinaryTypes.String), []arrow.Array{plain.NewArray()}, 6)}
+	for _, idx := range []arrow.DataType{arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int8} {
+		for _, nulls := range []bool{false, true} {
+			dt := &arrow.DictionaryType{IndexType: idx, ValueType: arrow.BinaryTypes.String}
+			b := array.NewDictionaryBuilder(mem, dt).(*array.BinaryDictionaryBuilder)
+			for i, v := range values {
+				if nulls && v == "" && i == 3 {
+					b.AppendNull()
+					continue
+				}
+				b.AppendString(v)
+			}
+			batches[fmt.Sprintf("dictionary %s nulls=%v", idx, nulls)] = array.NewRecordBatch(schema(dt), []arrow.Array{b.NewArray()}, 6)
+		}
+	}
+	for name, rec := range batches {
+		col := strsCol(rec, schemas.InvoiceLines, "currency")
+		for i, want := range values {
+			if got := col.Value(i); got != want {
+				t.Errorf("%s: row %d = %q, want %q", name, i, got, want)
+			}
+		}
+	}
 }
