@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -46,48 +47,51 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 			pos[d]++
 		}
 	}
-	r := schemas.NewRows(e.mem, schemas.MRRMovements)
-	defer r.Release()
-	r.Reserve(len(idx))
-	ids := make([]string, 0, 4)
-	for _, i := range idx {
-		m := &e.movements[i]
-		delta := m.after - m.before
-		amount := delta
-		if amount < 0 {
-			amount = -amount
-		}
-		r.Date(m.day, true)
-		r.String(e.cust.source[m.cust])
-		r.String(e.cust.id[m.cust])
-		r.String(m.kind)
-		r.Int64(amount)
-		r.Int64(delta)
-		r.Int64(m.before)
-		r.Int64(m.after)
-		if m.cur >= 0 {
-			r.String(e.currencyName(m.cur))
-			r.Int64(m.original)
-		} else {
-			r.String(e.currency)
-			r.Int64(amount)
-		}
-		plan := ""
-		if m.plan >= 0 {
-			plan = e.plans.id[m.plan]
-		}
-		r.String(plan)
-		ids = append(ids[:0], m.names...)
-		for _, l := range m.lines {
-			ids = append(ids, e.lineName(l))
-		}
-		r.Strings(ids)
+	// The columns are built at once.
+	mv := func(i *int32) *movementRow { return &e.movements[*i] }
+	amount := func(i *int32) int64 {
+		m := mv(i)
+		return max(m.after-m.before, m.before-m.after)
 	}
-	return r.Record()
+	return schemas.ColumnsRecord(e.mem, schemas.MRRMovements, len(idx), []func(array.Builder){
+		schemas.DateColumn(idx, func(i *int32) int32 { return mv(i).day }),
+		schemas.StringColumn(idx, func(i *int32) string { return e.cust.source[mv(i).cust] }),
+		schemas.StringColumn(idx, func(i *int32) string { return e.cust.id[mv(i).cust] }),
+		schemas.StringColumn(idx, func(i *int32) string { return mv(i).kind }),
+		schemas.Int64Column(idx, amount),
+		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).after - mv(i).before }),
+		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).before }),
+		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).after }),
+		schemas.StringColumn(idx, func(i *int32) string {
+			if m := mv(i); m.cur >= 0 {
+				return e.currencyName(m.cur)
+			}
+			return e.currency
+		}),
+		schemas.Int64Column(idx, func(i *int32) int64 {
+			if m := mv(i); m.cur >= 0 {
+				return m.original
+			}
+			return amount(i)
+		}),
+		schemas.StringColumn(idx, func(i *int32) string {
+			if m := mv(i); m.plan >= 0 {
+				return e.plans.id[m.plan]
+			}
+			return ""
+		}),
+		schemas.StringsColumn(idx, func(i *int32, add func(string)) {
+			m := mv(i)
+			for _, n := range m.names {
+				add(n)
+			}
+			for _, l := range m.lines {
+				add(e.lineName(l))
+			}
+		}),
+	})
 }
 
-// lineName names a line by its invoice, and its line id when the invoice
-// has several; a cause below zero is the subscription event -cause-1.
 func (e *engine) lineName(l int32) string {
 	if l < 0 {
 		return e.events.id[-l-1] // a subscription event

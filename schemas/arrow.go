@@ -152,32 +152,33 @@ func PlansRecord(mem memory.Allocator, ps []Plan) arrow.RecordBatch {
 // its columns built at once.
 func InvoiceLinesRecord(mem memory.Allocator, ls []InvoiceLine) arrow.RecordBatch {
 	type L = InvoiceLine
-	return columnsRecord(mem, InvoiceLines, len(ls), []func(array.Builder){
-		stringColumn(ls, func(l *L) string { return l.Source }),
-		stringColumn(ls, func(l *L) string { return l.InvoiceID }),
-		stringColumn(ls, func(l *L) string { return l.LineID }),
-		stringColumn(ls, func(l *L) string { return l.CustomerID }),
-		stringColumn(ls, func(l *L) string { return l.SubscriptionID }),
-		stringColumn(ls, func(l *L) string { return l.PlanID }),
-		stringColumn(ls, func(l *L) string { return l.Kind }),
-		timeColumn(ls, func(l *L) int64 { return l.InvoiceDate }),
-		timeColumn(ls, func(l *L) int64 { return l.PeriodStart }),
-		timeColumn(ls, func(l *L) int64 { return l.PeriodEnd }),
-		int64Column(ls, func(l *L) int64 { return l.Amount }),
-		int64Column(ls, func(l *L) int64 { return l.Tax }),
-		int64Column(ls, func(l *L) int64 { return l.Discount }),
-		int64Column(ls, func(l *L) int64 { return l.Quantity }),
-		boolColumn(ls, func(l *L) bool { return l.Prorated }),
-		timeColumn(ls, func(l *L) int64 { return l.PaidAt }),
-		stringColumn(ls, func(l *L) string { return l.Currency }),
-		stringColumn(ls, func(l *L) string { return l.Origin }),
+	return ColumnsRecord(mem, InvoiceLines, len(ls), []func(array.Builder){
+		StringColumn(ls, func(l *L) string { return l.Source }),
+		StringColumn(ls, func(l *L) string { return l.InvoiceID }),
+		StringColumn(ls, func(l *L) string { return l.LineID }),
+		StringColumn(ls, func(l *L) string { return l.CustomerID }),
+		StringColumn(ls, func(l *L) string { return l.SubscriptionID }),
+		StringColumn(ls, func(l *L) string { return l.PlanID }),
+		StringColumn(ls, func(l *L) string { return l.Kind }),
+		TimeColumn(ls, func(l *L) int64 { return l.InvoiceDate }),
+		TimeColumn(ls, func(l *L) int64 { return l.PeriodStart }),
+		TimeColumn(ls, func(l *L) int64 { return l.PeriodEnd }),
+		Int64Column(ls, func(l *L) int64 { return l.Amount }),
+		Int64Column(ls, func(l *L) int64 { return l.Tax }),
+		Int64Column(ls, func(l *L) int64 { return l.Discount }),
+		Int64Column(ls, func(l *L) int64 { return l.Quantity }),
+		BoolColumn(ls, func(l *L) bool { return l.Prorated }),
+		TimeColumn(ls, func(l *L) int64 { return l.PaidAt }),
+		StringColumn(ls, func(l *L) string { return l.Currency }),
+		StringColumn(ls, func(l *L) string { return l.Origin }),
 	})
 }
 
-// columnsRecord builds a batch of n rows of a table column by column, the
+// ColumnsRecord builds a batch of n rows of a table column by column, the
 // columns on several goroutines: fill[i] appends the n values of column i
-// to its builder.
-func columnsRecord(mem memory.Allocator, t *Table, n int, fill []func(array.Builder)) arrow.RecordBatch {
+// to its builder (made with room for n values), reading only (the fills
+// run at once). The caller releases the batch.
+func ColumnsRecord(mem memory.Allocator, t *Table, n int, fill []func(array.Builder)) arrow.RecordBatch {
 	schema := t.Schema()
 	if len(fill) != len(schema.Fields()) {
 		panic(fmt.Sprintf("schemas: table %s: %d columns filled, the table has %d", t.Name, len(fill), len(schema.Fields())))
@@ -204,7 +205,8 @@ func columnsRecord(mem memory.Allocator, t *Table, n int, fill []func(array.Buil
 	return rec
 }
 
-func stringColumn[T any](items []T, get func(*T) string) func(array.Builder) {
+// StringColumn fills a string column with get of each item.
+func StringColumn[T any](items []T, get func(*T) string) func(array.Builder) {
 	return func(b array.Builder) {
 		sb := b.(*array.StringBuilder)
 		size := 0
@@ -218,7 +220,8 @@ func stringColumn[T any](items []T, get func(*T) string) func(array.Builder) {
 	}
 }
 
-func int64Column[T any](items []T, get func(*T) int64) func(array.Builder) {
+// Int64Column fills an INT64 column with get of each item.
+func Int64Column[T any](items []T, get func(*T) int64) func(array.Builder) {
 	return func(b array.Builder) {
 		ib := b.(*array.Int64Builder)
 		for i := range items {
@@ -227,8 +230,8 @@ func int64Column[T any](items []T, get func(*T) int64) func(array.Builder) {
 	}
 }
 
-// timeColumn appends timestamps in microseconds, NULL for NoTime.
-func timeColumn[T any](items []T, get func(*T) int64) func(array.Builder) {
+// TimeColumn fills a timestamp column with microseconds, NULL for NoTime.
+func TimeColumn[T any](items []T, get func(*T) int64) func(array.Builder) {
 	return func(b array.Builder) {
 		tb := b.(*array.TimestampBuilder)
 		for i := range items {
@@ -241,11 +244,35 @@ func timeColumn[T any](items []T, get func(*T) int64) func(array.Builder) {
 	}
 }
 
-func boolColumn[T any](items []T, get func(*T) bool) func(array.Builder) {
+// BoolColumn fills a BOOLEAN column with get of each item.
+func BoolColumn[T any](items []T, get func(*T) bool) func(array.Builder) {
 	return func(b array.Builder) {
 		bb := b.(*array.BooleanBuilder)
 		for i := range items {
 			bb.UnsafeAppend(get(&items[i]))
+		}
+	}
+}
+
+// DateColumn fills a DATE column with days since the Unix epoch.
+func DateColumn[T any](items []T, get func(*T) int32) func(array.Builder) {
+	return func(b array.Builder) {
+		db := b.(*array.Date32Builder)
+		for i := range items {
+			db.UnsafeAppend(arrow.Date32(get(&items[i])))
+		}
+	}
+}
+
+// StringsColumn fills a LIST<STRING> column: each item adds its strings.
+func StringsColumn[T any](items []T, each func(*T, func(string))) func(array.Builder) {
+	return func(b array.Builder) {
+		lb := b.(*array.ListBuilder)
+		vb := lb.ValueBuilder().(*array.StringBuilder)
+		add := func(v string) { vb.Append(v) }
+		for i := range items {
+			lb.Append(true)
+			each(&items[i], add)
 		}
 	}
 }
