@@ -1,0 +1,182 @@
+package jobs
+
+import (
+	"context"
+	"maps"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/metrics"
+	"github.com/mrrflow/mrrflow/schemas"
+	"github.com/mrrflow/mrrflow/transform"
+)
+
+// source is one source's normalized state after extraction: in memory
+// when the run changed it, or left in the warehouse when it did not.
+type source struct {
+	batch  *transform.Batch
+	stored bool // the tables in the warehouse are the state; batch is empty
+	// staged are the batches the state was written from, when it was.
+	staged *transform.Staged
+}
+
+type sources []*source
+
+// release waits for the sources' tables to be staged and frees the
+// batches they were written from.
+func (ss sources) release() {
+	for _, s := range ss {
+		if s.staged != nil {
+			s.staged.Release()
+			s.staged = nil
+		}
+	}
+}
+
+// dropBatches frees the sources' states as records once they are
+// batches for the engine: at millions of lines they are most of the heap.
+func (ss sources) dropBatches() {
+	for _, s := range ss {
+		s.batch = &transform.Batch{Source: s.batch.Source}
+	}
+}
+
+// waitStaged waits until every source's normalized tables are written.
+func (ss sources) waitStaged(log zerolog.Logger) error {
+	for _, s := range ss {
+		if s.staged == nil {
+			continue
+		}
+		took, err := s.staged.Wait()
+		if err != nil {
+			return err
+		}
+		log.Info().Str("source", s.batch.Source).Dur("took", took).Msg("normalized tables staged")
+	}
+	return nil
+}
+
+// batches are the sources' states held in memory.
+func (ss sources) batches() []*transform.Batch {
+	var out []*transform.Batch
+	for _, s := range ss {
+		if !s.stored {
+			out = append(out, s.batch)
+		}
+	}
+	return out
+}
+
+// storedCurrencies returns the currencies of the lines and events of the
+// sources left in the warehouse, read one column at a time. A source with
+// a currency that has no rate is loaded whole instead, so that its lines
+// become rejected rows as they would had it changed.
+func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates []metrics.Rate, reporting string) (map[string]bool, error) {
+	known := map[string]bool{strings.ToLower(reporting): true}
+	for _, r := range rates {
+		known[r.Currency] = true
+	}
+	present := map[string]bool{}
+	for _, s := range ss {
+		if !s.stored {
+			continue
+		}
+		mine := map[string]bool{}
+		for _, t := range []*schemas.Table{schemas.InvoiceLines, schemas.SubscriptionEvents} {
+			for _, path := range transform.TableFiles(w, t, s.batch.Source) {
+				set, err := schemas.DistinctStrings(ctx, memory.DefaultAllocator, path, t, "currency")
+				if err != nil {
+					return nil, err
+				}
+				maps.Copy(mine, set)
+			}
+		}
+		delete(mine, "")
+		// Without a reporting currency, the data's only currency is it, or
+		// the run fails on its several currencies.
+		if reporting != "" && !allKnown(mine, known) {
+			b, err := transform.Load(ctx, w, s.batch.Source)
+			if err != nil {
+				return nil, err
+			}
+			s.batch, s.stored = b, false
+			continue
+		}
+		maps.Copy(present, mine)
+	}
+	return present, nil
+}
+
+func allKnown(set, known map[string]bool) bool {
+	for c := range set {
+		if !known[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// inputs holds the normalized batches handed to the engine.
+type inputs struct {
+	customers, plans, lines, events []arrow.RecordBatch
+	lineFiles                       []string
+}
+
+// newInputs converts the sources' states for the engine: batches of the
+// states in memory; the stored tables read, and their lines streamed by
+// the engine from their file.
+func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, error) {
+	mem := memory.DefaultAllocator
+	in := &inputs{}
+	for _, s := range ss {
+		b := s.batch
+		if st := s.staged; st != nil && st.Lines.NumRows() == int64(len(b.Lines)) && st.Events.NumRows() == int64(len(b.Events)) {
+			// The batches being written are the state (no line was left
+			// out for want of a rate): the engine reads them too.
+			for _, r := range []arrow.RecordBatch{st.Customers, st.Plans, st.Lines, st.Events} {
+				r.Retain()
+			}
+			in.customers, in.plans = append(in.customers, st.Customers), append(in.plans, st.Plans)
+			in.lines, in.events = append(in.lines, st.Lines), append(in.events, st.Events)
+			continue
+		}
+		if !s.stored {
+			in.customers = append(in.customers, schemas.CustomersRecord(mem, b.Customers))
+			in.plans = append(in.plans, schemas.PlansRecord(mem, b.Plans))
+			in.lines = append(in.lines, schemas.InvoiceLinesRecord(mem, b.Lines))
+			in.events = append(in.events, schemas.EventsRecord(mem, b.Events))
+			continue
+		}
+		for _, t := range []struct {
+			table *schemas.Table
+			into  *[]arrow.RecordBatch
+		}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
+			for _, path := range transform.TableFiles(w, t.table, b.Source) {
+				recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
+				if err != nil {
+					in.release()
+					return nil, err
+				}
+				*t.into = append(*t.into, recs...)
+			}
+		}
+		in.lineFiles = append(in.lineFiles, transform.TableFiles(w, schemas.InvoiceLines, b.Source)...)
+	}
+	return in, nil
+}
+
+func (in *inputs) input() metrics.Input {
+	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events, LineFiles: in.lineFiles}
+}
+
+func (in *inputs) release() {
+	for _, set := range [][]arrow.RecordBatch{in.customers, in.plans, in.lines, in.events} {
+		for _, r := range set {
+			r.Release()
+		}
+	}
+}

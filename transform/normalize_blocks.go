@@ -1,0 +1,104 @@
+package transform
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"github.com/mrrflow/mrrflow/extract"
+)
+
+// addBlocks reads a source block by block on several goroutines: each
+// block's records are converted and checked by a normalizer of its own,
+// and the blocks are then absorbed in the source's order, so that the
+// result is the one a sequential read gives.
+func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		seq   int
+		block extract.Block
+	}
+	type done struct {
+		seq  int
+		part *normalizer
+	}
+	jobs := make(chan job, workers)
+	results := make(chan done, workers)
+	var readErr error
+	go func() {
+		defer close(jobs)
+		seq := 0
+		readErr = bx.ExtractBlocks(ctx, func(b extract.Block) error {
+			select {
+			case jobs <- job{seq, b}:
+				seq++
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			hint := 0 // lines in this worker's last block: most blocks are alike
+			for j := range jobs {
+				part := newNormalizer(n.runID)
+				part.lines = make([]pendingLine, 0, hint+hint/8)
+				j.block.Each(part.add) // add never fails
+				hint = len(part.lines)
+				select {
+				case results <- done{j.seq, part}:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	// Blocks finish out of order; at most workers*3 wait here.
+	waiting := map[int]*normalizer{}
+	next := 0
+	for d := range results {
+		waiting[d.seq] = d.part
+		for p, ok := waiting[next]; ok; p, ok = waiting[next] {
+			delete(waiting, next)
+			n.absorb(p)
+			next++
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
+}
+
+// absorb appends what another normalizer read after what n read.
+func (n *normalizer) absorb(p *normalizer) {
+	for e, c := range p.res.Read {
+		n.res.Read[e] += c
+	}
+	for _, c := range p.customers {
+		if _, company := p.customerAt[c.CustomerID]; company {
+			n.addCompany(c)
+		} else {
+			n.customers = append(n.customers, c)
+		}
+	}
+	n.plans = append(n.plans, p.plans...)
+	n.lineParts = append(n.lineParts, p.lines)
+	n.items = append(n.items, p.items...)
+	n.transactions = append(n.transactions, p.transactions...)
+	n.events = append(n.events, p.events...)
+	n.contacts = append(n.contacts, p.contacts...)
+	maps.Copy(n.headers, p.headers)
+	maps.Copy(n.planUUID, p.planUUID)
+	maps.Copy(n.subCustomer, p.subCustomer)
+	n.res.Warnings = append(n.res.Warnings, p.res.Warnings...)
+	for _, r := range p.res.Rejected {
+		n.rejectID(r.Source, r.Entity, r.RecordID, r.Origin, r.Error, r.Raw)
+	}
+}

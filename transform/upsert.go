@@ -1,0 +1,140 @@
+package transform
+
+import (
+	"cmp"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// upsert replaces prior records by id with the incoming ones (the last of
+// several with one id wins) and returns all, sorted by id. It sorts
+// indexes, not the (large) records.
+func upsert[T any](prior, incoming []T, id func(*T) string) []T {
+	byID := make(map[string]int, len(prior)+len(incoming))
+	all := make([]*T, 0, len(prior)+len(incoming))
+	for _, set := range [][]T{prior, incoming} {
+		for i := range set {
+			k := id(&set[i])
+			if j, ok := byID[k]; ok {
+				all[j] = &set[i]
+				continue
+			}
+			byID[k] = len(all)
+			all = append(all, &set[i])
+		}
+	}
+	slices.SortFunc(all, func(a, b *T) int { return cmp.Compare(id(a), id(b)) })
+	out := make([]T, len(all))
+	for i, p := range all {
+		out[i] = *p
+	}
+	return out
+}
+
+// upsertLines replaces every line of an invoice that arrives again, and
+// returns the lines sorted by invoice and line id. prior has one line per
+// id (an earlier result), and is usually so sorted already.
+func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) []schemas.InvoiceLine {
+	byLine := func(a, b *schemas.InvoiceLine) int {
+		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
+	}
+	if !slices.IsSortedFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) }) {
+		prior = slices.Clone(prior)
+		slices.SortFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) })
+	}
+	fresh := lastOfEach(incoming, byLine)
+	// The lines are copied in order, each let go once copied: when they
+	// came in order, the blocks they were read in are freed as the copy
+	// goes, and the two copies are never both whole.
+	// Merge with the prior lines, leaving out those of invoices sent again.
+	out := make([]schemas.InvoiceLine, 0, len(prior)+len(fresh))
+	i := 0
+	for k, l := range fresh {
+		fresh[k] = nil
+		for i < len(prior) && prior[i].InvoiceID < l.InvoiceID {
+			out = append(out, prior[i])
+			i++
+		}
+		for i < len(prior) && prior[i].InvoiceID == l.InvoiceID {
+			i++ // the invoice arrives again: its lines are replaced
+		}
+		out = append(out, *l)
+	}
+	return append(out, prior[i:]...)
+}
+
+// lastOfEach sorts lines by id and keeps the last sent of each id (within
+// one read, a line sent twice: the last wins). It clears incoming.
+func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) []*schemas.InvoiceLine {
+	// Sorting by id and then by position puts the last of each id last of
+	// its run.
+	type seqLine struct {
+		l   *schemas.InvoiceLine
+		seq int
+	}
+	if inOrder(incoming, byLine) {
+		fresh := slices.Clone(incoming)
+		clear(incoming)
+		return fresh // ids strictly increasing: nothing to sort, no line twice
+	}
+	byID := make([]seqLine, len(incoming))
+	for i, l := range incoming {
+		byID[i] = seqLine{l, i}
+		incoming[i] = nil // (the caller lets lines go as they are copied)
+	}
+	sortParallel(byID, func(a, b seqLine) int {
+		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))
+	})
+	fresh := make([]*schemas.InvoiceLine, 0, len(byID))
+	for i, x := range byID {
+		if i+1 < len(byID) && byID[i+1].l.InvoiceID == x.l.InvoiceID && byID[i+1].l.LineID == x.l.LineID {
+			continue
+		}
+		fresh = append(fresh, x.l)
+	}
+	return fresh
+}
+
+// inOrder reports whether lines come with strictly increasing ids.
+func inOrder(ls []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) bool {
+	for i := 1; i < len(ls); i++ {
+		if byLine(ls[i-1], ls[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sortParallel sorts s by a total order: its halves on two goroutines,
+// then merged.
+func sortParallel[T any](s []T, cmp func(a, b T) int) {
+	if len(s) < 1<<16 || runtime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(s, cmp)
+		return
+	}
+	mid := len(s) / 2
+	a, b := s[:mid], s[mid:]
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(a, cmp) })
+	slices.SortFunc(b, cmp)
+	wg.Wait()
+	if cmp(a[len(a)-1], b[0]) <= 0 {
+		return // already in order, as sorted input comes
+	}
+	merged := make([]T, 0, len(s))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			merged = append(merged, b[j])
+			j++
+		} else {
+			merged = append(merged, a[i])
+			i++
+		}
+	}
+	merged = append(append(merged, a[i:]...), b[j:]...)
+	copy(s, merged)
+}
