@@ -138,10 +138,11 @@ func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
 			continue
 		}
 		obj.line = line
-		obj.raw = append(obj.raw[:0], t...)
+		obj.raw, obj.text = obj.raw[:0], t
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		switch {
 		case scanValid(string(t), member):
+			compactValues(obj.vals)
 		case !json.Valid(t):
 			obj.keys, obj.vals = obj.keys[:0], obj.vals[:0]
 			obj.err = fmt.Errorf("line is not valid JSON: %s", ndjsonProblem(t))
@@ -181,7 +182,7 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 		text := string(trimNewline(b[i:end]))
 		obj.line = line
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
-		obj.raw = obj.raw[:0]
+		obj.raw, obj.text = obj.raw[:0], nil
 		if perr != nil {
 			obj.raw = appendJSONString(obj.raw, text)
 			obj.err = fmt.Errorf("CSV row cannot be parsed: %v", perr)
@@ -217,6 +218,26 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 		i = end
 	}
 	return nil
+}
+
+// compactValues moves the values' texts into one string of their own: what
+// is kept of a record (its values, in the records made from it) then does
+// not hold its whole text, keys and punctuation included.
+func compactValues(vals []Value) {
+	n := 0
+	for _, v := range vals {
+		n += len(v.Text)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, v := range vals {
+		b.WriteString(v.Text)
+	}
+	all := b.String()
+	for i := range vals {
+		n := len(vals[i].Text)
+		vals[i].Text, all = all[:n], all[n:]
+	}
 }
 
 // newlineAt returns the length of the line break at b[i] ("\n" or

@@ -20,6 +20,9 @@ type object struct {
 	keys []string
 	vals []Value
 	raw  []byte
+	// text is the record's own bytes where the reader holds them during
+	// the callback (NDJSON): raw JSON at no copy.
+	text []byte
 	line int
 	err  error // the record could not be read
 	// header and row of a CSV record, whose raw JSON is made only when
@@ -29,6 +32,9 @@ type object struct {
 
 // rawJSON returns the record as received, as JSON.
 func (o *object) rawJSON() []byte {
+	if len(o.raw) == 0 && o.text != nil {
+		return o.text
+	}
 	if len(o.raw) == 0 && o.row != nil {
 		o.raw = csvRaw(o.raw[:0], o.header, o.row)
 	}
@@ -253,7 +259,7 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]r
 // parseObject splits a JSON object into its fields, in the order given; a
 // value that is not an object becomes a record error.
 func parseObject(raw []byte, obj *object) {
-	obj.raw = append(obj.raw[:0], raw...)
+	obj.raw, obj.text = append(obj.raw[:0], raw...), nil
 	obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 	err := scanObject(string(raw), func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
