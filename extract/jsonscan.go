@@ -177,22 +177,29 @@ func scanValid(s string, fn func(key string, v Value)) bool {
 		return skipSpace(s, i+1) == len(s)
 	}
 	for {
-		end, ok := validString(s, i)
+		key, end, ok := validText(s, i)
 		if !ok {
 			return false
 		}
-		key := unquote(s[i:end])
 		i = skipSpace(s, end)
 		if i >= len(s) || s[i] != ':' {
 			return false
 		}
 		i = skipSpace(s, i+1)
-		vend, ok := validValue(s, i, 0)
-		if !ok {
-			return false
+		var v Value
+		if i < len(s) && s[i] == '"' {
+			v.Kind = Text
+			if v.Text, end, ok = validText(s, i); !ok {
+				return false
+			}
+		} else {
+			if end, ok = validValue(s, i, 0); !ok {
+				return false
+			}
+			v = rawValue(s[i:end])
 		}
-		fn(key, rawValue(s[i:vend]))
-		i = skipSpace(s, vend)
+		fn(key, v)
+		i = skipSpace(s, end)
 		if i >= len(s) {
 			return false
 		}
@@ -206,40 +213,55 @@ func scanValid(s string, fn func(key string, v Value)) bool {
 	}
 }
 
-// validString returns the index after the JSON string at s[i].
-func validString(s string, i int) (int, bool) {
+// validText returns the text of the JSON string at s[i] (a slice of s
+// when it has no escapes) and the index after it.
+func validText(s string, i int) (string, int, bool) {
+	end, escaped, ok := validString(s, i)
+	switch {
+	case !ok:
+		return "", 0, false
+	case escaped:
+		return unquote(s[i:end]), end, true
+	}
+	return s[i+1 : end-1], end, true
+}
+
+// validString returns the index after the JSON string at s[i], and
+// whether it holds escapes.
+func validString(s string, i int) (end int, escaped, ok bool) {
 	if i >= len(s) || s[i] != '"' {
-		return 0, false
+		return 0, false, false
 	}
 	for j := i + 1; j < len(s); j++ {
 		switch c := s[j]; {
 		case c == '"':
-			return j + 1, true
+			return j + 1, escaped, true
 		case c < 0x20:
-			return 0, false
+			return 0, false, false
 		case c == '\\':
+			escaped = true
 			j++
 			if j >= len(s) {
-				return 0, false
+				return 0, false, false
 			}
 			switch s[j] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if j+4 >= len(s) {
-					return 0, false
+					return 0, false, false
 				}
 				for _, h := range []byte(s[j+1 : j+5]) {
 					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return 0, false
+						return 0, false, false
 					}
 				}
 				j += 4
 			default:
-				return 0, false
+				return 0, false, false
 			}
 		}
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // validValue returns the index after the JSON value at s[i].
@@ -249,7 +271,8 @@ func validValue(s string, i, depth int) (int, bool) {
 	}
 	switch c := s[i]; {
 	case c == '"':
-		return validString(s, i)
+		end, _, ok := validString(s, i)
+		return end, ok
 	case c == '{' || c == '[':
 		closer := byte('}')
 		if c == '[' {
@@ -262,7 +285,7 @@ func validValue(s string, i, depth int) (int, bool) {
 		for {
 			var ok bool
 			if c == '{' {
-				if j, ok = validString(s, j); !ok {
+				if j, _, ok = validString(s, j); !ok {
 					return 0, false
 				}
 				if j = skipSpace(s, j); j >= len(s) || s[j] != ':' {
