@@ -122,3 +122,24 @@ func TestUpsertLines(t *testing.T) {
 		}
 	}
 }
+
+// upsert: records in id order with nothing before them come back as they
+// are; otherwise the last of an id wins and the result is sorted by id.
+func TestUpsert(t *testing.T) {
+	type rec struct{ id, v string }
+	id := func(r *rec) string { return r.id }
+	show := func(rs []rec) string { return fmt.Sprint(rs) }
+	for _, c := range []struct {
+		prior, incoming []rec
+		want            string
+	}{
+		{nil, []rec{{"a", "1"}, {"b", "1"}}, "[{a 1} {b 1}]"},
+		{nil, []rec{{"b", "1"}, {"a", "1"}, {"b", "2"}}, "[{a 1} {b 2}]"},
+		{nil, []rec{{"a", "1"}, {"a", "2"}}, "[{a 2}]"},
+		{[]rec{{"a", "0"}, {"c", "0"}}, []rec{{"b", "1"}, {"c", "1"}}, "[{a 0} {b 1} {c 1}]"},
+	} {
+		if got := show(upsert(c.prior, c.incoming, id)); got != c.want {
+			t.Errorf("upsert(%v, %v) = %s, want %s", c.prior, c.incoming, got, c.want)
+		}
+	}
+}

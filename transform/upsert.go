@@ -11,8 +11,12 @@ import (
 
 // upsert replaces prior records by id with the incoming ones (the last of
 // several with one id wins) and returns all, sorted by id. It sorts
-// indexes, not the (large) records.
+// indexes, not the (large) records. Incoming records already in id order,
+// with nothing before them, are returned as they are.
 func upsert[T any](prior, incoming []T, id func(*T) string) []T {
+	if len(prior) == 0 && increasing(incoming, id) {
+		return incoming
+	}
 	byID := make(map[string]int, len(prior)+len(incoming))
 	all := make([]*T, 0, len(prior)+len(incoming))
 	for _, set := range [][]T{prior, incoming} {
@@ -32,6 +36,16 @@ func upsert[T any](prior, incoming []T, id func(*T) string) []T {
 		out[i] = *p
 	}
 	return out
+}
+
+// increasing reports whether the ids of items strictly increase.
+func increasing[T any](items []T, id func(*T) string) bool {
+	for i := 1; i < len(items); i++ {
+		if id(&items[i-1]) >= id(&items[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // upsertLines replaces every line of an invoice that arrives again, and
