@@ -285,9 +285,14 @@ func writeRecord(w *store.Warehouse, rec *Record) error {
 
 // extractAll reads and normalizes every source, stages its tables, and
 // returns each source's normalized state and the rejected rows.
-func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, opt Options, log zerolog.Logger) (sources, []schemas.Rejected, error) {
+func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx *store.Tx, rec *Record, opt Options, log zerolog.Logger) (_ sources, _ []schemas.Rejected, err error) {
 	bf := opt.Backfill
 	var out sources
+	defer func() {
+		if err != nil {
+			out.release() // the tables being staged are written before the run aborts
+		}
+	}()
 	var rejected []schemas.Rejected
 	for _, src := range cfg.Sources {
 		mode := extract.Mode(src)

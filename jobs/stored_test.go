@@ -5,12 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/internal/gen"
+	"github.com/mrrflow/mrrflow/internal/store"
 )
 
 // martBytes reads every mart file of a warehouse, by path.
@@ -156,6 +158,40 @@ func TestStoredSourceWithoutRateIsRejectedLikeAFreshOne(t *testing.T) {
 		rel, _ := filepath.Rel(stored, path)
 		if !bytes.Equal(data, b[filepath.Join(fresh, rel)]) {
 			t.Errorf("%s differs from the fresh run's", rel)
+		}
+	}
+}
+
+// A source that breaks after another was staged fails the run: the first
+// source's tables, written meanwhile, are not published, and nothing is
+// left in staging.
+func TestSecondSourceBreaksAfterTheFirstWasStaged(t *testing.T) {
+	dir, wh := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"config.yaml": goodConfig + `  - name: other
+    kind: growpanel
+    plans: plans.json
+    customers: customers.ndjson
+    invoices: broken.json
+`,
+		"plans.json":       `[{"id": "pro", "name": "Pro", "interval": "month", "currency": "usd"}]`,
+		"customers.ndjson": `{"id": "c1", "name": "One"}` + "\n",
+		"invoices.csv":     "id,customer_id,plan_id,type,invoice_date,amount,currency\ni1,c1,pro,subscription,2024-01-01T00:00:00Z,9900,usd\n",
+		"broken.json":      `[{"id": "i2", "customer_id": "c1", `,
+	})
+	if _, err := runDir(t, dir, wh); err == nil || !strings.Contains(err.Error(), "broken.json") {
+		t.Fatalf("err = %v, want the broken file named", err)
+	}
+	for _, sub := range []string{"normalized", "marts"} {
+		if entries, err := os.ReadDir(filepath.Join(wh, sub)); err == nil && len(entries) > 0 {
+			t.Errorf("%s published after a failed run: %v", sub, entries)
+		}
+	}
+	staging, _ := os.ReadDir(filepath.Join(wh, store.StagingDir))
+	for _, e := range staging {
+		left, _ := os.ReadDir(filepath.Join(wh, store.StagingDir, e.Name()))
+		if len(left) > 0 {
+			t.Errorf("staging %s left with %d entries", e.Name(), len(left))
 		}
 	}
 }
