@@ -25,11 +25,19 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 	}
 	jobs := make(chan job, workers)
 	results := make(chan done, workers)
+	// A block holds a slot from when it is cut until it is absorbed: a
+	// slow block holds the others back, and memory stays bounded.
+	slots := make(chan struct{}, 3*workers)
 	var readErr error
 	go func() {
 		defer close(jobs)
 		seq := 0
 		readErr = bx.ExtractBlocks(ctx, func(b extract.Block) error {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			select {
 			case jobs <- job{seq, b}:
 				seq++
@@ -59,7 +67,7 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 		wg.Wait()
 		close(results)
 	}()
-	// Blocks finish out of order; at most workers*3 wait here.
+	// Blocks finish out of order; fewer than the slots wait here.
 	waiting := map[int]*normalizer{}
 	next := 0
 	for d := range results {
@@ -67,6 +75,7 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 		for p, ok := waiting[next]; ok; p, ok = waiting[next] {
 			delete(waiting, next)
 			n.absorb(p)
+			<-slots
 			next++
 		}
 	}
