@@ -102,19 +102,20 @@ func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) err
 			emit := func(c *chunk) error {
 				return fn(&growpanelBlock{source: g.src.Name, path: path, step: st, chunk: c})
 			}
-			json := &chunk{kind: chunkJSON}
+			// A JSON document's records go out 1,024 at a time.
+			pending := &chunk{kind: chunkJSON}
 			batch := func(raw []byte, line int) error {
-				json.raws, json.lines = append(json.raws, raw), append(json.lines, line)
-				if len(json.raws) < 1024 {
+				pending.raws, pending.lines = append(pending.raws, raw), append(pending.lines, line)
+				if len(pending.raws) < 1024 {
 					return nil
 				}
-				c := json
-				json = &chunk{kind: chunkJSON}
+				c := pending
+				pending = &chunk{kind: chunkJSON}
 				return emit(c)
 			}
 			err := cutFile(ctx, path, map[string]rawHandler{st.plural: batch}, batch, emit)
-			if err == nil && len(json.raws) > 0 {
-				err = emit(json)
+			if err == nil && len(pending.raws) > 0 {
+				err = emit(pending)
 			}
 			if err != nil {
 				return fmt.Errorf("read %s %s: %w", g.src.Name, st.plural, err)

@@ -134,14 +134,18 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 	in := &inputs{}
 	for _, s := range ss {
 		b := s.batch
-		if st := s.staged; st != nil && st.Lines.NumRows() == int64(len(b.Lines)) && st.Events.NumRows() == int64(len(b.Events)) {
+		if st := s.staged; st != nil && st.Batch(schemas.InvoiceLines).NumRows() == int64(len(b.Lines)) &&
+			st.Batch(schemas.SubscriptionEvents).NumRows() == int64(len(b.Events)) {
 			// The batches being written are the state (no line was left
 			// out for want of a rate): the engine reads them too.
-			for _, r := range []arrow.RecordBatch{st.Customers, st.Plans, st.Lines, st.Events} {
+			for _, t := range []struct {
+				table *schemas.Table
+				into  *[]arrow.RecordBatch
+			}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.InvoiceLines, &in.lines}, {schemas.SubscriptionEvents, &in.events}} {
+				r := st.Batch(t.table)
 				r.Retain()
+				*t.into = append(*t.into, r)
 			}
-			in.customers, in.plans = append(in.customers, st.Customers), append(in.plans, st.Plans)
-			in.lines, in.events = append(in.lines, st.Lines), append(in.events, st.Events)
 			continue
 		}
 		if !s.stored {

@@ -68,7 +68,7 @@ func linesFile(b *testing.B, bi *benchInput) string {
 func prepared(b *testing.B, bi *benchInput, stages int) *engine {
 	b.Helper()
 	e := newEngine(bi.opt)
-	if err := e.encode(bi.in); err != nil {
+	if err := e.encode(context.Background(), bi.in, func(arrow.RecordBatch) {}); err != nil {
 		b.Fatal(err)
 	}
 	if stages >= 2 {
@@ -104,7 +104,7 @@ func BenchmarkEngine(b *testing.B) {
 			b.SetBytes(int64(bi.n))
 			for i := 0; i < b.N; i++ {
 				e := newEngine(bi.opt)
-				if err := e.encode(bi.in); err != nil {
+				if err := e.encode(context.Background(), bi.in, func(arrow.RecordBatch) {}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -25,16 +24,25 @@ func strCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.String 
 }
 
 // strs is a string column read plain or as a dictionary (the columns of
-// few values: lineDict).
+// few values: lineDict); NULL reads as "".
 type strs struct {
 	plain *array.String
-	dict  *array.String
-	idx   []int32
+	// A dictionary: its values, and its int32 indices when it has no
+	// NULL (the fast case, which Parquet reads give), else the array.
+	vals *array.String
+	idx  []int32
+	dict *array.Dictionary
 }
 
 func (s strs) Value(i int) string {
-	if s.dict != nil {
-		return s.dict.Value(int(s.idx[i]))
+	switch {
+	case s.idx != nil:
+		return s.vals.Value(int(s.idx[i]))
+	case s.dict != nil:
+		if s.dict.IsNull(i) {
+			return ""
+		}
+		return s.vals.Value(s.dict.GetValueIndex(i))
 	}
 	return s.plain.Value(i)
 }
@@ -42,32 +50,16 @@ func (s strs) Value(i int) string {
 func strsCol(rec arrow.RecordBatch, t *schemas.Table, name string) strs {
 	switch a := column(rec, t, name).(type) {
 	case *array.Dictionary:
+		s := strs{vals: a.Dictionary().(*array.String), dict: a}
 		if idx, ok := a.Indices().(*array.Int32); ok && a.NullN() == 0 {
-			return strs{dict: a.Dictionary().(*array.String), idx: idx.Int32Values()}
+			s.idx = idx.Int32Values()
 		}
-		// Other index types or nulls: decoded plainly.
-		return strs{plain: decodeDict(a)}
+		return s
 	case *array.String:
 		return strs{plain: a}
 	default:
 		panic(fmt.Sprintf("metrics: column %s is %s, not a string", name, a.DataType()))
 	}
-}
-
-// decodeDict turns a dictionary of strings into a plain string array
-// (NULL as ""); the array is freed with the batch's other garbage.
-func decodeDict(a *array.Dictionary) *array.String {
-	b := array.NewStringBuilder(memory.DefaultAllocator)
-	defer b.Release()
-	vals := a.Dictionary().(*array.String)
-	for i := 0; i < a.Len(); i++ {
-		if a.IsNull(i) {
-			b.Append("")
-		} else {
-			b.Append(vals.Value(a.GetValueIndex(i)))
-		}
-	}
-	return b.NewStringArray()
 }
 
 func i64Col(rec arrow.RecordBatch, t *schemas.Table, name string) *array.Int64 {

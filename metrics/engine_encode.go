@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -205,21 +206,26 @@ func (k *coder) curOf(c string) int16 {
 	return cc
 }
 
-// encode turns the whole input into typed columns with integer codes.
-func (e *engine) encode(in Input) error {
+// encode turns the whole input into typed columns with integer codes,
+// encoding the lines as their batches come (from the lines' files, read
+// ahead); keep is handed each batch, which is valid during the call only
+// (the engine's line names point into the batches: keep them).
+func (e *engine) encode(ctx context.Context, in Input, keep func(arrow.RecordBatch)) error {
 	k := newCoder()
 	if err := e.encodeHeads(in, k); err != nil {
 		return err
 	}
-	total := 0
-	for _, rec := range in.Lines {
-		total += int(rec.NumRows())
+	total, err := in.lineCount()
+	if err != nil {
+		return err
 	}
 	e.lines.reserve(total)
-	for _, rec := range in.Lines {
-		if err := e.encodeLines(rec, k, &e.lines); err != nil {
-			return err
-		}
+	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
+		keep(rec)
+		return e.encodeLines(rec, k, &e.lines)
+	})
+	if err != nil {
+		return err
 	}
 	return e.recode(k)
 }

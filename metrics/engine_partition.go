@@ -126,32 +126,17 @@ func (e *engine) partitions(n int) int {
 
 // computeWhole computes the input in one piece.
 func (e *engine) computeWhole(ctx context.Context, in Input) error {
-	// The lines are encoded as their batches are read (the batches are
-	// kept: the engine's line names point into them).
 	var read []arrow.RecordBatch
 	defer func() {
 		for _, r := range read {
 			r.Release()
 		}
 	}()
-	k := newCoder()
-	if err := e.encodeHeads(in, k); err != nil {
-		return err
-	}
-	total, err := in.lineCount()
-	if err != nil {
-		return err
-	}
-	e.lines.reserve(total)
-	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
+	err := e.encode(ctx, in, func(rec arrow.RecordBatch) {
 		rec.Retain()
 		read = append(read, rec)
-		return e.encodeLines(rec, k, &e.lines)
 	})
 	if err != nil {
-		return err
-	}
-	if err := e.recode(k); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

@@ -60,7 +60,7 @@ func TestPrefetched(t *testing.T) {
 }
 
 // A string column reads the same plain, as a dictionary, and as a
-// dictionary with nulls or narrow indices (decoded plainly, NULL as "").
+// dictionary with nulls or narrow indices (read index by index, NULL as "").
 func TestStringColumnsPlainOrDictionary(t *testing.T) {
 	mem := memory.NewGoAllocator()
 	values := []string{"usd", "eur", "usd", "", "jpy", "usd"}

@@ -127,8 +127,8 @@ var timeLayouts = []string{
 // ParseTime parses an ISO 8601 date or date-time; one without a zone is UTC.
 func ParseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
-	if t, ok := parseUTC(s); ok {
-		return t, true
+	if us, ok := fastMicros(s); ok {
+		return time.UnixMicro(us).UTC(), true
 	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
@@ -212,41 +212,10 @@ func isCountry(s string) bool { return countries[s] }
 // IsCurrency reports whether s is a lower-case ISO 4217 code in use.
 func IsCurrency(s string) bool { return currencies[s] }
 
-// parseUTC is the fast path for the common form 2006-01-02T15:04:05Z.
-func parseUTC(s string) (time.Time, bool) {
-	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
-		return time.Time{}, false
-	}
-	n := func(a, b int) (int, bool) {
-		v := 0
-		for i := a; i < b; i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
-	y, ok1 := n(0, 4)
-	mo, ok2 := n(5, 7)
-	d, ok3 := n(8, 10)
-	h, ok4 := n(11, 13)
-	mi, ok5 := n(14, 16)
-	se, ok6 := n(17, 19)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 {
-		return time.Time{}, false
-	}
-	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
-	if t.Day() != d { // Feb 30 and the like
-		return time.Time{}, false
-	}
-	return t, true
-}
-
 // fastMicros reads the two most common forms, 2006-01-02T15:04:05Z and
 // 2006-01-02, between 1970 and 2200, straight into microseconds; anything
-// else (other forms, bad dates, out of range) is left to ParseTime.
+// else (other forms, bad dates, out of range) is left to the layouts of
+// ParseTime.
 func fastMicros(s string) (int64, bool) {
 	if len(s) != 10 && len(s) != 20 {
 		return 0, false

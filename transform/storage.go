@@ -16,9 +16,6 @@ import (
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
-// TablePath is the warehouse-relative file of one source's normalized table.
-func TablePath(t *schemas.Table, source string) string { return schemas.NormalizedPath(t, source) }
-
 // TableFiles lists the files of a source's normalized table in the
 // warehouse, in part order; none when it was never stored.
 func TableFiles(w *store.Warehouse, t *schemas.Table, source string) []string {
@@ -83,12 +80,15 @@ func load[T any](ctx context.Context, w *store.Warehouse, source string, t *sche
 // Staged are a source's normalized tables being written: the batches they
 // are written from (which the engine can read meanwhile), and the writes.
 type Staged struct {
-	Customers, Plans, Lines, Events arrow.RecordBatch
-	others                          []arrow.RecordBatch
-	wg                              sync.WaitGroup
-	errs                            []error
-	took                            time.Duration
+	batches map[*schemas.Table]arrow.RecordBatch
+	wg      sync.WaitGroup
+	errs    []error
+	took    time.Duration
 }
+
+// Batch returns the batch a normalized table is written from; it is valid
+// until Release.
+func (s *Staged) Batch(t *schemas.Table) arrow.RecordBatch { return s.batches[t] }
 
 // Wait waits until every table is written, and returns what failed.
 func (s *Staged) Wait() (time.Duration, error) {
@@ -99,7 +99,7 @@ func (s *Staged) Wait() (time.Duration, error) {
 // Release waits for the writes and frees the batches.
 func (s *Staged) Release() {
 	s.Wait()
-	for _, r := range append([]arrow.RecordBatch{s.Customers, s.Plans, s.Lines, s.Events}, s.others...) {
+	for _, r := range s.batches {
 		r.Release()
 	}
 }
@@ -110,37 +110,31 @@ func (s *Staged) Release() {
 func Stage(tx *store.Tx, b *Batch) *Staged {
 	start := time.Now()
 	mem := memory.DefaultAllocator
-	st := &Staged{others: make([]arrow.RecordBatch, 2)}
-	tables := []struct {
-		table *schemas.Table
-		rec   arrow.RecordBatch
-	}{
-		{schemas.Customers, schemas.CustomersRecord(mem, b.Customers)},
-		{schemas.Plans, schemas.PlansRecord(mem, b.Plans)},
-		{schemas.InvoiceLines, schemas.InvoiceLinesRecord(mem, b.Lines)},
-		{schemas.Transactions, schemas.TransactionsRecord(mem, b.Transactions)},
-		{schemas.SubscriptionEvents, schemas.EventsRecord(mem, b.Events)},
-		{schemas.Contacts, schemas.ContactsRecord(mem, b.Contacts)},
-	}
-	st.Customers, st.Plans, st.Lines, st.others[0], st.Events, st.others[1] =
-		tables[0].rec, tables[1].rec, tables[2].rec, tables[3].rec, tables[4].rec, tables[5].rec
+	st := &Staged{batches: map[*schemas.Table]arrow.RecordBatch{
+		schemas.Customers:          schemas.CustomersRecord(mem, b.Customers),
+		schemas.Plans:              schemas.PlansRecord(mem, b.Plans),
+		schemas.InvoiceLines:       schemas.InvoiceLinesRecord(mem, b.Lines),
+		schemas.Transactions:       schemas.TransactionsRecord(mem, b.Transactions),
+		schemas.SubscriptionEvents: schemas.EventsRecord(mem, b.Events),
+		schemas.Contacts:           schemas.ContactsRecord(mem, b.Contacts),
+	}}
 	// The writes must not hold b: its records are let go while they go on.
 	source := b.Source
 	var writes sync.WaitGroup
 	var mu sync.Mutex
 	// Writers run alongside the engine: they get half the cores.
 	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
-	for _, t := range tables {
-		n := int(t.rec.NumRows())
+	for t, rec := range st.batches {
+		n := int(rec.NumRows())
 		parts := max(1, (n+partRows-1)/partRows)
 		for k := range parts {
 			writes.Go(func() {
 				slots <- struct{}{}
 				defer func() { <-slots }()
-				part := t.rec.NewSlice(int64(k*partRows), int64(min(n, (k+1)*partRows)))
+				part := rec.NewSlice(int64(k*partRows), int64(min(n, (k+1)*partRows)))
 				defer part.Release()
-				_, err := tx.WriteFile(schemas.NormalizedPart(t.table, source, k), func(w io.Writer) error {
-					return schemas.WriteParquet(w, t.table, part)
+				_, err := tx.WriteFile(schemas.NormalizedPart(t, source, k), func(w io.Writer) error {
+					return schemas.WriteParquet(w, t, part)
 				})
 				mu.Lock()
 				st.errs = append(st.errs, err)
@@ -148,8 +142,8 @@ func Stage(tx *store.Tx, b *Batch) *Staged {
 			})
 		}
 		// Parts beyond the new last one held rows that are now in others.
-		for k := parts; tx.Exists(schemas.NormalizedPart(t.table, source, k)); k++ {
-			tx.Remove(schemas.NormalizedPart(t.table, source, k))
+		for k := parts; tx.Exists(schemas.NormalizedPart(t, source, k)); k++ {
+			tx.Remove(schemas.NormalizedPart(t, source, k))
 		}
 	}
 	st.wg.Go(func() {
