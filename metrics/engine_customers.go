@@ -105,14 +105,26 @@ func (e *engine) scanPart(ctx context.Context, lo, hi int32) {
 		}(e.workers[w], bounds[w], bounds[w+1])
 	}
 	wg.Wait()
+	// The destinations are sized once: append would copy them as they grow.
+	var periods, active, movements, quality, snapshot int
+	for _, s := range e.workers {
+		periods += len(s.periods)
+		active += len(s.active)
+		movements += len(s.movements)
+		quality += len(s.quality)
+		snapshot += len(s.snapshot)
+	}
+	e.periods, e.active = slices.Grow(e.periods, periods), slices.Grow(e.active, active)
+	e.movements, e.quality = slices.Grow(e.movements, movements), slices.Grow(e.quality, quality)
+	e.snapshot = slices.Grow(e.snapshot, snapshot)
 	for _, s := range e.workers {
 		e.periods = append(e.periods, s.periods...)
 		e.active = append(e.active, s.active...)
 		e.movements = append(e.movements, s.movements...)
 		e.quality = append(e.quality, s.quality...)
 		e.snapshot = append(e.snapshot, s.snapshot...)
-		s.periods, s.active, s.movements = s.periods[:0], s.active[:0], s.movements[:0]
-		s.quality, s.snapshot = s.quality[:0], s.snapshot[:0]
+		// Let go, not truncated: their room would hold the rows twice.
+		s.periods, s.active, s.movements, s.quality, s.snapshot = nil, nil, nil, nil, nil
 	}
 }
 
@@ -126,6 +138,16 @@ func (e *engine) finishScan() {
 	for _, s := range e.workers[1:] {
 		e.months.add(s.months)
 	}
+}
+
+// push appends v to s, doubling its room when it is full. Append grows a
+// large slice by a quarter, so a slice of rows built by appends leaves
+// about four times its size behind as garbage; doubling leaves its size.
+func push[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 64))
+	}
+	return append(s, v)
 }
 
 // customerRanges cuts the customers [lo, hi) into parts with about as
@@ -202,7 +224,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		runs = e.currencyRuns(s, c, day, subs, runs)
 		total := e.value(subs, e.asOfDay)
 		if total < 0 {
-			s.quality = append(s.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
+			s.quality = push(s.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
 				detail: "the subscriptions' MRR sums to a negative amount; reported as 0"})
 			total = 0
 		}
@@ -211,7 +233,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		}
 		// A run of MRR > 0 ends or starts: it counts the customer active.
 		if prev > 0 && total == 0 {
-			s.active = append(s.active, periodRow{cust: c, from: activeAt, to: day})
+			s.active = push(s.active, periodRow{cust: c, from: activeAt, to: day})
 		}
 		if prev == 0 {
 			activeAt = day
@@ -239,7 +261,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 			plan = planBefore
 		}
 		cur, original := changedCurrency(nets)
-		s.movements = append(s.movements, movementRow{cust: c, day: day, kind: kind, before: before, after: after,
+		s.movements = push(s.movements, movementRow{cust: c, day: day, kind: kind, before: before, after: after,
 			cur: cur, original: original, plan: plan, lines: e.distinctLines(causes)})
 		s.months.movement(&s.movements[len(s.movements)-1])
 		if kind == MoveNew && cohort == noDay {
@@ -252,16 +274,16 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		prev = total
 	}
 	if prev > 0 {
-		s.active = append(s.active, periodRow{cust: c, from: activeAt, to: noDay})
+		s.active = push(s.active, periodRow{cust: c, from: activeAt, to: noDay})
 	}
 	for _, r := range runs {
 		if r.mrr > 0 {
-			s.periods = append(s.periods, periodRow{cust: c, cur: r.cur, from: r.from, to: noDay, mrr: r.mrr})
+			s.periods = push(s.periods, periodRow{cust: c, cur: r.cur, from: r.from, to: noDay, mrr: r.mrr})
 		}
 	}
 	s.runs = runs
 	s.months.customer(e, s.active[firstActive:], s.periods[firstPeriod:], cohort, firstNew)
-	s.snapshot = append(s.snapshot, snapshotRow{
+	s.snapshot = push(s.snapshot, snapshotRow{
 		cust: c, status: e.status(c, prev, everPaid), mrr: prev,
 		firstPaid: firstPaid, cohort: cohort, lastMove: lastMove,
 	})
@@ -307,7 +329,7 @@ func (e *engine) currencyRuns(s *scratch, c int32, day int32, subs []subState, r
 			continue
 		}
 		if runs[r].mrr > 0 {
-			s.periods = append(s.periods, periodRow{cust: c, cur: runs[r].cur, from: runs[r].from, to: day, mrr: runs[r].mrr})
+			s.periods = push(s.periods, periodRow{cust: c, cur: runs[r].cur, from: runs[r].from, to: day, mrr: runs[r].mrr})
 		}
 		runs[r].mrr, runs[r].from = m, day
 	}
@@ -387,14 +409,14 @@ func (e *engine) distinctLines(causes []int32) []int32 {
 // lines by invoice then line id, events by id.
 func (e *engine) compareCauses(a, b int32) int {
 	if a >= 0 && b >= 0 {
-		return cmp.Or(cmp.Compare(e.lines.inv[a], e.lines.inv[b]), cmp.Compare(e.causeLineID(a), e.causeLineID(b)))
+		return cmp.Or(cmp.Compare(e.lines.names.inv(a), e.lines.names.inv(b)), cmp.Compare(e.causeLineID(a), e.causeLineID(b)))
 	}
 	return cmp.Compare(e.lineName(a), e.lineName(b))
 }
 
 // causeLineID is the part of a line's name after its invoice id.
 func (e *engine) causeLineID(l int32) string {
-	if lid := e.lines.lid[l]; lid != e.lines.inv[l] {
+	if lid := e.lines.names.lid(l); lid != e.lines.names.inv(l) {
 		return lid
 	}
 	return ""

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/mrrflow/mrrflow/schemas"
@@ -54,7 +55,7 @@ type lineColumns struct {
 	tax      []int64
 	prorated []bool
 	cur      []int16
-	inv, lid []string
+	names    lineNames
 	// cashOnly marks lines of sources whose MRR comes from events.
 	cashOnly []bool
 	order    []int32
@@ -70,8 +71,60 @@ func (l *lineColumns) reserve(n int) {
 	l.kind, l.cur, l.prorated, l.cashOnly = make([]int8, 0, n), make([]int16, 0, n), make([]bool, 0, n), make([]bool, 0, n)
 	l.idate, l.ps, l.pe = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 	l.amount, l.tax = make([]int64, 0, n), make([]int64, 0, n)
-	l.inv, l.lid = make([]string, 0, n), make([]string, 0, n)
+	l.names.ends = make([]int, 0, 2*n)
 }
+
+// lineNames holds the invoice and line ids of the lines, copied into one
+// buffer so that the batches they were read from need not be kept: line
+// i's invoice id ends at ends[2i] and its line id at ends[2i+1].
+type lineNames struct {
+	buf  []byte
+	ends []int
+}
+
+func (n *lineNames) add(inv, lid string) {
+	n.buf = append(n.buf, inv...)
+	n.ends = append(n.ends, len(n.buf))
+	n.buf = append(n.buf, lid...)
+	n.ends = append(n.ends, len(n.buf))
+}
+
+func (n *lineNames) truncate() { n.buf, n.ends = n.buf[:0], n.ends[:0] }
+
+// expect makes room for the ids of lines lines in all, at the mean length
+// of those held so far (plus an eighth), so that the buffer is not moved
+// again and again as it grows.
+func (n *lineNames) expect(lines int) {
+	held := len(n.ends) / 2
+	if held == 0 || lines <= held {
+		return
+	}
+	want := len(n.buf) / held * lines
+	want += want / 8
+	if cap(n.buf) < want {
+		n.buf = append(make([]byte, 0, want), n.buf...)
+	}
+}
+
+// at is the k-th id of the buffer, without a copy: the bytes of buf below
+// its length are never written again (appends write past it, or move it),
+// so the string stays as it was.
+func (n *lineNames) at(k int) string {
+	start := 0
+	if k > 0 {
+		start = n.ends[k-1]
+	}
+	if start == n.ends[k] {
+		return ""
+	}
+	return unsafe.String(&n.buf[start], n.ends[k]-start)
+}
+
+// inv is line i's invoice id.
+func (n *lineNames) inv(i int32) string { return n.at(2 * int(i)) }
+
+// lid is line i's line id.
+func (n *lineNames) lid(i int32) string { return n.at(2*int(i) + 1) }
 
 // eventColumns holds the subscription events before as_of, and order: the
 // event indexes sorted by customer, subscription, time and event id.
@@ -199,6 +252,7 @@ func (k *coder) curOf(c string) int16 {
 	cc, ok := k.curCode[c]
 	if !ok && c != "" {
 		cc = int16(len(k.curKeys))
+		c = strings.Clone(c) // ToLower may return c itself, in the batch
 		k.curCode[c] = cc
 		k.curKeys = append(k.curKeys, c)
 	}
@@ -208,9 +262,9 @@ func (k *coder) curOf(c string) int16 {
 
 // encode turns the whole input into typed columns with integer codes,
 // encoding the lines as their batches come (from the lines' files, read
-// ahead); keep is handed each batch, which is valid during the call only
-// (the engine's line names point into the batches: keep them).
-func (e *engine) encode(ctx context.Context, in Input, keep func(arrow.RecordBatch)) error {
+// ahead). Nothing of a batch is kept: its buffers are reused for the next
+// ones, so every string kept (codes' keys, line names) is a copy.
+func (e *engine) encode(ctx context.Context, in Input) error {
 	k := newCoder()
 	if err := e.encodeHeads(in, k); err != nil {
 		return err
@@ -221,8 +275,9 @@ func (e *engine) encode(ctx context.Context, in Input, keep func(arrow.RecordBat
 	}
 	e.lines.reserve(total)
 	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
-		keep(rec)
-		return e.encodeLines(rec, k, &e.lines)
+		err := e.encodeLines(rec, k, &e.lines)
+		e.lines.names.expect(total)
+		return err
 	})
 	if err != nil {
 		return err
@@ -325,8 +380,7 @@ func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) er
 		l.tax = append(l.tax, tax[i])
 		l.prorated = append(l.prorated, prorated.Value(i))
 		l.cur = append(l.cur, k.curOf(cur.Value(i)))
-		l.inv = append(l.inv, inv.Value(i))
-		l.lid = append(l.lid, lid.Value(i))
+		l.names.add(inv.Value(i), lid.Value(i))
 		e.seeDay(e.cal.day(min(d, start)))
 	}
 	return nil
@@ -571,10 +625,10 @@ func (e *engine) sortLines() {
 		if c := cmp.Compare(l.idate[a], l.idate[b]); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(l.inv[a], l.inv[b]); c != 0 {
+		if c := cmp.Compare(l.names.inv(a), l.names.inv(b)); c != 0 {
 			return c
 		}
-		return cmp.Compare(l.lid[a], l.lid[b])
+		return cmp.Compare(l.names.lid(a), l.names.lid(b))
 	}
 	for c := 0; c+1 < len(starts); c++ {
 		if part := l.order[starts[c]:starts[c+1]]; len(part) > 1 {

@@ -24,64 +24,41 @@ func (e *engine) periodsRecord() arrow.RecordBatch {
 	return r.Record()
 }
 
-// movementsRecord writes the movements by date, then customer.
+// movementsRecord writes the movements by date, then customer. It puts
+// e.movements in that order (no other output reads them), so that each
+// column reads them in sequence.
 func (e *engine) movementsRecord() arrow.RecordBatch {
-	// Movements come in customer order (codes are ranks of (source,
-	// customer_id)); a counting sort by day keeps that order within a day.
-	idx := make([]int32, len(e.movements))
-	if len(idx) > 0 {
-		lo, hi := e.movements[0].day, e.movements[0].day
-		for i := range e.movements {
-			lo, hi = min(lo, e.movements[i].day), max(hi, e.movements[i].day)
-		}
-		pos := make([]int32, int(hi-lo)+2)
-		for i := range e.movements {
-			pos[e.movements[i].day-lo+1]++
-		}
-		for d := 1; d < len(pos); d++ {
-			pos[d] += pos[d-1]
-		}
-		for i := range e.movements {
-			d := e.movements[i].day - lo
-			idx[pos[d]] = int32(i)
-			pos[d]++
-		}
-	}
-	// The columns are built at once.
-	mv := func(i *int32) *movementRow { return &e.movements[*i] }
-	amount := func(i *int32) int64 {
-		m := mv(i)
-		return max(m.after-m.before, m.before-m.after)
-	}
-	return schemas.ColumnsRecord(e.mem, schemas.MRRMovements, len(idx), []func(array.Builder){
-		schemas.DateColumn(idx, func(i *int32) int32 { return mv(i).day }),
-		schemas.StringColumn(idx, func(i *int32) string { return e.cust.source[mv(i).cust] }),
-		schemas.StringColumn(idx, func(i *int32) string { return e.cust.id[mv(i).cust] }),
-		schemas.StringColumn(idx, func(i *int32) string { return mv(i).kind }),
-		schemas.Int64Column(idx, amount),
-		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).after - mv(i).before }),
-		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).before }),
-		schemas.Int64Column(idx, func(i *int32) int64 { return mv(i).after }),
-		schemas.StringColumn(idx, func(i *int32) string {
-			if m := mv(i); m.cur >= 0 {
+	e.sortMovements()
+	ms := e.movements
+	amount := func(m *movementRow) int64 { return max(m.after-m.before, m.before-m.after) }
+	return schemas.ColumnsRecord(e.mem, schemas.MRRMovements, len(ms), []func(array.Builder){
+		schemas.DateColumn(ms, func(m *movementRow) int32 { return m.day }),
+		schemas.StringColumn(ms, func(m *movementRow) string { return e.cust.source[m.cust] }),
+		schemas.StringColumn(ms, func(m *movementRow) string { return e.cust.id[m.cust] }),
+		schemas.StringColumn(ms, func(m *movementRow) string { return m.kind }),
+		schemas.Int64Column(ms, amount),
+		schemas.Int64Column(ms, func(m *movementRow) int64 { return m.after - m.before }),
+		schemas.Int64Column(ms, func(m *movementRow) int64 { return m.before }),
+		schemas.Int64Column(ms, func(m *movementRow) int64 { return m.after }),
+		schemas.StringColumn(ms, func(m *movementRow) string {
+			if m.cur >= 0 {
 				return e.currencyName(m.cur)
 			}
 			return e.currency
 		}),
-		schemas.Int64Column(idx, func(i *int32) int64 {
-			if m := mv(i); m.cur >= 0 {
+		schemas.Int64Column(ms, func(m *movementRow) int64 {
+			if m.cur >= 0 {
 				return m.original
 			}
-			return amount(i)
+			return amount(m)
 		}),
-		schemas.StringColumn(idx, func(i *int32) string {
-			if m := mv(i); m.plan >= 0 {
+		schemas.StringColumn(ms, func(m *movementRow) string {
+			if m.plan >= 0 {
 				return e.plans.id[m.plan]
 			}
 			return ""
 		}),
-		schemas.StringsColumn(idx, func(i *int32, add func(string)) {
-			m := mv(i)
+		schemas.StringsColumn(ms, func(m *movementRow, add func(string)) {
 			for _, n := range m.names {
 				add(n)
 			}
@@ -92,11 +69,56 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 	})
 }
 
+// sortMovements orders the movements by day. They come in customer order
+// (codes are ranks of (source, customer_id)); a counting sort by day keeps
+// that order within a day, and the permutation is applied in place, one
+// cycle at a time.
+func (e *engine) sortMovements() {
+	ms := e.movements
+	if len(ms) == 0 {
+		return
+	}
+	lo, hi := ms[0].day, ms[0].day
+	for i := range ms {
+		lo, hi = min(lo, ms[i].day), max(hi, ms[i].day)
+	}
+	pos := make([]int32, int(hi-lo)+2)
+	for i := range ms {
+		pos[ms[i].day-lo+1]++
+	}
+	for d := 1; d < len(pos); d++ {
+		pos[d] += pos[d-1]
+	}
+	// from[j] is the movement that goes to j.
+	from := make([]int32, len(ms))
+	for i := range ms {
+		d := ms[i].day - lo
+		from[pos[d]] = int32(i)
+		pos[d]++
+	}
+	for j := range from {
+		if from[j] < 0 {
+			continue
+		}
+		first, k := ms[j], j
+		for {
+			next := int(from[k])
+			from[k] = -1
+			if next == j {
+				ms[k] = first
+				break
+			}
+			ms[k] = ms[next]
+			k = next
+		}
+	}
+}
+
 func (e *engine) lineName(l int32) string {
 	if l < 0 {
 		return e.events.id[-l-1] // a subscription event
 	}
-	inv, lid := e.lines.inv[l], e.lines.lid[l]
+	inv, lid := e.lines.names.inv(l), e.lines.names.lid(l)
 	if lid == inv || lid == "" {
 		return inv
 	}

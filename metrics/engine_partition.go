@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/mrrflow/mrrflow/internal/mempool"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -47,8 +48,14 @@ func (in *Input) lineCount() (int, error) {
 	return n, nil
 }
 
+// readPool is the most bytes of freed read buffers kept for the next
+// batches of the files.
+const readPool = 256 << 20
+
 // eachLineBatch streams every batch of invoice lines to fn: those in
-// memory, then those of the files, one at a time.
+// memory, then those of the files, one at a time. The files' batches are
+// read into buffers that the batches before them freed (mempool): fn
+// keeps nothing of a batch.
 func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.RecordBatch) error) error {
 	for _, rec := range in.Lines {
 		if err := ctx.Err(); err != nil {
@@ -58,9 +65,11 @@ func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.Reco
 			return err
 		}
 	}
+	pool := mempool.New(e.mem, readPool)
+	defer pool.Close()
 	for _, path := range in.LineFiles {
 		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			return schemas.ScanParquetDict(ctx, e.mem, path, schemas.InvoiceLines, lineFields, lineDict, fn)
+			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, lineFields, lineDict, fn)
 		}
 		if err := prefetched(ctx, scan, fn); err != nil {
 			return err
@@ -126,17 +135,7 @@ func (e *engine) partitions(n int) int {
 
 // computeWhole computes the input in one piece.
 func (e *engine) computeWhole(ctx context.Context, in Input) error {
-	var read []arrow.RecordBatch
-	defer func() {
-		for _, r := range read {
-			r.Release()
-		}
-	}()
-	err := e.encode(ctx, in, func(rec arrow.RecordBatch) {
-		rec.Retain()
-		read = append(read, rec)
-	})
-	if err != nil {
+	if err := e.encode(ctx, in); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -145,6 +144,8 @@ func (e *engine) computeWhole(ctx context.Context, in Input) error {
 	e.sortLines()
 	e.sortEvents()
 	e.scanCustomers(ctx)
+	// The outputs need the lines' names only.
+	e.lines = lineColumns{names: e.lines.names}
 	return ctx.Err()
 }
 
@@ -205,7 +206,6 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 			c := custRank[tmp.cust[i]]
 			sp.chunks[partOf[c]].appendFrom(&tmp, i, c, subRank)
 		}
-		// The chunks point into rec: they are written before it goes.
 		return sp.flush()
 	})
 	if err != nil {
@@ -232,14 +232,8 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 func (e *engine) scanSpilled(ctx context.Context, sp *spill, p, lines int, lo, hi int32) error {
 	e.lines = lineColumns{}
 	e.lines.reserve(lines)
-	batches, err := sp.load(p, &e.lines)
-	defer func() {
-		for _, b := range batches {
-			b.Release()
-		}
-		e.lines = lineColumns{}
-	}()
-	if err != nil {
+	defer func() { e.lines = lineColumns{} }()
+	if err := sp.load(p, &e.lines); err != nil {
 		return err
 	}
 	e.sortLines()
@@ -285,7 +279,8 @@ func cutRanges(lo, hi int32, parts int, weight func(int32) int64) []int32 {
 func (l *lineColumns) truncate() {
 	l.cust, l.sub, l.plan, l.kind = l.cust[:0], l.sub[:0], l.plan[:0], l.kind[:0]
 	l.idate, l.ps, l.pe, l.amount, l.tax = l.idate[:0], l.ps[:0], l.pe[:0], l.amount[:0], l.tax[:0]
-	l.prorated, l.cur, l.inv, l.lid, l.cashOnly = l.prorated[:0], l.cur[:0], l.inv[:0], l.lid[:0], l.cashOnly[:0]
+	l.prorated, l.cur, l.cashOnly = l.prorated[:0], l.cur[:0], l.cashOnly[:0]
+	l.names.truncate()
 }
 
 // appendFrom appends line i of from, with its customer's final code and
@@ -306,8 +301,7 @@ func (l *lineColumns) appendFrom(from *lineColumns, i int, cust int32, subRank [
 	l.tax = append(l.tax, from.tax[i])
 	l.prorated = append(l.prorated, from.prorated[i])
 	l.cur = append(l.cur, from.cur[i])
-	l.inv = append(l.inv, from.inv[i])
-	l.lid = append(l.lid, from.lid[i])
+	l.names.add(from.names.inv(int32(i)), from.names.lid(int32(i)))
 	l.cashOnly = append(l.cashOnly, from.cashOnly[i])
 }
 
@@ -400,10 +394,10 @@ func (sp *spill) record(c *lineColumns) arrow.RecordBatch {
 		defer d.Release()
 		return array.MakeFromData(d)
 	}
-	str := func(vs []string) arrow.Array {
-		sp.strs.Reserve(len(vs))
-		for _, v := range vs {
-			sp.strs.Append(v)
+	str := func(id func(int32) string) arrow.Array {
+		sp.strs.Reserve(n)
+		for i := range int32(n) {
+			sp.strs.Append(id(i))
 		}
 		return sp.strs.NewArray()
 	}
@@ -419,8 +413,8 @@ func (sp *spill) record(c *lineColumns) arrow.RecordBatch {
 		prim(arrow.PrimitiveTypes.Int64, arrow.Int64Traits.CastToBytes(c.pe)),
 		prim(arrow.PrimitiveTypes.Int64, arrow.Int64Traits.CastToBytes(c.amount)),
 		prim(arrow.PrimitiveTypes.Int64, arrow.Int64Traits.CastToBytes(c.tax)),
-		str(c.inv),
-		str(c.lid),
+		str(c.names.inv),
+		str(c.names.lid),
 	}
 	rec := array.NewRecordBatch(spillSchema, cols, int64(n))
 	for _, a := range cols {
@@ -449,24 +443,20 @@ func (sp *spill) close() error {
 	return nil
 }
 
-// load appends partition p's lines to l. The strings of l point into the
-// returned batches, which the caller releases when done with l.
-func (sp *spill) load(p int, l *lineColumns) ([]arrow.RecordBatch, error) {
+// load appends partition p's lines to l.
+func (sp *spill) load(p int, l *lineColumns) error {
 	f, err := os.Open(sp.path(p))
 	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
+		return fmt.Errorf("spill: %w", err)
 	}
 	defer f.Close()
 	r, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithSchema(spillSchema), ipc.WithAllocator(sp.mem))
 	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
+		return fmt.Errorf("spill: %w", err)
 	}
 	defer r.Release()
-	var kept []arrow.RecordBatch
 	for r.Next() {
 		rec := r.RecordBatch()
-		rec.Retain()
-		kept = append(kept, rec)
 		col := func(i int) arrow.Array { return rec.Column(i) }
 		l.cust = append(l.cust, col(0).(*array.Int32).Int32Values()...)
 		l.sub = append(l.sub, col(1).(*array.Int32).Int32Values()...)
@@ -484,17 +474,13 @@ func (sp *spill) load(p int, l *lineColumns) ([]arrow.RecordBatch, error) {
 		l.tax = append(l.tax, col(10).(*array.Int64).Int64Values()...)
 		inv, lid := col(11).(*array.String), col(12).(*array.String)
 		for i := 0; i < inv.Len(); i++ {
-			l.inv = append(l.inv, inv.Value(i))
-			l.lid = append(l.lid, lid.Value(i))
+			l.names.add(inv.Value(i), lid.Value(i))
 		}
 	}
 	if err := r.Err(); err != nil {
-		for _, b := range kept {
-			b.Release()
-		}
-		return nil, fmt.Errorf("spill: read partition %d: %w", p, err)
+		return fmt.Errorf("spill: read partition %d: %w", p, err)
 	}
-	return kept, nil
+	return nil
 }
 
 // remove closes and deletes the spill files.

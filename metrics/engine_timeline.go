@@ -266,7 +266,7 @@ func (e *engine) refund(s *scratch, i, sub int32) {
 		return
 	}
 	if l.cur[i] != seg.cur {
-		s.quality = append(s.quality, qualityRow{cust: l.cust[i], record: e.lineName(i), day: e.cal.day(r), hasDay: true,
+		s.quality = push(s.quality, qualityRow{cust: l.cust[i], record: e.lineName(i), day: e.cal.day(r), hasDay: true,
 			check: "refund_currency", detail: "the refund is in another currency than the subscription it hits; it counts in cash flow only"})
 		return
 	}
@@ -327,8 +327,8 @@ func (e *engine) checkPeriod(s *scratch, i int32) {
 		diff = -diff
 	}
 	if diff > 3*usPerDay {
-		s.quality = append(s.quality, qualityRow{
-			cust: l.cust[i], record: l.inv[i] + "/" + l.lid[i], day: e.cal.day(l.ps[i]), hasDay: true,
+		s.quality = push(s.quality, qualityRow{
+			cust: l.cust[i], record: l.names.inv(i) + "/" + l.names.lid(i), day: e.cal.day(l.ps[i]), hasDay: true,
 			check: "period_mismatch",
 			detail: "service period " + schemas.TimeOf(l.ps[i]).Format("2006-01-02") + " to " + schemas.TimeOf(l.pe[i]).Format("2006-01-02") +
 				" differs from one interval of plan " + e.plans.id[l.plan[i]] + " by more than 3 days; MRR follows the plan",
