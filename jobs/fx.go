@@ -70,8 +70,8 @@ func withoutRate(runID string, batches []*transform.Batch, reporting string, rat
 	present := map[string]bool{}
 	maps.Copy(present, stored) // the currencies of the sources left stored
 	for _, b := range batches {
-		for i := range b.Lines {
-			present[b.Lines[i].Currency] = true
+		for _, l := range b.Lines {
+			present[l.Currency] = true
 		}
 		for i := range b.Events {
 			present[b.Events[i].Currency] = true
@@ -92,9 +92,9 @@ func withoutRate(runID string, batches []*transform.Batch, reporting string, rat
 		return fmt.Sprintf("field currency: no exchange rate for %s into the reporting currency %s (fx_rates)", cur, reporting)
 	}
 	for _, b := range batches {
-		b.Lines = dropUnknown(b.Lines, known, func(l *schemas.InvoiceLine) string { return l.Currency }, func(l *schemas.InvoiceLine) {
+		b.Lines = dropUnknown(b.Lines, known, func(l **schemas.InvoiceLine) string { return (*l).Currency }, func(l **schemas.InvoiceLine) {
 			rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntityInvoice,
-				RecordID: l.InvoiceID, Origin: l.Origin, Error: reason(l.Currency)})
+				RecordID: (*l).InvoiceID, Origin: (*l).Origin, Error: reason((*l).Currency)})
 		})
 		b.Events = dropUnknown(b.Events, known, func(e *schemas.SubscriptionEvent) string { return e.Currency }, func(e *schemas.SubscriptionEvent) {
 			rejected = append(rejected, schemas.Rejected{RunID: runID, Source: b.Source, Entity: schemas.EntitySubscriptionEvent,

@@ -34,7 +34,7 @@ func makeBenchInput(b *testing.B, n int) *benchInput {
 	var lines []arrow.RecordBatch
 	const batch = 1 << 20
 	for i := 0; i < len(ls); i += batch {
-		lines = append(lines, schemas.InvoiceLinesRecord(mem, ls[i:min(i+batch, len(ls))]))
+		lines = append(lines, schemas.InvoiceLinesRecord(mem, schemas.Refs(ls[i:min(i+batch, len(ls))])))
 	}
 	return &benchInput{
 		in: Input{Customers: []arrow.RecordBatch{schemas.CustomersRecord(mem, cs)}, Plans: []arrow.RecordBatch{schemas.PlansRecord(mem, ps)}, Lines: lines},

@@ -52,7 +52,7 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 		cust := schemas.CustomersRecord(mem, s.customers)
 		plans := schemas.PlansRecord(mem, s.plans)
 		events := schemas.EventsRecord(mem, evs)
-		lines := schemas.InvoiceLinesRecord(mem, s.lines)
+		lines := schemas.InvoiceLinesRecord(mem, schemas.Refs(s.lines))
 		in := Input{Customers: []arrow.RecordBatch{cust}, Plans: []arrow.RecordBatch{plans}, Events: []arrow.RecordBatch{events}}
 
 		dir := t.TempDir()

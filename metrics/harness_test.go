@@ -145,7 +145,7 @@ func (s *scenario) compute(t testing.TB, mem memory.Allocator, batchSize int) *R
 	t.Helper()
 	cust := schemas.CustomersRecord(mem, s.customers)
 	plans := schemas.PlansRecord(mem, s.plans)
-	lines := schemas.InvoiceLinesRecord(mem, s.lines)
+	lines := schemas.InvoiceLinesRecord(mem, schemas.Refs(s.lines))
 	defer cust.Release()
 	defer plans.Release()
 	defer lines.Release()

@@ -150,28 +150,37 @@ func PlansRecord(mem memory.Allocator, ps []Plan) arrow.RecordBatch {
 
 // InvoiceLinesRecord converts lines to a batch of the invoice_lines table,
 // its columns built at once.
-func InvoiceLinesRecord(mem memory.Allocator, ls []InvoiceLine) arrow.RecordBatch {
-	type L = InvoiceLine
+func InvoiceLinesRecord(mem memory.Allocator, ls []*InvoiceLine) arrow.RecordBatch {
+	type L = *InvoiceLine
 	return ColumnsRecord(mem, InvoiceLines, len(ls), []func(array.Builder){
-		StringColumn(ls, func(l *L) string { return l.Source }),
-		StringColumn(ls, func(l *L) string { return l.InvoiceID }),
-		StringColumn(ls, func(l *L) string { return l.LineID }),
-		StringColumn(ls, func(l *L) string { return l.CustomerID }),
-		StringColumn(ls, func(l *L) string { return l.SubscriptionID }),
-		StringColumn(ls, func(l *L) string { return l.PlanID }),
-		StringColumn(ls, func(l *L) string { return l.Kind }),
-		TimeColumn(ls, func(l *L) int64 { return l.InvoiceDate }),
-		TimeColumn(ls, func(l *L) int64 { return l.PeriodStart }),
-		TimeColumn(ls, func(l *L) int64 { return l.PeriodEnd }),
-		Int64Column(ls, func(l *L) int64 { return l.Amount }),
-		Int64Column(ls, func(l *L) int64 { return l.Tax }),
-		Int64Column(ls, func(l *L) int64 { return l.Discount }),
-		Int64Column(ls, func(l *L) int64 { return l.Quantity }),
-		BoolColumn(ls, func(l *L) bool { return l.Prorated }),
-		TimeColumn(ls, func(l *L) int64 { return l.PaidAt }),
-		StringColumn(ls, func(l *L) string { return l.Currency }),
-		StringColumn(ls, func(l *L) string { return l.Origin }),
+		StringColumn(ls, func(l *L) string { return (*l).Source }),
+		StringColumn(ls, func(l *L) string { return (*l).InvoiceID }),
+		StringColumn(ls, func(l *L) string { return (*l).LineID }),
+		StringColumn(ls, func(l *L) string { return (*l).CustomerID }),
+		StringColumn(ls, func(l *L) string { return (*l).SubscriptionID }),
+		StringColumn(ls, func(l *L) string { return (*l).PlanID }),
+		StringColumn(ls, func(l *L) string { return (*l).Kind }),
+		TimeColumn(ls, func(l *L) int64 { return (*l).InvoiceDate }),
+		TimeColumn(ls, func(l *L) int64 { return (*l).PeriodStart }),
+		TimeColumn(ls, func(l *L) int64 { return (*l).PeriodEnd }),
+		Int64Column(ls, func(l *L) int64 { return (*l).Amount }),
+		Int64Column(ls, func(l *L) int64 { return (*l).Tax }),
+		Int64Column(ls, func(l *L) int64 { return (*l).Discount }),
+		Int64Column(ls, func(l *L) int64 { return (*l).Quantity }),
+		BoolColumn(ls, func(l *L) bool { return (*l).Prorated }),
+		TimeColumn(ls, func(l *L) int64 { return (*l).PaidAt }),
+		StringColumn(ls, func(l *L) string { return (*l).Currency }),
+		StringColumn(ls, func(l *L) string { return (*l).Origin }),
 	})
+}
+
+// Refs points at each item of s.
+func Refs[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
 }
 
 // ColumnsRecord builds a batch of n rows of a table column by column, the

@@ -20,7 +20,7 @@ type Batch struct {
 	Source       string
 	Customers    []schemas.Customer
 	Plans        []schemas.Plan
-	Lines        []schemas.InvoiceLine
+	Lines        []*schemas.InvoiceLine // shared with nothing else
 	Transactions []schemas.Transaction
 	Events       []schemas.SubscriptionEvent
 	Contacts     []schemas.Contact
@@ -326,7 +326,7 @@ func (n *normalizer) merge(source string, prior *Batch) {
 		kept = append(kept, l)
 	}
 	n.res.Accepted[schemas.EntityInvoice] = len(kept)
-	n.lines, n.lineParts = nil, nil // kept points into them: upsertLines lets them go
+	n.lines, n.lineParts = nil, nil // kept points into them
 	out.Lines = upsertLines(prior.Lines, kept)
 	n.applyTransactions(source, prior)
 	n.mergeEvents(source, prior, customers, plans)
@@ -380,8 +380,7 @@ func (n *normalizer) joinItems(source string, prior *Batch) {
 		return
 	}
 	known := map[string]invoiceHeader{}
-	for i := range prior.Lines {
-		l := &prior.Lines[i]
+	for _, l := range prior.Lines {
 		known[l.InvoiceID] = invoiceHeader{customerID: l.CustomerID, date: l.InvoiceDate, currency: l.Currency}
 	}
 	seq := map[string]int{}
@@ -434,8 +433,8 @@ func (n *normalizer) applyTransactions(source string, prior *Batch) {
 		return // most sources send none: no work per line
 	}
 	invoiceDate := map[string]int64{}
-	for i := range out.Lines {
-		invoiceDate[out.Lines[i].InvoiceID] = out.Lines[i].InvoiceDate
+	for _, l := range out.Lines {
+		invoiceDate[l.InvoiceID] = l.InvoiceDate
 	}
 	var accepted []schemas.Transaction
 	for _, t := range n.transactions {
@@ -470,8 +469,7 @@ func (n *normalizer) applyTransactions(source string, prior *Batch) {
 			}
 		}
 	}
-	for i := range out.Lines {
-		l := &out.Lines[i]
+	for _, l := range out.Lines {
 		if !hasTx[l.InvoiceID] {
 			continue
 		}

@@ -93,15 +93,9 @@ func TestUpsertLines(t *testing.T) {
 	l := func(inv, line string, amount int64) schemas.InvoiceLine {
 		return schemas.InvoiceLine{InvoiceID: inv, LineID: line, Amount: amount}
 	}
-	prior := []schemas.InvoiceLine{l("a", "1", 1), l("b", "1", 1), l("b", "2", 1), l("d", "1", 1)}
-	ptrs := func(ls ...schemas.InvoiceLine) []*schemas.InvoiceLine {
-		var out []*schemas.InvoiceLine
-		for i := range ls {
-			out = append(out, &ls[i])
-		}
-		return out
-	}
-	show := func(ls []schemas.InvoiceLine) string {
+	ptrs := func(ls ...schemas.InvoiceLine) []*schemas.InvoiceLine { return schemas.Refs(ls) }
+	prior := ptrs(l("a", "1", 1), l("b", "1", 1), l("b", "2", 1), l("d", "1", 1))
+	show := func(ls []*schemas.InvoiceLine) string {
 		var s []string
 		for _, x := range ls {
 			s = append(s, fmt.Sprintf("%s/%s=%d", x.InvoiceID, x.LineID, x.Amount))

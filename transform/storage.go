@@ -45,7 +45,7 @@ func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error
 	err := errors.Join(
 		load(ctx, w, source, schemas.Customers, schemas.CustomersFrom, &b.Customers),
 		load(ctx, w, source, schemas.Plans, schemas.PlansFrom, &b.Plans),
-		load(ctx, w, source, schemas.InvoiceLines, schemas.InvoiceLinesFrom, &b.Lines),
+		load(ctx, w, source, schemas.InvoiceLines, linesFrom, &b.Lines),
 		load(ctx, w, source, schemas.Transactions, schemas.TransactionsFrom, &b.Transactions),
 		load(ctx, w, source, schemas.SubscriptionEvents, schemas.EventsFrom, &b.Events),
 		load(ctx, w, source, schemas.Contacts, schemas.ContactsFrom, &b.Contacts),
@@ -54,6 +54,12 @@ func Load(ctx context.Context, w *store.Warehouse, source string) (*Batch, error
 		return nil, err
 	}
 	return b, nil
+}
+
+// linesFrom reads a batch of lines into records of their own.
+func linesFrom(rec arrow.RecordBatch, out []*schemas.InvoiceLine) ([]*schemas.InvoiceLine, error) {
+	ls, err := schemas.InvoiceLinesFrom(rec, nil)
+	return append(out, schemas.Refs(ls)...), err
 }
 
 // load reads one normalized table of a source into records.

@@ -19,7 +19,7 @@ func TestStageInParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := func(n int) []schemas.InvoiceLine {
+	lines := func(n int) []*schemas.InvoiceLine {
 		var out []schemas.InvoiceLine
 		for i := range n {
 			id := fmt.Sprintf("in_%03d", i)
@@ -27,7 +27,7 @@ func TestStageInParts(t *testing.T) {
 				InvoiceDate: int64(i) * 86_400_000_000, PeriodStart: int64(i) * 86_400_000_000, PeriodEnd: int64(i) * 86_400_000_000,
 				Amount: int64(i), Quantity: 1, PaidAt: schemas.NoTime, Currency: "usd", Origin: "f:" + id})
 		}
-		return out
+		return schemas.Refs(out)
 	}
 	for run, n := range []int{10, 13, 5, 0} {
 		b := &Batch{Source: "s", Lines: lines(n)}

@@ -50,24 +50,24 @@ func increasing[T any](items []T, id func(*T) string) bool {
 
 // upsertLines replaces every line of an invoice that arrives again, and
 // returns the lines sorted by invoice and line id. prior has one line per
-// id (an earlier result), and is usually so sorted already.
-func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) []schemas.InvoiceLine {
+// id (an earlier result), and is usually so sorted already. The lines are
+// not copied: the result points at the records of prior and incoming.
+func upsertLines(prior, incoming []*schemas.InvoiceLine) []*schemas.InvoiceLine {
 	byLine := func(a, b *schemas.InvoiceLine) int {
 		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
 	}
-	if !slices.IsSortedFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) }) {
+	if !slices.IsSortedFunc(prior, byLine) {
 		prior = slices.Clone(prior)
-		slices.SortFunc(prior, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) })
+		slices.SortFunc(prior, byLine)
 	}
 	fresh := lastOfEach(incoming, byLine)
-	// The lines are copied in order, each let go once copied: when they
-	// came in order, the blocks they were read in are freed as the copy
-	// goes, and the two copies are never both whole.
+	if len(prior) == 0 {
+		return fresh
+	}
 	// Merge with the prior lines, leaving out those of invoices sent again.
-	out := make([]schemas.InvoiceLine, 0, len(prior)+len(fresh))
+	out := make([]*schemas.InvoiceLine, 0, len(prior)+len(fresh))
 	i := 0
-	for k, l := range fresh {
-		fresh[k] = nil
+	for _, l := range fresh {
 		for i < len(prior) && prior[i].InvoiceID < l.InvoiceID {
 			out = append(out, prior[i])
 			i++
@@ -75,13 +75,14 @@ func upsertLines(prior []schemas.InvoiceLine, incoming []*schemas.InvoiceLine) [
 		for i < len(prior) && prior[i].InvoiceID == l.InvoiceID {
 			i++ // the invoice arrives again: its lines are replaced
 		}
-		out = append(out, *l)
+		out = append(out, l)
 	}
 	return append(out, prior[i:]...)
 }
 
 // lastOfEach sorts lines by id and keeps the last sent of each id (within
-// one read, a line sent twice: the last wins). It clears incoming.
+// one read, a line sent twice: the last wins). It may return incoming
+// itself.
 func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) []*schemas.InvoiceLine {
 	// Sorting by id and then by position puts the last of each id last of
 	// its run.
@@ -90,14 +91,11 @@ func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.Invoi
 		seq int
 	}
 	if inOrder(incoming, byLine) {
-		fresh := slices.Clone(incoming)
-		clear(incoming)
-		return fresh // ids strictly increasing: nothing to sort, no line twice
+		return incoming // ids strictly increasing: nothing to sort, no line twice
 	}
 	byID := make([]seqLine, len(incoming))
 	for i, l := range incoming {
 		byID[i] = seqLine{l, i}
-		incoming[i] = nil // (the caller lets lines go as they are copied)
 	}
 	sortParallel(byID, func(a, b seqLine) int {
 		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))

@@ -64,7 +64,7 @@ func Warehouse(dir string, opt Options) (Stats, error) {
 			customers = append(customers, cust)
 			if len(lines) >= batch || c == opt.Customers-1 {
 				st.Invoices += len(lines)
-				if err := put(pw, schemas.InvoiceLinesRecord(mem, lines)); err != nil {
+				if err := put(pw, schemas.InvoiceLinesRecord(mem, schemas.Refs(lines))); err != nil {
 					return err
 				}
 				lines = lines[:0]
