@@ -20,11 +20,20 @@ import (
 // rowGroupRows bounds the rows of one Parquet row group.
 const rowGroupRows = 1 << 20
 
-// distinctColumns (by name, or table.name) hold values that rarely repeat,
-// or too many to fit a dictionary page: a dictionary would not shrink
-// them, and building one costs a hash per value.
-var distinctColumns = map[string]bool{"invoice_id": true, "line_id": true, "origin": true, "raw": true,
-	"event_id": true, "transaction_id": true, "invoice_lines.customer_id": true, "invoice_lines.subscription_id": true}
+// A column whose dictionary outgrows its page mid-chunk falls back to
+// PLAIN, and the writer then lists the chunk's page encodings in the order
+// of a Go map: the same data would not give the same bytes (an unchanged
+// table would be rewritten, or loaded again into BigQuery). So only columns
+// whose dictionary cannot outgrow its page are dictionary encoded: values
+// of 8 bytes or less (a row group's dictionary is at most rowGroupRows of
+// them, within dictionaryPage), and the strings of dictionaryColumns, which
+// hold few distinct values. Other strings are written PLAIN.
+const dictionaryPage = 16 * rowGroupRows
+
+// dictionaryColumns are the string columns of few distinct values.
+var dictionaryColumns = map[string]bool{"source": true, "kind": true, "currency": true, "plan_id": true,
+	"movement": true, "status": true, "state": true, "type": true, "result": true, "entity": true, "check": true,
+	"country": true, "interval_unit": true, "contact_type": true, "run_id": true}
 
 // ParquetWriter writes batches of one table to a Parquet file with standard
 // logical types: DATE, TIMESTAMP(UTC, micros), INT64, STRING, BOOLEAN,
@@ -41,10 +50,15 @@ func NewParquetWriter(w io.Writer, t *Table) (*ParquetWriter, error) {
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithCreatedBy("mrrflow"),
 		parquet.WithMaxRowGroupLength(rowGroupRows),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryPageSizeLimit(dictionaryPage),
 	}
 	for _, f := range t.Schema().Fields() {
-		if distinctColumns[f.Name] || distinctColumns[t.Name+"."+f.Name] {
-			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		switch f.Type.ID() {
+		case arrow.INT64, arrow.TIMESTAMP, arrow.DATE32, arrow.FLOAT64:
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, true))
+		case arrow.STRING:
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, dictionaryColumns[f.Name]))
 		}
 	}
 	props := parquet.NewWriterProperties(opts...)

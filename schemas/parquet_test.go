@@ -1,0 +1,69 @@
+package schemas
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+)
+
+// TestParquetBytesRepeat writes the same customers five times: the bytes
+// must not differ. Their ids and creation times are all distinct, too many
+// for a dictionary page of the default size: a dictionary that falls back
+// to PLAIN mid-chunk makes the writer list the page encodings in a Go
+// map's order.
+func TestParquetBytesRepeat(t *testing.T) {
+	cs := make([]Customer, 200_000)
+	for i := range cs {
+		cs[i] = Customer{Source: "s", CustomerID: fmt.Sprintf("cus_%09d", i), Name: "n", Country: "de",
+			CreatedAt: int64(i) * 1_000_000, TrialStartedAt: NoTime, Attributes: "{}", Origin: fmt.Sprintf("f.csv:%d", i+2)}
+	}
+	rec := CustomersRecord(memory.DefaultAllocator, cs)
+	defer rec.Release()
+	var first []byte
+	for i := range 5 {
+		var buf bytes.Buffer
+		if err := WriteParquet(&buf, Customers, rec); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = buf.Bytes()
+		} else if !bytes.Equal(buf.Bytes(), first) {
+			t.Fatalf("write %d differs from the first", i+1)
+		}
+	}
+
+	// Few-valued columns keep their dictionary; ids are PLAIN.
+	path := filepath.Join(t.TempDir(), "c.parquet")
+	if err := os.WriteFile(path, first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rg := r.MetaData().RowGroup(0)
+	for _, c := range []struct {
+		name string
+		dict bool
+	}{{"source", true}, {"country", true}, {"customer_id", false}, {"origin", false}, {"created_at", true}} {
+		cc, err := rg.ColumnChunk(r.MetaData().Schema.ColumnIndexByName(c.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cc.HasDictionaryPage(); got != c.dict {
+			t.Errorf("column %s: dictionary %v, want %v (encodings %v)", c.name, got, c.dict, cc.Encodings())
+		}
+		for _, s := range cc.EncodingStats() {
+			if s.PageType.String() != "DICTIONARY_PAGE" && (s.Encoding == parquet.Encodings.Plain) == c.dict {
+				t.Errorf("column %s: pages %v (a dictionary falls back to PLAIN, or PLAIN has one)", c.name, cc.EncodingStats())
+			}
+		}
+	}
+}
