@@ -106,9 +106,10 @@ func (n *lineNames) expect(lines int) {
 	}
 }
 
-// at is the k-th id of the buffer, without a copy: the bytes of buf below
-// its length are never written again (appends write past it, or move it),
-// so the string stays as it was.
+// at is the k-th id of the buffer, without a copy. It stays as it was
+// until the names are truncated: the bytes of buf below its length are not
+// written again before that (appends write past it, or move it). Whoever
+// keeps a name beyond that clones it (the partitions' movements do).
 func (n *lineNames) at(k int) string {
 	start := 0
 	if k > 0 {
