@@ -147,6 +147,9 @@ type engine struct {
 	plans  planTable
 	lines  lineColumns
 	events eventColumns
+	// names are the names of the lines of the movements of partitions
+	// already scanned (their lines are gone).
+	names texts
 
 	// Outputs, in production order.
 	periods   []periodRow // runs of each customer's MRR per currency

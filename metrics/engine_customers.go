@@ -35,8 +35,10 @@ type movementRow struct {
 	original      int64 // the change in cur
 	plan          int32
 	lines         []int32
-	// names are the lines' names once the lines are gone (partitions).
-	names []string
+	// The lines' names once the lines are gone (partitions): e.names.at(k)
+	// for k in [names, names+nnames).
+	names  int
+	nnames int32
 }
 
 type qualityRow struct {

@@ -74,52 +74,64 @@ func (l *lineColumns) reserve(n int) {
 	l.names.ends = make([]int, 0, 2*n)
 }
 
-// lineNames holds the invoice and line ids of the lines, copied into one
-// buffer so that the batches they were read from need not be kept: line
-// i's invoice id ends at ends[2i] and its line id at ends[2i+1].
-type lineNames struct {
+// texts holds strings copied into one buffer: the k-th ends at ends[k].
+// Holding many short strings this way costs no allocation and no pointer
+// per string, for the collector to scan.
+type texts struct {
 	buf  []byte
 	ends []int
 }
 
-func (n *lineNames) add(inv, lid string) {
-	n.buf = append(n.buf, inv...)
-	n.ends = append(n.ends, len(n.buf))
-	n.buf = append(n.buf, lid...)
-	n.ends = append(n.ends, len(n.buf))
+func (t *texts) add(s string) {
+	t.buf = append(t.buf, s...)
+	t.ends = append(t.ends, len(t.buf))
 }
 
-func (n *lineNames) truncate() { n.buf, n.ends = n.buf[:0], n.ends[:0] }
+func (t *texts) len() int { return len(t.ends) }
 
-// expect makes room for the ids of lines lines in all, at the mean length
-// of those held so far (plus an eighth), so that the buffer is not moved
-// again and again as it grows.
-func (n *lineNames) expect(lines int) {
-	held := len(n.ends) / 2
-	if held == 0 || lines <= held {
+func (t *texts) truncate() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
+
+// expect makes room for n strings in all, at the mean length of those
+// held so far (plus an eighth), so that the buffer is not moved again and
+// again as it grows.
+func (t *texts) expect(n int) {
+	held := len(t.ends)
+	if held == 0 || n <= held {
 		return
 	}
-	want := len(n.buf) / held * lines
+	want := len(t.buf) / held * n
 	want += want / 8
-	if cap(n.buf) < want {
-		n.buf = append(make([]byte, 0, want), n.buf...)
+	if cap(t.buf) < want {
+		t.buf = append(make([]byte, 0, want), t.buf...)
 	}
 }
 
-// at is the k-th id of the buffer, without a copy. It stays as it was
-// until the names are truncated: the bytes of buf below its length are not
-// written again before that (appends write past it, or move it). Whoever
-// keeps a name beyond that clones it (the partitions' movements do).
-func (n *lineNames) at(k int) string {
+// at is the k-th string, without a copy. It stays as it was until the
+// texts are truncated: the bytes of buf below its length are not written
+// again before that (appends write past it, or move it). Whoever keeps a
+// string beyond that clones it.
+func (t *texts) at(k int) string {
 	start := 0
 	if k > 0 {
-		start = n.ends[k-1]
+		start = t.ends[k-1]
 	}
-	if start == n.ends[k] {
+	if start == t.ends[k] {
 		return ""
 	}
-	return unsafe.String(&n.buf[start], n.ends[k]-start)
+	return unsafe.String(&t.buf[start], t.ends[k]-start)
 }
+
+// lineNames holds the invoice and line ids of the lines, copied (so that
+// the batches they were read from need not be kept): two texts per line.
+type lineNames struct{ texts }
+
+func (n *lineNames) add(inv, lid string) {
+	n.texts.add(inv)
+	n.texts.add(lid)
+}
+
+// expect makes room for the ids of lines lines in all.
+func (n *lineNames) expect(lines int) { n.texts.expect(2 * lines) }
 
 // inv is line i's invoice id.
 func (n *lineNames) inv(i int32) string { return n.at(2 * int(i)) }

@@ -244,9 +244,9 @@ func (e *engine) scanSpilled(ctx context.Context, sp *spill, p, lines int, lo, h
 	}
 	for i := m0; i < len(e.movements); i++ {
 		m := &e.movements[i]
-		m.names = make([]string, len(m.lines))
-		for j, l := range m.lines {
-			m.names[j] = strings.Clone(e.lineName(l))
+		m.names, m.nnames = e.names.len(), int32(len(m.lines))
+		for _, l := range m.lines {
+			e.names.add(e.lineName(l))
 		}
 		m.lines = nil
 	}
