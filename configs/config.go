@@ -74,6 +74,10 @@ type Source struct {
 	Cursor  string            `yaml:"cursor"`
 	Queries map[string]string `yaml:"queries"`
 	Columns map[string]string `yaml:"columns"`
+
+	// Dir is the directory of the config file the source was read from
+	// (not a key): records name their files relative to it.
+	Dir string `yaml:"-"`
 }
 
 // Source modes.
@@ -270,6 +274,7 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		s.Customers, s.Plans, s.Invoices, s.Path = abs(s.Customers), abs(s.Plans), abs(s.Invoices), abs(s.Path)
+		s.Dir = dir
 	}
 }
 

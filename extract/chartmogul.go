@@ -73,8 +73,9 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 	}
 	rec := &Record{}
 	for _, path := range paths {
+		origin := originPath(c.src, path)
 		emit := func(e schemas.Entity, fields map[string]string, line int, o *object, header bool) error {
-			rec.reset(c.src.Name, e, path+":"+strconv.Itoa(line))
+			rec.reset(c.src.Name, e, origin+":"+strconv.Itoa(line))
 			rec.raw = o.rawJSON
 			rec.Err = o.err
 			rec.Header = header

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/mrrflow/mrrflow/configs"
 )
 
 // object is one record read from a file, before its fields are mapped to
@@ -80,6 +82,21 @@ func expandGlob(pattern string) ([]string, error) {
 }
 
 // format returns the format of a file by its extension, ignoring .gz.
+// originPath is how records name the file at path: relative to the
+// directory of the source's config when the file is under it (as the
+// config names it), else the path itself. The origin then does not depend
+// on where the project lies, and is short (it is on every record).
+func originPath(src configs.Source, path string) string {
+	if src.Dir == "" {
+		return path
+	}
+	rel, err := filepath.Rel(src.Dir, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return path
+	}
+	return filepath.ToSlash(rel)
+}
+
 func format(path string) string {
 	p := strings.ToLower(strings.TrimSuffix(strings.ToLower(path), ".gz"))
 	switch filepath.Ext(p) {

@@ -99,8 +99,9 @@ func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) err
 			return fmt.Errorf("source %s %s: %w", g.src.Name, st.plural, err)
 		}
 		for _, path := range paths {
+			origin := originPath(g.src, path)
 			emit := func(c *chunk) error {
-				return fn(&growpanelBlock{source: g.src.Name, path: path, step: st, chunk: c})
+				return fn(&growpanelBlock{source: g.src.Name, path: origin, step: st, chunk: c})
 			}
 			// A JSON document's records go out 1,024 at a time.
 			pending := &chunk{kind: chunkJSON}

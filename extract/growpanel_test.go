@@ -174,3 +174,24 @@ func TestValidateSources(t *testing.T) {
 		}
 	}
 }
+
+// Records name their files relative to the config's directory when the
+// files are under it, and by their own path otherwise.
+func TestOriginPath(t *testing.T) {
+	dir := filepath.Join(string(filepath.Separator), "data", "project")
+	src := configs.Source{Dir: dir}
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "invoices.csv"), "invoices.csv"},
+		{filepath.Join(dir, "exports", "2024.csv"), "exports/2024.csv"},
+		{filepath.Join(dir, "..", "other", "x.csv"), filepath.Join(dir, "..", "other", "x.csv")},
+		{filepath.Join(dir, "..proj", "x.csv"), "..proj/x.csv"},
+		{filepath.Join(string(filepath.Separator), "elsewhere", "x.csv"), filepath.Join(string(filepath.Separator), "elsewhere", "x.csv")},
+	} {
+		if got := originPath(src, c.path); got != c.want {
+			t.Errorf("originPath(%q) = %q, want %q", c.path, got, c.want)
+		}
+	}
+	if got := originPath(configs.Source{}, "/a/b.csv"); got != "/a/b.csv" {
+		t.Errorf("without a config directory: %q", got)
+	}
+}

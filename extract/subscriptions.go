@@ -98,7 +98,7 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 				}
 				o := &object{}
 				parseObject(item, o)
-				rec.reset(p.src.Name, part.entity, fmt.Sprintf("%s#/%s/%d", path, part.key, i))
+				rec.reset(p.src.Name, part.entity, fmt.Sprintf("%s#/%s/%d", originPath(p.src, path), part.key, i))
 				rec.raw = o.rawJSON
 				rec.Err = o.err
 				for j, k := range o.keys {

@@ -103,10 +103,9 @@ i10,c6,pro,subscription,2024-02-01T00:00:00Z,9900,usd
 		"plan,bad_plan,plans.json:3,field interval: \"fortnight\" is not one of day, week, month, year",
 		"plan,eur_plan,plans.json:4,field currency: \"euro\" is not an ISO 4217 currency code",
 	}
+	// Origins name the files as the config does, relative to its directory.
 	for _, w := range want {
-		found := slices.ContainsFunc(rows, func(r string) bool {
-			return strings.HasPrefix(strings.ReplaceAll(r, dir+string(filepath.Separator), ""), w)
-		})
+		found := slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, w) })
 		if !found {
 			t.Errorf("no rejected row like %q", w)
 		}
