@@ -19,6 +19,15 @@ func column(rec arrow.RecordBatch, t *schemas.Table, name string) arrow.Array {
 	return rec.Column(rec.Schema().FieldIndices(name)[0])
 }
 
+// stringBytes is the size of a string column's values.
+func stringBytes(a *array.String) int {
+	offs := a.ValueOffsets()
+	if len(offs) == 0 {
+		return 0
+	}
+	return int(offs[len(offs)-1] - offs[0])
+}
+
 func strCol(rec arrow.RecordBatch, t *schemas.Table, name string) *array.String {
 	return column(rec, t, name).(*array.String)
 }

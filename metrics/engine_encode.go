@@ -89,6 +89,14 @@ func (t *texts) add(s string) {
 
 func (t *texts) len() int { return len(t.ends) }
 
+// room makes room for n more bytes, at least doubling the buffer when it
+// must move.
+func (t *texts) room(n int) {
+	if cap(t.buf)-len(t.buf) < n {
+		t.buf = append(make([]byte, 0, max(len(t.buf)+n, 2*cap(t.buf))), t.buf...)
+	}
+}
+
 func (t *texts) truncate() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
 
 // expect makes room for n strings in all, at the mean length of those
@@ -288,6 +296,8 @@ func (e *engine) encode(ctx context.Context, in Input) error {
 	}
 	e.lines.reserve(total)
 	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
+		t := schemas.InvoiceLines
+		e.lines.names.room(stringBytes(strCol(rec, t, "invoice_id")) + stringBytes(strCol(rec, t, "line_id")))
 		err := e.encodeLines(rec, k, &e.lines)
 		e.lines.names.expect(total)
 		return err

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/mrrflow/mrrflow/extract"
@@ -89,6 +90,10 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 func (n *normalizer) absorb(p *normalizer) {
 	for e, c := range p.res.Read {
 		n.res.Read[e] += c
+	}
+	if free := cap(n.customers) - len(n.customers); free < len(p.customers) {
+		// Doubling: append would grow a large slice by a quarter at a time.
+		n.customers = slices.Grow(n.customers, max(len(p.customers), len(n.customers)))
 	}
 	for _, c := range p.customers {
 		if _, company := p.customerAt[c.CustomerID]; company {
