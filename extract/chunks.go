@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Line-oriented files (NDJSON, CSV) are read in chunks of whole records:
@@ -121,6 +122,7 @@ func (c *chunk) each(obj *object, fn func(*object) error) error {
 // eachNDJSON parses one JSON object per line; a line that is not one
 // becomes a record error.
 func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
+	var values arena
 	b := c.data
 	member := func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
@@ -142,7 +144,7 @@ func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		switch {
 		case scanValid(string(t), member):
-			compactValues(obj.vals)
+			compactValues(obj.vals, &values)
 		case !json.Valid(t):
 			obj.keys, obj.vals = obj.keys[:0], obj.vals[:0]
 			obj.err = fmt.Errorf("line is not valid JSON: %s", ndjsonProblem(t))
@@ -160,6 +162,10 @@ func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
 // fields. A row that cannot be parsed becomes a record error.
 func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 	b, line := c.data, c.line
+	// The chunk is made a string once, and a record's cells are slices of
+	// it: one allocation per chunk, not per record (a chunk's records are
+	// kept, and let go, together).
+	all := string(b)
 	var spans []csvSpan
 	var cells []string
 	for i := 0; i < len(b); {
@@ -179,7 +185,7 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 		} else {
 			end, _, spans, perr = csvRecord(b, i, true, spans[:0])
 		}
-		text := string(trimNewline(b[i:end]))
+		text := strings.TrimSuffix(strings.TrimSuffix(all[i:end], "\n"), "\r")
 		obj.line = line
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		obj.raw, obj.text = obj.raw[:0], nil
@@ -220,24 +226,44 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 	return nil
 }
 
-// compactValues moves the values' texts into one string of their own: what
-// is kept of a record (its values, in the records made from it) then does
-// not hold its whole text, keys and punctuation included.
-func compactValues(vals []Value) {
+// compactValues copies the values' texts into the arena: what is kept of a
+// record (its values, in the records made from it) then does not hold its
+// whole text, keys and punctuation included.
+func compactValues(vals []Value, a *arena) {
 	n := 0
 	for _, v := range vals {
 		n += len(v.Text)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, v := range vals {
-		b.WriteString(v.Text)
-	}
-	all := b.String()
+	a.room(n)
 	for i := range vals {
-		n := len(vals[i].Text)
-		vals[i].Text, all = all[:n], all[n:]
+		start := len(a.buf)
+		a.buf = append(a.buf, vals[i].Text...)
+		vals[i].Text = a.since(start)
 	}
+}
+
+// arena makes strings in shared buffers of 64 KiB: a string is a view of
+// bytes that are never written again (a full buffer is left for a new
+// one, not grown), so many short strings cost no allocation each. The
+// strings keep their buffer alive: they suit the records of one chunk,
+// which are kept, and let go, together.
+type arena struct{ buf []byte }
+
+const arenaSize = 64 << 10
+
+// room makes room for n more bytes.
+func (a *arena) room(n int) {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(arenaSize, n))
+	}
+}
+
+// since is the bytes appended from start on, as a string.
+func (a *arena) since(start int) string {
+	if start == len(a.buf) {
+		return ""
+	}
+	return unsafe.String(&a.buf[start], len(a.buf)-start)
 }
 
 // newlineAt returns the length of the line break at b[i] ("\n" or

@@ -138,9 +138,13 @@ func (b *growpanelBlock) Each(fn func(*Record) error) error {
 	names := &fieldNames{fields: b.step.fields}
 	obj := &object{}
 	raw := obj.rawJSON
-	origin := append([]byte(b.path), ':')
+	prefix := b.path + ":"
+	var origins arena
 	return b.chunk.each(obj, func(o *object) error {
-		rec.reset(b.source, b.step.entity, string(strconv.AppendInt(origin, int64(o.line), 10)))
+		origins.room(len(prefix) + 20)
+		start := len(origins.buf)
+		origins.buf = strconv.AppendInt(append(origins.buf, prefix...), int64(o.line), 10)
+		rec.reset(b.source, b.step.entity, origins.since(start))
 		rec.raw = raw
 		rec.Err = o.err
 		names.resolve(o.keys)
