@@ -122,7 +122,7 @@ func (c *chunk) each(obj *object, fn func(*object) error) error {
 // eachNDJSON parses one JSON object per line; a line that is not one
 // becomes a record error.
 func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
-	var values arena
+	var values Arena
 	b := c.data
 	member := func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
@@ -229,7 +229,7 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 // compactValues copies the values' texts into the arena: what is kept of a
 // record (its values, in the records made from it) then does not hold its
 // whole text, keys and punctuation included.
-func compactValues(vals []Value, a *arena) {
+func compactValues(vals []Value, a *Arena) {
 	n := 0
 	for _, v := range vals {
 		n += len(v.Text)
@@ -242,24 +242,32 @@ func compactValues(vals []Value, a *arena) {
 	}
 }
 
-// arena makes strings in shared buffers of 64 KiB: a string is a view of
+// Arena makes strings in shared buffers of 64 KiB: a string is a view of
 // bytes that are never written again (a full buffer is left for a new
 // one, not grown), so many short strings cost no allocation each. The
-// strings keep their buffer alive: they suit the records of one chunk,
-// which are kept, and let go, together.
-type arena struct{ buf []byte }
+// strings keep their buffer alive: they suit records that are kept, and
+// let go, together (those of one chunk). The zero Arena is ready.
+type Arena struct{ buf []byte }
 
 const arenaSize = 64 << 10
 
+// String copies s into the arena.
+func (a *Arena) String(s string) string {
+	a.room(len(s))
+	start := len(a.buf)
+	a.buf = append(a.buf, s...)
+	return a.since(start)
+}
+
 // room makes room for n more bytes.
-func (a *arena) room(n int) {
+func (a *Arena) room(n int) {
 	if cap(a.buf)-len(a.buf) < n {
 		a.buf = make([]byte, 0, max(arenaSize, n))
 	}
 }
 
 // since is the bytes appended from start on, as a string.
-func (a *arena) since(start int) string {
+func (a *Arena) since(start int) string {
 	if start == len(a.buf) {
 		return ""
 	}

@@ -139,7 +139,7 @@ func (b *growpanelBlock) Each(fn func(*Record) error) error {
 	obj := &object{}
 	raw := obj.rawJSON
 	prefix := b.path + ":"
-	var origins arena
+	var origins Arena
 	return b.chunk.each(obj, func(o *object) error {
 		origins.room(len(prefix) + 20)
 		start := len(origins.buf)

@@ -169,12 +169,19 @@ func (r *reader) country(name string) string {
 	return s
 }
 
+// currency reads a currency code, returning the code of the list (not the
+// text read, which then goes).
 func (r *reader) currency(name string, required bool) string {
 	s := strings.ToLower(r.text(name, required))
-	if s != "" && !IsCurrency(s) {
-		r.fail(name, "%q is not an ISO 4217 currency code", r.rec.Get(name).Text)
+	if s == "" {
+		return ""
 	}
-	return s
+	code, ok := currencies[s]
+	if !ok {
+		r.fail(name, "%q is not an ISO 4217 currency code", r.rec.Get(name).Text)
+		return s
+	}
+	return code
 }
 
 // ISO 3166-1 alpha-2 codes, lower case.
@@ -199,18 +206,19 @@ var (
 	currencies = setOf(currencyCodes)
 )
 
-func setOf(list string) map[string]bool {
-	m := map[string]bool{}
+// setOf maps each code of the list to itself.
+func setOf(list string) map[string]string {
+	m := map[string]string{}
 	for _, c := range strings.Fields(list) {
-		m[c] = true
+		m[c] = c
 	}
 	return m
 }
 
-func isCountry(s string) bool { return countries[s] }
+func isCountry(s string) bool { _, ok := countries[s]; return ok }
 
 // IsCurrency reports whether s is a lower-case ISO 4217 code in use.
-func IsCurrency(s string) bool { return currencies[s] }
+func IsCurrency(s string) bool { _, ok := currencies[s]; return ok }
 
 // fastMicros reads the two most common forms, 2006-01-02T15:04:05Z and
 // 2006-01-02, between 1970 and 2200, straight into microseconds; anything

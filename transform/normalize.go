@@ -109,6 +109,8 @@ type normalizer struct {
 	// lineParts are the lines of blocks read on other goroutines, which
 	// come before lines (kept as they are: copying them costs).
 	lineParts [][]pendingLine
+	// arena holds the lines' ids, copied out of the text read.
+	arena extract.Arena
 	// Invoices sent as a header and line items (ChartMogul).
 	headers      map[string]invoiceHeader
 	items        []lineItem
@@ -165,6 +167,12 @@ func (n *normalizer) add(rec *extract.Record) error {
 		}
 		var l schemas.InvoiceLine
 		if l, err = toLine(rec); err == nil {
+			// The ids are copied out of the text read, which then goes
+			// (a CSV chunk, an NDJSON line's values): they are most of
+			// what a line keeps.
+			l.InvoiceID, l.LineID = n.arena.String(l.InvoiceID), n.arena.String(l.LineID)
+			l.CustomerID, l.SubscriptionID = n.arena.String(l.CustomerID), n.arena.String(l.SubscriptionID)
+			l.PlanID = n.arena.String(l.PlanID)
 			// The raw text is not kept for every line (memory): a line
 			// rejected later, for a reference, shows its canonical fields.
 			n.lines = append(n.lines, pendingLine{line: l})

@@ -80,8 +80,13 @@ func toLine(rec *extract.Record) (schemas.InvoiceLine, error) {
 		Origin:         rec.Origin,
 	}
 	kind := strings.ToLower(r.text("kind", true))
-	switch kind {
-	case schemas.KindSubscription, schemas.KindRefund, schemas.KindCancellation:
+	switch kind { // the constants, not the text read (which then goes)
+	case schemas.KindSubscription:
+		kind = schemas.KindSubscription
+	case schemas.KindRefund:
+		kind = schemas.KindRefund
+	case schemas.KindCancellation:
+		kind = schemas.KindCancellation
 	case "one-time", "one_time", "onetime":
 		kind = schemas.KindOneTime
 	default:
