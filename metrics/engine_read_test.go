@@ -93,3 +93,34 @@ func TestStringColumnsPlainOrDictionary(t *testing.T) {
 		}
 	}
 }
+
+// Strings read from texts without a copy stay as they were while more are
+// added (the buffer moves, the old bytes are not written), and a batch's
+// room and the expected total do not change what is read.
+func TestTextsStay(t *testing.T) {
+	var n lineNames
+	var inv, lid []string
+	for i := range 50_000 {
+		a, b := fmt.Sprintf("in_%d", i), fmt.Sprintf("l%d", i%7)
+		if i%9 == 0 {
+			b = ""
+		}
+		n.add(a, b)
+		inv, lid = append(inv, n.inv(int32(i))), append(lid, n.lid(int32(i)))
+		switch i {
+		case 10:
+			n.expect(40_000)
+		case 30_000:
+			n.room(1 << 20)
+		}
+	}
+	for i := range inv {
+		a, b := fmt.Sprintf("in_%d", i), fmt.Sprintf("l%d", i%7)
+		if i%9 == 0 {
+			b = ""
+		}
+		if inv[i] != a || lid[i] != b || n.inv(int32(i)) != a || n.lid(int32(i)) != b {
+			t.Fatalf("line %d: %q/%q then %q/%q, want %q/%q", i, inv[i], lid[i], n.inv(int32(i)), n.lid(int32(i)), a, b)
+		}
+	}
+}
