@@ -274,11 +274,54 @@ func (e *engine) encodeHeads(in Input, k *coder) error {
 	return err
 }
 
+// unpaid says a line does not count because payment is required and it
+// has none (refunds and cancellations are not payment-gated).
+func (e *engine) unpaid(kd int8, noPayment bool) bool {
+	return e.opt.Policies.RequirePayment && (kd == kindSubscription || kd == kindOneTime) && noPayment
+}
+
+// subCode codes a line's subscription: -1 for a refund or cancellation
+// that names none.
+func subCode(k *coder, s string, kd int8) int32 {
+	if s == "" && (kd == kindRefund || kd == kindCancellation) {
+		return -1
+	}
+	return k.subOf(s)
+}
+
+// encodeKeys codes the customers, subscriptions and currencies of the
+// lines of a batch that count, as encodeLines does (the lines' other
+// columns are not read), and counts the lines by customer. A line of an
+// unknown kind is left to encodeLines, which names it in its error.
+func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) error {
+	defer k.forget()
+	t := schemas.InvoiceLines
+	src, cust, sub, kind := strsCol(rec, t, "source"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "kind")
+	paid, cur := tsCol(rec, t, "paid_at"), strsCol(rec, t, "currency")
+	idates := tsCol(rec, t, "invoice_date").TimestampValues()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if int64(idates[i]) >= e.asOf {
+			continue
+		}
+		kd := encodeKind(kind.Value(i))
+		if kd < 0 || e.unpaid(kd, paid.IsNull(i)) {
+			continue
+		}
+		c := k.customerOf(src.Value(i), cust.Value(i))
+		for int(c) >= len(*counts) {
+			*counts = append(*counts, 0)
+		}
+		(*counts)[c]++
+		subCode(k, sub.Value(i), kd)
+		k.curOf(cur.Value(i))
+	}
+	return nil
+}
+
 // encodeLines appends the lines of one batch that count (dated before
 // as_of, paid when payment is required) to l, with provisional codes.
 func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) error {
 	defer k.forget()
-	requirePaid := e.opt.Policies.RequirePayment
 	t := schemas.InvoiceLines
 	src, inv, lid := strsCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
 	cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "plan_id"), strsCol(rec, t, "kind")
@@ -294,18 +337,12 @@ func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) er
 		if kd < 0 {
 			return fmt.Errorf("line %s/%s: unknown kind %q", inv.Value(i), lid.Value(i), kind.Value(i))
 		}
-		if requirePaid && (kd == kindSubscription || kd == kindOneTime) && paid.IsNull(i) {
+		if e.unpaid(kd, paid.IsNull(i)) {
 			continue
 		}
 		source := src.Value(i)
 		l.cust = append(l.cust, k.customerOf(source, cust.Value(i)))
-		s := sub.Value(i)
-		switch {
-		case s == "" && (kd == kindRefund || kd == kindCancellation):
-			l.sub = append(l.sub, -1)
-		default:
-			l.sub = append(l.sub, k.subOf(s))
-		}
+		l.sub = append(l.sub, subCode(k, sub.Value(i), kd))
 		cashOnly := len(k.eventSources) > 0 && k.eventSources[source]
 		l.cashOnly = append(l.cashOnly, cashOnly)
 		pc := int32(-1)

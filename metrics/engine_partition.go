@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -57,6 +58,12 @@ const readPool = 256 << 20
 // read into buffers that the batches before them freed (mempool): fn
 // keeps nothing of a batch.
 func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.RecordBatch) error) error {
+	return e.eachLineBatchOf(ctx, in, lineFields, fn)
+}
+
+// eachLineBatchOf is eachLineBatch reading only the named columns of the
+// files (the batches in memory have them all).
+func (e *engine) eachLineBatchOf(ctx context.Context, in Input, fields []string, fn func(arrow.RecordBatch) error) error {
 	for _, rec := range in.Lines {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -69,7 +76,8 @@ func (e *engine) eachLineBatch(ctx context.Context, in Input, fn func(arrow.Reco
 	defer pool.Close()
 	for _, path := range in.LineFiles {
 		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, lineFields, lineDict, fn)
+			dict := slices.DeleteFunc(slices.Clone(lineDict), func(c string) bool { return !slices.Contains(fields, c) })
+			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, fields, dict, fn)
 		}
 		if err := prefetched(ctx, scan, fn); err != nil {
 			return err
@@ -118,6 +126,10 @@ func prefetched(ctx context.Context, scan func(context.Context, func(arrow.Recor
 var lineFields = []string{"source", "invoice_id", "line_id", "customer_id", "subscription_id", "plan_id", "kind",
 	"invoice_date", "period_start", "period_end", "paid_at", "amount", "tax", "prorated", "currency"}
 
+// lineKeys are the columns that code a line's customer, subscription and
+// currency, and say whether it counts (encodeKeys).
+var lineKeys = []string{"source", "customer_id", "subscription_id", "kind", "invoice_date", "paid_at", "currency"}
+
 // lineDict are the columns of few values, read as dictionaries.
 var lineDict = []string{"source", "plan_id", "kind", "currency"}
 
@@ -155,20 +167,10 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 	if err := e.encodeHeads(in, k); err != nil {
 		return err
 	}
-	var tmp lineColumns
 	var counts []int64 // lines by provisional customer code
-	err := e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
-		tmp.truncate()
-		if err := e.encodeLines(rec, k, &tmp); err != nil {
-			return err
-		}
-		for _, c := range tmp.cust {
-			for int(c) >= len(counts) {
-				counts = append(counts, 0)
-			}
-			counts[c]++
-		}
-		return nil
+	// The first pass reads the few columns that code the lines' keys.
+	err := e.eachLineBatchOf(ctx, in, lineKeys, func(rec arrow.RecordBatch) error {
+		return e.encodeKeys(rec, k, &counts)
 	})
 	if err != nil {
 		return err
@@ -197,6 +199,7 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 		return err
 	}
 	defer sp.remove()
+	var tmp lineColumns
 	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
 		tmp.truncate()
 		if err := e.encodeLines(rec, k, &tmp); err != nil {

@@ -47,6 +47,14 @@ func withEvents(s *scenario, seed uint64) []schemas.SubscriptionEvent {
 func TestPartitionedEqualsWhole(t *testing.T) {
 	for seed := uint64(300); seed < 312; seed++ {
 		s := randomWorld(seed, 40, seed%2 == 1)
+		if seed%3 == 0 { // some lines unpaid, and payment required
+			s.opt.Policies.RequirePayment = true
+			for i := range s.lines {
+				if i%5 == 0 {
+					s.lines[i].PaidAt = schemas.NoTime
+				}
+			}
+		}
 		evs := withEvents(s, seed)
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		cust := schemas.CustomersRecord(mem, s.customers)
