@@ -20,7 +20,7 @@ type Batch struct {
 	Source       string
 	Customers    []schemas.Customer
 	Plans        []schemas.Plan
-	Lines        []*schemas.InvoiceLine // shared with nothing else
+	Lines        []*schemas.InvoiceLine // the records made while reading, not copied
 	Transactions []schemas.Transaction
 	Events       []schemas.SubscriptionEvent
 	Contacts     []schemas.Contact
