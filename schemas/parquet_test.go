@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	pq "github.com/parquet-go/parquet-go"
 )
 
 // TestParquetBytesRepeat writes the same customers five times: the bytes
@@ -36,6 +37,36 @@ func TestParquetBytesRepeat(t *testing.T) {
 		} else if !bytes.Equal(buf.Bytes(), first) {
 			t.Fatalf("write %d differs from the first", i+1)
 		}
+	}
+
+	// Another reader takes the dictionary pages larger than the default
+	// (created_at's holds 200,000 values): every value of the column.
+	gf, err := pq.OpenFile(bytes.NewReader(first), int64(len(first)))
+	if err != nil {
+		t.Fatalf("parquet-go cannot open it: %v", err)
+	}
+	created, _ := gf.Schema().Lookup("created_at")
+	seen := 0
+	for _, rg := range gf.RowGroups() {
+		pages := rg.ColumnChunks()[created.ColumnIndex].Pages()
+		for {
+			p, err := pages.ReadPage()
+			if err != nil {
+				break
+			}
+			vals := make([]pq.Value, p.NumValues())
+			n, _ := p.Values().ReadValues(vals)
+			for _, v := range vals[:n] {
+				if v.Int64() != int64(seen)*1_000_000 {
+					t.Fatalf("parquet-go reads created_at %d as %d", seen, v.Int64())
+				}
+				seen++
+			}
+		}
+		pages.Close()
+	}
+	if seen != len(cs) {
+		t.Fatalf("parquet-go read %d created_at values of %d", seen, len(cs))
 	}
 
 	// Few-valued columns keep their dictionary; ids are PLAIN.

@@ -82,6 +82,10 @@ func (p *Pool) Free(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	if c := class(len(b)); len(b) != 1<<c {
+		p.parent.Free(b) // not one of ours as we made it: never reused
+		return
+	}
 	p.mu.Lock()
 	if !p.closed && p.kept+len(b) <= p.limit {
 		c := class(len(b))

@@ -113,3 +113,19 @@ func TestConcurrent(t *testing.T) {
 	p.Close()
 	parent.AssertSize(t, 0)
 }
+
+// A buffer the pool did not make as it makes them (its size not a power
+// of two) goes back to the parent, never to a free list.
+func TestForeignBufferNotKept(t *testing.T) {
+	parent := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	p := New(parent, 1<<20)
+	p.Free(parent.Allocate(100))
+	parent.AssertSize(t, 0)
+	if b := p.Allocate(100); cap(b) != 128 {
+		t.Fatalf("cap %d, want a fresh 128", cap(b))
+	} else {
+		p.Free(b)
+	}
+	p.Close()
+	parent.AssertSize(t, 0)
+}
