@@ -28,6 +28,12 @@ const (
 // longer).
 var chunkSize = 1 << 20
 
+// maxRecord bounds one record's text. Past it the file is taken as broken
+// (for CSV, most likely a quote never closed, which would make the rest of
+// the file one record): the run stops naming the line the record starts
+// on, instead of holding the rest of the file in memory.
+var maxRecord = 256 << 20
+
 // chunk is a run of whole records of one file.
 type chunk struct {
 	kind   chunkKind
@@ -81,6 +87,13 @@ func cutChunks(ctx context.Context, path string, r io.Reader, kind chunkKind, em
 				cut = bytes.LastIndexByte(buf, '\n') + 1
 			}
 			if cut == 0 { // one record longer than the buffer
+				if len(buf) >= maxRecord {
+					what := "a line"
+					if kind == chunkCSV {
+						what = "a record (a quoted field not closed?)"
+					}
+					return &FileError{Path: path, Line: line, Err: fmt.Errorf("%s runs past %d MiB", what, maxRecord>>20)}
+				}
 				buf = slices.Grow(buf, max(cap(buf), chunkSize))
 				continue
 			}

@@ -300,3 +300,38 @@ func TestArenaStringsStay(t *testing.T) {
 		t.Fatalf("compacted values %q", vals)
 	}
 }
+
+// A CSV quote that is never closed, or an NDJSON line without end, stops
+// the read once the record passes maxRecord, naming the line it starts on
+// (not holding the rest of the file).
+func TestRecordTooLong(t *testing.T) {
+	defer func(m int) { maxRecord = m }(maxRecord)
+	maxRecord = 2 << 20
+	var csv, ndjson bytes.Buffer
+	csv.WriteString("a,b\n1,2\n3,\"open\n")
+	ndjson.WriteString("{\"a\":1}\n{\"a\":\"")
+	for csv.Len() < 8<<20 {
+		csv.WriteString("5,6\n")
+		ndjson.WriteString("xxxxxxxxxxxxxxxx")
+	}
+	for _, c := range []struct {
+		kind chunkKind
+		data []byte
+		want string
+	}{
+		{chunkCSV, csv.Bytes(), "f:3: a record (a quoted field not closed?) runs past 2 MiB"},
+		{chunkNDJSON, ndjson.Bytes(), "f:2: a line runs past 2 MiB"},
+	} {
+		records := 0
+		err := cutChunks(context.Background(), "f", bytes.NewReader(c.data), c.kind, func(ch *chunk) error {
+			records += bytes.Count(ch.data, []byte{'\n'})
+			return nil
+		})
+		if err == nil || err.Error() != c.want {
+			t.Errorf("kind %v: error %v, want %s", c.kind, err, c.want)
+		}
+		if records != 1 {
+			t.Errorf("kind %v: %d lines handed on before the long record, want 1", c.kind, records)
+		}
+	}
+}
