@@ -74,9 +74,9 @@ func (e *engine) eachLineBatchOf(ctx context.Context, in Input, fields []string,
 	}
 	pool := mempool.New(e.mem, readPool)
 	defer pool.Close()
+	dict := slices.DeleteFunc(slices.Clone(lineDict), func(c string) bool { return !slices.Contains(fields, c) })
 	for _, path := range in.LineFiles {
 		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			dict := slices.DeleteFunc(slices.Clone(lineDict), func(c string) bool { return !slices.Contains(fields, c) })
 			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, fields, dict, fn)
 		}
 		if err := prefetched(ctx, scan, fn); err != nil {
