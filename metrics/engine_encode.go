@@ -293,7 +293,7 @@ func subCode(k *coder, s string, kd int8) int32 {
 // lines of a batch that count, as encodeLines does (the lines' other
 // columns are not read), and counts the lines by customer. A line of an
 // unknown kind is left to encodeLines, which names it in its error.
-func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) error {
+func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) {
 	defer k.forget()
 	t := schemas.InvoiceLines
 	src, cust, sub, kind := strsCol(rec, t, "source"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "kind")
@@ -315,7 +315,6 @@ func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) er
 		subCode(k, sub.Value(i), kd)
 		k.curOf(cur.Value(i))
 	}
-	return nil
 }
 
 // encodeLines appends the lines of one batch that count (dated before

@@ -170,7 +170,8 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 	var counts []int64 // lines by provisional customer code
 	// The first pass reads the few columns that code the lines' keys.
 	err := e.eachLineBatchOf(ctx, in, lineKeys, func(rec arrow.RecordBatch) error {
-		return e.encodeKeys(rec, k, &counts)
+		e.encodeKeys(rec, k, &counts)
+		return nil
 	})
 	if err != nil {
 		return err
