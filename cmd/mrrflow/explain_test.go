@@ -14,7 +14,7 @@ import (
 func TestExplain(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"config.yaml", "customers.json", "plans.json", "invoices.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "growpanel_lifecycle", f))
+		b, err := os.ReadFile(filepath.Join("..", "..", "jobs", "testdata", "scenarios", "growpanel_lifecycle", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,14 +27,14 @@ func TestExplain(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, errs.String())
 	}
 	out.Reset()
-	if err := runWith(context.Background(), []string{"explain", "-c", cfg, "--customer", "cust_123"}, e); err != nil {
+	if err := runWith(context.Background(), []string{"explain", "-c", cfg, "--customer", "c_nordlys"}, e); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Acme Inc  active  4950",
-		`2024-03-01  expansion     20000   9900        29900      usd       20000            plan_enterprise  ["inv_001","inv_002"]`,
-		`2024-08-15  contraction   4950    9900        4950       usd       4950             plan_pro         ["inv_006"]`,
-		"2024-08-15              4950",
+		"Nordlys AS  active  7900",
+		`2024-03-05  expansion     12000   7900        19900      usd       12000            scale    ["n2","n3"]`,
+		`2024-08-10  contraction   3950    7900        3950       usd       3950             team     ["n8"]`,
+		"2024-08-10  2024-09-01  3950",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out.String())
