@@ -54,32 +54,6 @@ const (
 	RefundCashOnly  = "cash_only"
 )
 
-// Source is one entry of sources. It holds the keys of every kind; each
-// kind's Validate in package extract says which it needs.
-type Source struct {
-	Name string `yaml:"name"`
-	Kind string `yaml:"kind"`
-	// Mode is upsert (records persist until sent again) or replace (each
-	// read is the source's whole state). Empty means the kind's default.
-	Mode string `yaml:"mode"`
-
-	// File sources: glob patterns, relative to the config file.
-	Customers string `yaml:"customers"`
-	Plans     string `yaml:"plans"`
-	Invoices  string `yaml:"invoices"`
-	Path      string `yaml:"path"`
-
-	// Database sources.
-	DSN     string            `yaml:"dsn"`
-	Cursor  string            `yaml:"cursor"`
-	Queries map[string]string `yaml:"queries"`
-	Columns map[string]string `yaml:"columns"`
-
-	// Dir is the directory of the config file the source was read from
-	// (not a key): records name their files relative to it.
-	Dir string `yaml:"-"`
-}
-
 // Source modes.
 const (
 	ModeUpsert  = "upsert"
@@ -173,6 +147,10 @@ func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, err
 	}
 	c.resolvePaths(filepath.Dir(path))
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		s.file, s.index, s.lookup = path, i, lookup
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -204,23 +182,34 @@ func yamlError(path string, err error) error {
 // query) is left alone.
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expand replaces ${VAR} in every string field.
+// expand replaces ${VAR} in every string field but the sources' own
+// keys, which their kind expands when it decodes them.
 func (c *Config) expand(lookup func(string) (string, bool)) error {
 	var firstErr error
 	walkStrings(reflect.ValueOf(c).Elem(), "", func(field string, v reflect.Value) {
-		s := v.String()
-		if !strings.Contains(s, "${") {
-			return
+		if err := expandString(v, lookup); err != nil && firstErr == nil {
+			firstErr = c.errorf(field, "%v", err)
 		}
-		v.SetString(envRef.ReplaceAllStringFunc(s, func(ref string) string {
-			name := envRef.FindStringSubmatch(ref)[1]
-			val, ok := lookup(name)
-			if !ok && firstErr == nil {
-				firstErr = c.errorf(field, "environment variable %s is not set", name)
-			}
-			return val
-		}))
 	})
+	return firstErr
+}
+
+// expandString replaces ${VAR} in a string value; an unset variable is an
+// error naming it.
+func expandString(v reflect.Value, lookup func(string) (string, bool)) error {
+	s := v.String()
+	if !strings.Contains(s, "${") {
+		return nil
+	}
+	var firstErr error
+	v.SetString(envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		val, ok := lookup(name)
+		if !ok && firstErr == nil {
+			firstErr = fmt.Errorf("environment variable %s is not set", name)
+		}
+		return val
+	}))
 	return firstErr
 }
 
@@ -234,11 +223,13 @@ func walkStrings(v reflect.Value, path string, fn func(string, reflect.Value)) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if !f.IsExported() || tag == "-" || tag == "" {
-				continue
+			tag, inline := yamlName(f)
+			switch {
+			case inline:
+				walkStrings(v.Field(i), path, fn)
+			case f.IsExported() && tag != "-" && tag != "":
+				walkStrings(v.Field(i), join(path, tag), fn)
 			}
-			walkStrings(v.Field(i), join(path, tag), fn)
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
@@ -272,9 +263,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.FXRates = abs(c.FXRates)
 	c.Sink.CredentialsFile = abs(c.Sink.CredentialsFile)
 	for i := range c.Sources {
-		s := &c.Sources[i]
-		s.Customers, s.Plans, s.Invoices, s.Path = abs(s.Customers), abs(s.Plans), abs(s.Invoices), abs(s.Path)
-		s.Dir = dir
+		c.Sources[i].Dir = dir
 	}
 }
 

@@ -17,23 +17,32 @@ import (
 var chartmogulKind = Kind{
 	Name:        "chartmogul",
 	DefaultMode: configs.ModeUpsert,
-	Keys:        []string{"path"},
-	Validate:    validateChartMogul,
-	New:         func(src configs.Source) (Extractor, error) { return &chartMogul{src: src}, nil },
+	Open: opener(func(src configs.Source, c *ChartMogulConfig) (Extractor, error) {
+		return &chartMogul{src: src, path: string(c.Path)}, nil
+	}),
 }
 
-func validateChartMogul(c *configs.Config, i int) error {
-	s := &c.Sources[i]
-	if s.Path == "" {
-		return c.Errorf(configs.SourceField(i, "path"), "is required for kind chartmogul (a JSON file or glob pattern)")
+// ChartMogulConfig is a chartmogul source's block.
+type ChartMogulConfig struct {
+	// Path is a JSON document, or a glob pattern of them.
+	Path configs.Path `yaml:"path"`
+}
+
+// Validate checks the pattern and that it names JSON files.
+func (c *ChartMogulConfig) Validate(src configs.Source) error {
+	if err := checkPattern(src, "path", string(c.Path), "chartmogul", "a JSON file or glob pattern"); err != nil {
+		return err
 	}
-	if f := format(s.Path); f != "json" {
-		return c.Errorf(configs.SourceField(i, "path"), "%q: kind chartmogul reads JSON documents (.json, optionally .gz)", s.Path)
+	if f := format(string(c.Path)); f != "json" {
+		return src.Errorf("path", "%q: kind chartmogul reads JSON documents (.json, optionally .gz)", c.Path)
 	}
 	return nil
 }
 
-type chartMogul struct{ src configs.Source }
+type chartMogul struct {
+	src  configs.Source
+	path string
+}
 
 // The field names of seed 003, by canonical name.
 var (
@@ -67,7 +76,7 @@ var (
 )
 
 func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error {
-	paths, err := expandGlob(c.src.Path)
+	paths, err := expandGlob(c.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", c.src.Name, err)
 	}

@@ -81,7 +81,18 @@ func expandGlob(pattern string) ([]string, error) {
 	return paths, nil
 }
 
-// format returns the format of a file by its extension, ignoring .gz.
+// checkPattern checks a file key of a source: present, and a valid glob
+// pattern.
+func checkPattern(src configs.Source, key, pattern, kind, what string) error {
+	if pattern == "" {
+		return src.Errorf(key, "is required for kind %s (%s)", kind, what)
+	}
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return src.Errorf(key, "bad pattern %q: %v", pattern, err)
+	}
+	return nil
+}
+
 // originPath is how records name the file at path: relative to the
 // directory of the source's config when the file is under it (as the
 // config names it), else the path itself. The origin then does not depend
@@ -97,6 +108,7 @@ func originPath(src configs.Source, path string) string {
 	return filepath.ToSlash(rel)
 }
 
+// format returns the format of a file by its extension, ignoring .gz.
 func format(path string) string {
 	p := strings.ToLower(strings.TrimSuffix(strings.ToLower(path), ".gz"))
 	switch filepath.Ext(p) {

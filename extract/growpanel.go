@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -19,32 +18,41 @@ import (
 var growpanelKind = Kind{
 	Name:        "growpanel",
 	DefaultMode: configs.ModeUpsert,
-	Keys:        []string{"customers", "plans", "invoices"},
-	Validate:    validateGrowPanel,
-	New:         newGrowPanel,
+	Open: opener(func(src configs.Source, c *GrowPanelConfig) (Extractor, error) {
+		return &growPanel{src: src, cfg: *c}, nil
+	}),
 }
 
-func validateGrowPanel(c *configs.Config, i int) error {
-	s := &c.Sources[i]
-	for _, f := range []struct{ key, pattern string }{
-		{"plans", s.Plans}, {"customers", s.Customers}, {"invoices", s.Invoices},
+// GrowPanelConfig is a growpanel source's block: one file or glob pattern
+// per entity, relative to the config file.
+type GrowPanelConfig struct {
+	Customers configs.Path `yaml:"customers"`
+	Plans     configs.Path `yaml:"plans"`
+	Invoices  configs.Path `yaml:"invoices"`
+}
+
+// Validate checks that each entity has a pattern naming a known format.
+func (c *GrowPanelConfig) Validate(src configs.Source) error {
+	for _, f := range []struct {
+		key     string
+		pattern configs.Path
+	}{
+		{"plans", c.Plans}, {"customers", c.Customers}, {"invoices", c.Invoices},
 	} {
-		if f.pattern == "" {
-			return c.Errorf(configs.SourceField(i, f.key), "is required for kind growpanel (a file or glob pattern)")
+		if err := checkPattern(src, f.key, string(f.pattern), "growpanel", "a file or glob pattern"); err != nil {
+			return err
 		}
-		if _, err := filepath.Match(f.pattern, ""); err != nil {
-			return c.Errorf(configs.SourceField(i, f.key), "bad pattern %q: %v", f.pattern, err)
-		}
-		if format(f.pattern) == "" {
-			return c.Errorf(configs.SourceField(i, f.key), "%q: name files .json, .ndjson, .jsonl or .csv (optionally .gz)", f.pattern)
+		if format(string(f.pattern)) == "" {
+			return src.Errorf(f.key, "%q: name files .json, .ndjson, .jsonl or .csv (optionally .gz)", f.pattern)
 		}
 	}
 	return nil
 }
 
-type growPanel struct{ src configs.Source }
-
-func newGrowPanel(src configs.Source) (Extractor, error) { return &growPanel{src: src}, nil }
+type growPanel struct {
+	src configs.Source
+	cfg GrowPanelConfig
+}
 
 // The field names of seeds 000 and 001, by canonical name.
 var (
@@ -78,9 +86,9 @@ type growpanelStep struct {
 
 func (g *growPanel) steps() []growpanelStep {
 	return []growpanelStep{
-		{g.src.Plans, "plans", schemas.EntityPlan, growpanelPlanFields},
-		{g.src.Customers, "customers", schemas.EntityCustomer, growpanelCustomerFields},
-		{g.src.Invoices, "invoices", schemas.EntityInvoice, growpanelInvoiceFields},
+		{string(g.cfg.Plans), "plans", schemas.EntityPlan, growpanelPlanFields},
+		{string(g.cfg.Customers), "customers", schemas.EntityCustomer, growpanelCustomerFields},
+		{string(g.cfg.Invoices), "invoices", schemas.EntityInvoice, growpanelInvoiceFields},
 	}
 }
 

@@ -42,13 +42,13 @@ func extractAll(t *testing.T, files map[string]string) ([]seen, error) {
 	find := func(prefix string) string {
 		for name := range files {
 			if strings.HasPrefix(name, prefix) {
-				return filepath.Join(dir, prefix+"*")
+				return filepath.Join(dir, name)
 			}
 		}
 		t.Fatalf("no %s file", prefix)
 		return ""
 	}
-	src := configs.Source{Name: "s", Kind: "growpanel", Plans: find("plans"), Customers: find("customers"), Invoices: find("invoices")}
+	src := mustSource(t, "s", "growpanel", map[string]any{"plans": find("plans"), "customers": find("customers"), "invoices": find("invoices")})
 	ex, err := Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -149,28 +149,55 @@ func TestGrowPanelFileErrors(t *testing.T) {
 			}
 		})
 	}
-	ex, _ := Open(configs.Source{Name: "s", Kind: "growpanel", Plans: filepath.Join(t.TempDir(), "plans*.json")})
-	err := ex.Extract(context.Background(), func(*Record) error { return nil })
+	ex, err := Open(mustSource(t, "s", "growpanel", map[string]any{
+		"plans": filepath.Join(t.TempDir(), "plans*.json"), "customers": "c.json", "invoices": "i.json"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ex.Extract(context.Background(), func(*Record) error { return nil })
 	if !errors.Is(err, ErrNoFiles) {
 		t.Errorf("a pattern matching nothing: %v", err)
 	}
 }
 
+// mustSource makes a source in code with the keys of its block.
+func mustSource(t testing.TB, name, kind string, keys map[string]any) configs.Source {
+	t.Helper()
+	src, err := configs.NewSource(name, kind, "", keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 func TestValidateSources(t *testing.T) {
 	for _, c := range []struct {
-		src  configs.Source
+		kind string
+		keys map[string]any
 		want string
 	}{
-		{configs.Source{Name: "s", Kind: "stripe"}, `unknown kind "stripe"`},
-		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.json", Customers: "c.json"}, "sources[0].invoices: is required"},
-		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.json", Customers: "c.json", Invoices: "i.json", DSN: "x"}, "sources[0].dsn: is not a key of kind growpanel"},
-		{configs.Source{Name: "s", Kind: "growpanel", Plans: "p.xml", Customers: "c.json", Invoices: "i.json"}, `sources[0].plans: "p.xml": name files`},
+		{"stripe", nil, `unknown kind "stripe"`},
+		{"growpanel", map[string]any{"plans": "p.json", "customers": "c.json"}, "sources[0].invoices: is required"},
+		{"growpanel", map[string]any{"plans": "p.json", "customers": "c.json", "invoices": "i.json", "dsn": "x"},
+			"sources[0].dsn: is not a key of kind growpanel (it has customers, plans, invoices)"},
+		{"growpanel", map[string]any{"plans": "p.xml", "customers": "c.json", "invoices": "i.json"}, `sources[0].plans: "p.xml": name files`},
+		{"growpanel", map[string]any{"plans": "p[.json", "customers": "c.json", "invoices": "i.json"}, `sources[0].plans: bad pattern`},
+		{"chartmogul", map[string]any{"path": "a.csv"}, `sources[0].path: "a.csv": kind chartmogul reads JSON`},
+		{"chartmogul", map[string]any{}, `sources[0].path: is required for kind chartmogul`},
+		{"subscriptions", map[string]any{"path": "p.ndjson"}, `sources[0].path: "p.ndjson": kind subscriptions reads a JSON payload`},
+		{"postgres", map[string]any{"queries": map[string]string{"plans": "x"}}, "sources[0].dsn: is required for kind postgres"},
+		{"postgres", map[string]any{"dsn": "x", "queries": map[string]string{"plans": "x", "customers": "y"}},
+			"sources[0].queries: an invoices or a subscription_events query is required"},
+		{"postgres", map[string]any{"dsn": "x", "queries": map[string]string{"plans": "x", "customers": "y", "charges": "z"}},
+			`sources[0].queries: "charges" is not one of`},
+		{"mysql", map[string]any{"dsn": "not a dsn", "queries": map[string]string{"plans": "x", "customers": "y", "invoices": "z"}},
+			"sources[0].dsn: not a MySQL DSN"},
 	} {
 		cfg := configs.Default()
-		cfg.Sources = []configs.Source{c.src}
+		cfg.Sources = []configs.Source{mustSource(t, "s", c.kind, c.keys)}
 		err := Validate(cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%+v: %v, want %q", c.src, err, c.want)
+			t.Errorf("%s %v: %v, want %q", c.kind, c.keys, err, c.want)
 		}
 	}
 }

@@ -15,25 +15,31 @@ import (
 var mysqlKind = Kind{
 	Name:        "mysql",
 	DefaultMode: configs.ModeUpsert,
-	Keys:        []string{"dsn", "cursor", "queries", "columns"},
-	Validate: func(c *configs.Config, i int) error {
-		if err := validateSQL(c, i); err != nil {
-			return err
-		}
-		if _, err := mysql.ParseDSN(c.Sources[i].DSN); err != nil {
-			return c.Errorf(configs.SourceField(i, "dsn"), "not a MySQL DSN (user:password@tcp(host:3306)/database): %v", err)
-		}
-		return nil
-	},
-	New: func(src configs.Source) (Extractor, error) {
-		cfg, err := mysql.ParseDSN(src.DSN)
+	Open: opener(func(src configs.Source, c *MySQLConfig) (Extractor, error) {
+		cfg, err := mysql.ParseDSN(c.DSN)
 		if err != nil {
 			return nil, err
 		}
 		cfg.ParseTime = true
 		cfg.Loc = time.UTC
-		return &sqlSource{src: src, driver: "mysql", dsn: cfg.FormatDSN(), maxWait: 60 * time.Second}, nil
-	},
+		return &sqlSource{src: src, cfg: c.SQLConfig, driver: "mysql", dsn: cfg.FormatDSN(), maxWait: 60 * time.Second}, nil
+	}),
+}
+
+// MySQLConfig is a mysql source's block.
+type MySQLConfig struct {
+	SQLConfig `yaml:",inline"`
+}
+
+// Validate checks the database keys and that dsn is a MySQL DSN.
+func (c *MySQLConfig) Validate(src configs.Source) error {
+	if err := c.SQLConfig.Validate(src); err != nil {
+		return err
+	}
+	if _, err := mysql.ParseDSN(c.DSN); err != nil {
+		return src.Errorf("dsn", "not a MySQL DSN (user:password@tcp(host:3306)/database): %v", err)
+	}
+	return nil
 }
 
 // classifyMySQL sorts MySQL errors by their numbers.

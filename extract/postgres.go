@@ -16,11 +16,14 @@ import (
 var postgresKind = Kind{
 	Name:        "postgres",
 	DefaultMode: configs.ModeUpsert,
-	Keys:        []string{"dsn", "cursor", "queries", "columns"},
-	Validate:    validateSQL,
-	New: func(src configs.Source) (Extractor, error) {
-		return &sqlSource{src: src, driver: "pgx", dsn: src.DSN, maxWait: 60 * time.Second}, nil
-	},
+	Open: opener(func(src configs.Source, c *PostgresConfig) (Extractor, error) {
+		return &sqlSource{src: src, cfg: c.SQLConfig, driver: "pgx", dsn: c.DSN, maxWait: 60 * time.Second}, nil
+	}),
+}
+
+// PostgresConfig is a postgres source's block.
+type PostgresConfig struct {
+	SQLConfig `yaml:",inline"`
 }
 
 // classifyPostgres sorts PostgreSQL errors by SQLSTATE class.

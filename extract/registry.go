@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -34,15 +33,40 @@ type Block interface {
 	Each(fn func(*Record) error) error
 }
 
-// Kind is one source kind: how to check its config and how to open it.
+// Kind is one source kind: its name, its default mode, and how to open a
+// source of it.
 type Kind struct {
 	Name string
 	// DefaultMode is the mode of a source that does not set one.
 	DefaultMode string
-	// Keys are the source keys the kind uses besides name, kind and mode.
-	Keys     []string
-	Validate func(c *configs.Config, i int) error
-	New      func(src configs.Source) (Extractor, error)
+	// Open decodes and checks the source's keys into the kind's config
+	// type and makes its extractor. It reads nothing: Validate calls it.
+	Open func(src configs.Source) (Extractor, error)
+}
+
+// kindConfig is a kind's config type: the keys of its sources' blocks as
+// yaml-tagged fields, and its own checks.
+type kindConfig interface {
+	Validate(src configs.Source) error
+}
+
+// opener makes a Kind's Open from the kind's constructor: the block is
+// decoded into a new C (unknown keys refused, ${VAR} expanded, paths
+// resolved) and checked by its Validate before newFn sees it.
+func opener[C any, P interface {
+	*C
+	kindConfig
+}](newFn func(configs.Source, *C) (Extractor, error)) func(configs.Source) (Extractor, error) {
+	return func(src configs.Source) (Extractor, error) {
+		c := P(new(C))
+		if err := src.Decode(c); err != nil {
+			return nil, err
+		}
+		if err := c.Validate(src); err != nil {
+			return nil, err
+		}
+		return newFn(src, c)
+	}
 }
 
 // Kinds lists every source kind. Adding a kind is adding its file and one
@@ -69,24 +93,9 @@ func Lookup(name string) (Kind, bool) {
 
 // Validate checks every source of a config against its kind.
 func Validate(c *configs.Config) error {
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		k, ok := Lookup(s.Kind)
-		if !ok {
-			names := make([]string, 0, len(Kinds()))
-			for _, k := range Kinds() {
-				names = append(names, k.Name)
-			}
-			sort.Strings(names)
-			return c.Errorf(configs.SourceField(i, "kind"), "unknown kind %q (known: %s)", s.Kind, strings.Join(names, ", "))
-		}
-		if err := checkKeys(c, i, k); err != nil {
+	for _, s := range c.Sources {
+		if _, err := Open(s); err != nil {
 			return err
-		}
-		if k.Validate != nil {
-			if err := k.Validate(c, i); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -103,37 +112,17 @@ func Mode(s configs.Source) string {
 	return configs.ModeUpsert
 }
 
-// Open makes the extractor of a source.
+// Open makes the extractor of a source; an unknown kind or a bad key is
+// an error naming the source's field.
 func Open(s configs.Source) (Extractor, error) {
 	k, ok := Lookup(s.Kind)
 	if !ok {
-		return nil, fmt.Errorf("source %s: unknown kind %q", s.Name, s.Kind)
-	}
-	return k.New(s)
-}
-
-// checkKeys refuses keys the kind does not use, so that a typo'd or
-// misplaced key is not silently ignored.
-func checkKeys(c *configs.Config, i int, k Kind) error {
-	s := &c.Sources[i]
-	set := map[string]bool{
-		"customers": s.Customers != "", "plans": s.Plans != "", "invoices": s.Invoices != "",
-		"path": s.Path != "", "dsn": s.DSN != "", "cursor": s.Cursor != "",
-		"queries": len(s.Queries) > 0, "columns": len(s.Columns) > 0,
-	}
-	used := map[string]bool{}
-	for _, key := range k.Keys {
-		used[key] = true
-	}
-	keys := make([]string, 0, len(set))
-	for key := range set {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		if set[key] && !used[key] {
-			return c.Errorf(configs.SourceField(i, key), "is not a key of kind %s (it uses %s)", k.Name, strings.Join(k.Keys, ", "))
+		names := make([]string, 0, len(Kinds()))
+		for _, k := range Kinds() {
+			names = append(names, k.Name)
 		}
+		sort.Strings(names)
+		return nil, s.Errorf("kind", "unknown kind %q (known: %s)", s.Kind, strings.Join(names, ", "))
 	}
-	return nil
+	return k.Open(s)
 }

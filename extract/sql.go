@@ -31,6 +31,9 @@ type Incremental interface {
 	From(Cursor)
 	// Cursor returns the cursor after a read.
 	Cursor() Cursor
+	// CursorColumn is the column the cursor keeps; "" for a source that
+	// reads everything each time.
+	CursorColumn() string
 }
 
 // sqlEntities lists the queries a database source may have, in the order
@@ -55,28 +58,43 @@ var sqlIDColumn = map[schemas.Entity]string{
 	schemas.EntityInvoice: "invoice_id", schemas.EntitySubscriptionEvent: "event_id",
 }
 
-// validateSQL checks the keys a database source needs.
-func validateSQL(c *configs.Config, i int) error {
-	s := &c.Sources[i]
-	if s.DSN == "" {
-		return c.Errorf(configs.SourceField(i, "dsn"), "is required for kind %s", s.Kind)
+// SQLConfig is the block of a database source (kinds postgres and mysql).
+type SQLConfig struct {
+	// DSN reaches the database; usually ${VAR}, expanded only when the
+	// source is read or checked.
+	DSN string `yaml:"dsn"`
+	// Cursor is the column whose largest value read is kept: each query
+	// gets the stored value as its one parameter.
+	Cursor string `yaml:"cursor"`
+	// Queries holds one query per entity: plans, customers, invoices,
+	// subscription_events.
+	Queries map[string]string `yaml:"queries"`
+	// Columns maps result columns to canonical fields (invoices.amt: amount,
+	// or amt: amount for every query).
+	Columns map[string]string `yaml:"columns"`
+}
+
+// Validate checks the keys every database source needs.
+func (c *SQLConfig) Validate(src configs.Source) error {
+	if c.DSN == "" {
+		return src.Errorf("dsn", "is required for kind %s", src.Kind)
 	}
 	known := map[string]bool{}
 	for _, e := range sqlEntities {
 		known[e.key] = true
 	}
-	for k := range s.Queries {
+	for k := range c.Queries {
 		if !known[k] {
-			return c.Errorf(configs.SourceField(i, "queries"), "%q is not one of plans, customers, invoices, subscription_events", k)
+			return src.Errorf("queries", "%q is not one of plans, customers, invoices, subscription_events", k)
 		}
 	}
 	for _, k := range []string{"customers", "plans"} {
-		if strings.TrimSpace(s.Queries[k]) == "" {
-			return c.Errorf(configs.SourceField(i, "queries"), "a %s query is required", k)
+		if strings.TrimSpace(c.Queries[k]) == "" {
+			return src.Errorf("queries", "a %s query is required", k)
 		}
 	}
-	if s.Queries["invoices"] == "" && s.Queries["subscription_events"] == "" {
-		return c.Errorf(configs.SourceField(i, "queries"), "an invoices or a subscription_events query is required")
+	if c.Queries["invoices"] == "" && c.Queries["subscription_events"] == "" {
+		return src.Errorf("queries", "an invoices or a subscription_events query is required")
 	}
 	return nil
 }
@@ -84,6 +102,7 @@ func validateSQL(c *configs.Config, i int) error {
 // sqlSource is a database source read through database/sql.
 type sqlSource struct {
 	src    configs.Source
+	cfg    SQLConfig
 	driver string
 	dsn    string
 	from   Cursor
@@ -92,8 +111,9 @@ type sqlSource struct {
 	maxWait time.Duration
 }
 
-func (s *sqlSource) From(c Cursor)  { s.from = c }
-func (s *sqlSource) Cursor() Cursor { return s.cursor }
+func (s *sqlSource) From(c Cursor)        { s.from = c }
+func (s *sqlSource) Cursor() Cursor       { return s.cursor }
+func (s *sqlSource) CursorColumn() string { return s.cfg.Cursor }
 
 // Extract runs each query and passes its rows on as records: columns named
 // as canonical fields (or mapped to one by the source's columns) become
@@ -115,7 +135,7 @@ func (s *sqlSource) Extract(ctx context.Context, fn func(*Record) error) error {
 	}
 	rec := &Record{}
 	for _, ent := range sqlEntities {
-		q := strings.TrimSpace(s.src.Queries[ent.key])
+		q := strings.TrimSpace(s.cfg.Queries[ent.key])
 		if q == "" {
 			continue
 		}
@@ -128,7 +148,7 @@ func (s *sqlSource) Extract(ctx context.Context, fn func(*Record) error) error {
 
 func (s *sqlSource) query(ctx context.Context, db *sql.DB, key string, entity schemas.Entity, fields []string, q string, rec *Record, fn func(*Record) error) error {
 	var args []any
-	if s.src.Cursor != "" {
+	if s.cfg.Cursor != "" {
 		args = append(args, cursorArg(s.from[key]))
 	}
 	var rows *sql.Rows
@@ -154,21 +174,21 @@ func (s *sqlSource) query(ctx context.Context, db *sql.DB, key string, entity sc
 	for i, c := range cols {
 		lc := strings.ToLower(c)
 		switch {
-		case s.src.Columns[key+"."+lc] != "":
-			names[i] = s.src.Columns[key+"."+lc]
-		case s.src.Columns[lc] != "":
-			names[i] = s.src.Columns[lc]
+		case s.cfg.Columns[key+"."+lc] != "":
+			names[i] = s.cfg.Columns[key+"."+lc]
+		case s.cfg.Columns[lc] != "":
+			names[i] = s.cfg.Columns[lc]
 		case canonical[lc]:
 			names[i] = lc
 		case lc == "id":
 			names[i] = sqlIDColumn[entity]
 		}
-		if s.src.Cursor != "" && strings.EqualFold(c, s.src.Cursor) {
+		if s.cfg.Cursor != "" && strings.EqualFold(c, s.cfg.Cursor) {
 			cursorCol = i
 		}
 	}
-	if s.src.Cursor != "" && cursorCol < 0 {
-		return s.permanent("query "+key, fmt.Errorf("the result has no cursor column %q: select it", s.src.Cursor))
+	if s.cfg.Cursor != "" && cursorCol < 0 {
+		return s.permanent("query "+key, fmt.Errorf("the result has no cursor column %q: select it", s.cfg.Cursor))
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))

@@ -17,21 +17,32 @@ import (
 var subscriptionsKind = Kind{
 	Name:        "subscriptions",
 	DefaultMode: configs.ModeReplace,
-	Keys:        []string{"path"},
-	Validate: func(c *configs.Config, i int) error {
-		s := &c.Sources[i]
-		if s.Path == "" {
-			return c.Errorf(configs.SourceField(i, "path"), "is required for kind subscriptions (the JSON payload)")
-		}
-		if format(s.Path) != "json" {
-			return c.Errorf(configs.SourceField(i, "path"), "%q: kind subscriptions reads a JSON payload (.json)", s.Path)
-		}
-		return nil
-	},
-	New: func(src configs.Source) (Extractor, error) { return &subscriptionsPayload{src: src}, nil },
+	Open: opener(func(src configs.Source, c *SubscriptionsConfig) (Extractor, error) {
+		return &subscriptionsPayload{src: src, path: string(c.Path)}, nil
+	}),
 }
 
-type subscriptionsPayload struct{ src configs.Source }
+// SubscriptionsConfig is a subscriptions source's block.
+type SubscriptionsConfig struct {
+	// Path is the JSON payload (a glob pattern reads each match).
+	Path configs.Path `yaml:"path"`
+}
+
+// Validate checks the pattern and that it names JSON files.
+func (c *SubscriptionsConfig) Validate(src configs.Source) error {
+	if err := checkPattern(src, "path", string(c.Path), "subscriptions", "the JSON payload"); err != nil {
+		return err
+	}
+	if format(string(c.Path)) != "json" {
+		return src.Errorf("path", "%q: kind subscriptions reads a JSON payload (.json)", c.Path)
+	}
+	return nil
+}
+
+type subscriptionsPayload struct {
+	src  configs.Source
+	path string
+}
 
 var (
 	payloadSubscriptionFields = map[string]string{
@@ -54,7 +65,7 @@ var (
 // its subscriptions first, then invoices and contacts. Origins are the
 // file and a JSON pointer (payload.json#/subscriptions/2).
 func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) error) error {
-	paths, err := expandGlob(p.src.Path)
+	paths, err := expandGlob(p.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", p.src.Name, err)
 	}

@@ -29,8 +29,13 @@ func TestPostgresExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	t.Cleanup(func() { db.Exec("drop schema if exists " + schema + " cascade") })
+	t.Cleanup(func() {
+		// Registered after dbtest's own cleanup, so it runs before it.
+		if _, err := db.Exec("drop schema if exists " + schema + " cascade"); err != nil {
+			t.Errorf("drop the example's schema: %v", err)
+		}
+		db.Close()
+	})
 	if _, err := db.Exec(strings.ReplaceAll(string(script), "billing", schema)); err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	rec.Currency, rec.Partitions = res.Currency, res.Partitions
 	rec.ChangedMonths = changedMonths(before, res.Monthly)
 	log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
-		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Dur("took", time.Since(t0)).Msg("computed")
+		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Int64("took_ms", time.Since(t0).Milliseconds()).Msg("computed")
 
 	t0 = time.Now()
 	written, err := load.Local(w, tx, res)
@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (rec *Record, er
 	if err := transform.StageRejected(tx, rec.RunID, rejected); err != nil {
 		return rec, err
 	}
-	log.Info().Int("tables", len(written)).Int("files_changed", changed).Dur("took", time.Since(t0)).
+	log.Info().Int("tables", len(written)).Int("files_changed", changed).Int64("took_ms", time.Since(t0).Milliseconds()).
 		Msgf("loaded: %s", describeMonths(rec.ChangedMonths, opt.Backfill))
 	if err := srcs.waitStaged(log); err != nil {
 		return rec, err
@@ -303,7 +303,11 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		prior := func() (*transform.Batch, error) { return transform.Load(ctx, w, src.Name) }
 		inc, incremental := ex.(extract.Incremental)
 		var stored extract.Cursor
-		if incremental && src.Cursor != "" {
+		cursorCol := ""
+		if incremental {
+			cursorCol = inc.CursorColumn()
+		}
+		if cursorCol != "" {
 			if stored, err = loadCursor(w, src.Name); err != nil {
 				return nil, nil, err
 			}
@@ -329,9 +333,9 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 		if err != nil {
 			return nil, nil, err
 		}
-		if incremental && src.Cursor != "" {
+		if cursorCol != "" {
 			next := laterCursor(stored, inc.Cursor())
-			if err := stageCursor(tx, rec.RunID, src.Name, src.Cursor, next); err != nil {
+			if err := stageCursor(tx, rec.RunID, src.Name, cursorCol, next); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -369,7 +373,7 @@ func extractAll(ctx context.Context, cfg *configs.Config, w *store.Warehouse, tx
 			ev = log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
 		}
 		ev.Str("source", src.Name).Str("kind", src.Kind).Str("mode", mode).Interface("read", sr.Read).
-			Int("rejected", sr.Rejected).Int("invoice_lines", sr.Stored["invoice_lines"]).Bool("unchanged", sr.Unchanged).Dur("took", res.Took).Msg("source normalized")
+			Int("rejected", sr.Rejected).Int("invoice_lines", sr.Stored["invoice_lines"]).Bool("unchanged", sr.Unchanged).Int64("took_ms", res.Took.Milliseconds()).Msg("source normalized")
 	}
 	return out, rejected, nil
 }
@@ -416,6 +420,6 @@ func loadBigQuery(ctx context.Context, cfg *configs.Config, w *store.Warehouse, 
 		return err
 	}
 	log.Info().Int("tables_changed", len(loaded)).Int("load_jobs", bq.Jobs.Loads).Int("queries", bq.Jobs.Queries).
-		Dur("took", time.Since(t0)).Msg("BigQuery loaded")
+		Int64("took_ms", time.Since(t0).Milliseconds()).Msg("BigQuery loaded")
 	return nil
 }

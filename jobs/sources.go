@@ -55,7 +55,7 @@ func (ss sources) waitStaged(log zerolog.Logger) error {
 		if err != nil {
 			return err
 		}
-		log.Info().Str("source", s.batch.Source).Dur("took", took).Msg("normalized tables staged")
+		log.Info().Str("source", s.batch.Source).Int64("took_ms", took.Milliseconds()).Msg("normalized tables staged")
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func stageCursor(tx *store.Tx, runID, source, column string, c extract.Cursor) e
 
 // Runs lists the records of the runs of a warehouse, oldest first.
 func Runs(warehouse string) ([]Record, error) {
-	w, err := store.Open(warehouse)
+	w, err := store.OpenExisting(warehouse)
 	if err != nil {
 		return nil, err
 	}

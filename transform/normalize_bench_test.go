@@ -22,8 +22,11 @@ func BenchmarkNormalize(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				src := configs.Source{Name: "billing", Kind: "growpanel", Plans: filepath.Join(dir, "plans.json"),
-					Customers: filepath.Join(dir, "customers.ndjson"), Invoices: filepath.Join(dir, "invoices."+format)}
+				src, err := configs.NewSource("billing", "growpanel", "", map[string]any{"plans": filepath.Join(dir, "plans.json"),
+					"customers": filepath.Join(dir, "customers.ndjson"), "invoices": filepath.Join(dir, "invoices."+format)})
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ReportAllocs()
 				b.SetBytes(int64(st.Invoices))
 				b.ResetTimer()

@@ -36,8 +36,11 @@ func TestBlocksNormalizeAsOneReader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := configs.Source{Name: "billing", Kind: "growpanel", Plans: filepath.Join(dir, "plans.json"),
-				Customers: filepath.Join(dir, "customers.ndjson"), Invoices: filepath.Join(dir, "invoices."+format)}
+			src, err := configs.NewSource("billing", "growpanel", "", map[string]any{"plans": filepath.Join(dir, "plans.json"),
+				"customers": filepath.Join(dir, "customers.ndjson"), "invoices": filepath.Join(dir, "invoices."+format)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			ex, err := extract.Open(src)
 			if err != nil {
 				t.Fatal(err)

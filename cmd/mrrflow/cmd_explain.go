@@ -32,7 +32,7 @@ func explainCmd(e env) *cobra.Command {
 				}
 				warehouse = cfg.Warehouse
 			}
-			w, err := store.Open(warehouse)
+			w, err := store.OpenExisting(warehouse)
 			if err != nil {
 				return err
 			}
@@ -100,7 +100,7 @@ func printMatching(out io.Writer, title string, recs []arrow.RecordBatch, cols [
 			n++
 			vals := make([]string, len(idx))
 			for i, j := range idx {
-				vals[i] = schemas.FormatValue(rec.Column(j), r)
+				vals[i] = tableCell(schemas.FormatValue(rec.Column(j), r))
 			}
 			fmt.Fprintln(tw, strings.Join(vals, "\t"))
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -47,7 +48,7 @@ func backfillCmd(e env) *cobra.Command {
 			if len(rec.ChangedMonths) == 0 {
 				fmt.Fprintln(e.stdout, "backfill done: no month changed")
 			} else {
-				fmt.Fprintf(e.stdout, "backfill done: %d months changed: %v\n", len(rec.ChangedMonths), rec.ChangedMonths)
+				fmt.Fprintf(e.stdout, "backfill done: %d months changed: %s\n", len(rec.ChangedMonths), strings.Join(rec.ChangedMonths, ", "))
 			}
 			return nil
 		},

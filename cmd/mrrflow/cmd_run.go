@@ -57,7 +57,9 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 		warehouse = demoWarehouse
 	}
 	dir := filepath.Join(warehouse, "demo-exports")
-	st, err := gen.Demo(dir, gen.Options{Customers: 300, Months: 24, Seed: 42, BadRecords: true})
+	// The exports lie in the warehouse: their config names it, so that
+	// `-c DIR/config.yaml` finds the demo's tables.
+	st, err := gen.Demo(dir, gen.Options{Customers: 300, Months: 24, Seed: 42, BadRecords: true, Warehouse: ".."})
 	if err != nil {
 		return fmt.Errorf("write demo data: %w", err)
 	}

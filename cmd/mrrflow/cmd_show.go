@@ -46,7 +46,7 @@ func showCmd(e env) *cobra.Command {
 					warehouse = demoWarehouse
 				}
 			}
-			w, err := store.Open(warehouse)
+			w, err := store.OpenExisting(warehouse)
 			if err != nil {
 				return err
 			}
@@ -124,12 +124,19 @@ func printTable(out io.Writer, recs []arrow.RecordBatch, cols []string, format s
 	fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	eachRow(recs, cols, func(rec arrow.RecordBatch, idx []int, r int) {
 		for _, j := range idx {
-			fmt.Fprint(tw, schemas.FormatValue(rec.Column(j), r), "\t")
+			fmt.Fprint(tw, tableCell(schemas.FormatValue(rec.Column(j), r)), "\t")
 		}
 		fmt.Fprintln(tw)
 	})
 	return tw.Flush()
 }
+
+// cellEscapes keeps a value on its line and in its column of a table.
+var cellEscapes = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`)
+
+// tableCell is a value as a table for people shows it: line breaks and
+// tabs written as \n, \r and \t.
+func tableCell(v string) string { return cellEscapes.Replace(v) }
 
 func eachRow(recs []arrow.RecordBatch, cols []string, fn func(arrow.RecordBatch, []int, int)) {
 	for _, rec := range recs {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +31,7 @@ func validateCmd(e env) *cobra.Command {
 				return err
 			}
 			for _, s := range rep.Sources {
-				fmt.Fprintf(e.stdout, "source %s (%s): read %v, %d rejected\n", s.Name, s.Kind, s.Read, s.Rejected)
+				fmt.Fprintf(e.stdout, "source %s (%s): read %s; %d rejected\n", s.Name, s.Kind, describeCounts(s.Read), s.Rejected)
 				for _, r := range s.Rejections {
 					fmt.Fprintf(e.stdout, "  rejected %s %s at %s: %s\n", r.Entity, r.RecordID, r.Origin, r.Error)
 				}
@@ -39,4 +42,21 @@ func validateCmd(e env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file to check")
 	return cmd
+}
+
+// describeCounts says counts by entity for people: "3 customers, 1 plan".
+func describeCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "nothing"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		name := k
+		if m[k] != 1 {
+			name += "s"
+		}
+		parts[i] = fmt.Sprintf("%d %s", m[k], name)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -38,6 +38,9 @@ type DB struct {
 // customers, plans and invoices, each with an updated_at cursor column.
 func New(t testing.TB, kind string) *DB {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs the %s server: -short runs without servers", kind)
+	}
 	name := fmt.Sprintf("mrrflow_test_%d_%04x", time.Now().Unix(), rand.IntN(1<<16))
 	d := &DB{Kind: kind, Name: name}
 	var admin *sql.DB

@@ -42,8 +42,12 @@ func Demo(dir string, opt Options) (Stats, error) {
 		return st, err
 	}
 	st.Customers += 2 * n
+	warehouse := ""
+	if opt.Warehouse != "" {
+		warehouse = "warehouse: " + opt.Warehouse + "\n"
+	}
 	config := fmt.Sprintf(`# The mrrflow demo (seed %d): three billing systems, two currencies.
-as_of: %s
+%sas_of: %s
 reporting_currency: usd
 fx_rates: fx.csv
 sources:
@@ -58,7 +62,7 @@ sources:
   - name: enterprise       # a subscriptions payload (seed 002), USD
     kind: subscriptions
     path: subscriptions/payload.json
-`, opt.Seed, st.AsOf.Format(time.DateOnly))
+`, opt.Seed, warehouse, st.AsOf.Format(time.DateOnly))
 	return st, os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644)
 }
 

@@ -26,6 +26,9 @@ type Options struct {
 	Invoices string
 	// EUR bills every fourth customer in EUR and writes fx.csv.
 	EUR bool
+	// Warehouse, when set, is written into the demo's config.yaml as its
+	// warehouse (relative to the config's folder).
+	Warehouse string
 }
 
 // Stats counts what was written.

@@ -45,6 +45,23 @@ func Open(dir string) (*Warehouse, error) {
 	return w, w.recover()
 }
 
+// ErrNoWarehouse is a directory that holds no warehouse, opened to read.
+var ErrNoWarehouse = errors.New("no warehouse")
+
+// OpenExisting opens a warehouse to read it: a directory without one is
+// ErrNoWarehouse, and nothing is created.
+func OpenExisting(dir string) (*Warehouse, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open warehouse %s: %w", dir, err)
+	}
+	if st, err := os.Stat(filepath.Join(abs, StateDir)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w at %s (a run creates it: mrrflow run -c FILE)", ErrNoWarehouse, abs)
+	}
+	w := &Warehouse{Dir: abs}
+	return w, w.recover()
+}
+
 // Path returns the absolute path of a warehouse-relative path.
 func (w *Warehouse) Path(rel string) string { return filepath.Join(w.Dir, filepath.FromSlash(rel)) }
 
