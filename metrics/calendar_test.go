@@ -25,7 +25,11 @@ func TestCalendarMatchesTimePackage(t *testing.T) {
 			count int64
 			n     int
 		}{{"month", 1, 1}, {"month", 1, -1}, {"month", 3, 1}, {"year", 1, 1}, {"year", 2, -1}, {"week", 1, 1}, {"day", 10, -1}} {
-			want := schemas.AddInterval(at, c.unit, c.count, c.n).UnixMicro()
+			end, err := schemas.AddInterval(at, c.unit, c.count, c.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := end.UnixMicro()
 			k := int(c.count) * c.n
 			var got int64
 			switch c.unit {

@@ -97,6 +97,9 @@ var ErrCurrency = errors.New("currency cannot be converted")
 // Compute runs the engine over the whole input, in one piece or, when its
 // lines are more than Options.PartitionLines, in partitions of customers.
 func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (*Result, error) {
+	if err := in.check(); err != nil {
+		return nil, err
+	}
 	e := newEngine(opt)
 	e.mem = mem
 	n, err := in.lineCount()

@@ -222,8 +222,7 @@ func (e *engine) encode(ctx context.Context, in Input) error {
 	}
 	e.lines.reserve(total)
 	err = e.eachLineBatch(ctx, in, func(rec arrow.RecordBatch) error {
-		t := schemas.InvoiceLines
-		e.lines.names.room(stringBytes(strCol(rec, t, "invoice_id")) + stringBytes(strCol(rec, t, "line_id")))
+		e.lines.names.room(stringBytes(strCol(rec, "invoice_id")) + stringBytes(strCol(rec, "line_id")))
 		err := e.encodeLines(rec, k, &e.lines)
 		e.lines.names.expect(total)
 		return err
@@ -254,9 +253,9 @@ func (e *engine) recode(k *coder) error {
 // encodeHeads encodes the customers, plans and subscription events.
 func (e *engine) encodeHeads(in Input, k *coder) error {
 	for _, rec := range in.Customers {
-		src, id := strCol(rec, schemas.Customers, "source"), strCol(rec, schemas.Customers, "customer_id")
-		name, country := strCol(rec, schemas.Customers, "name"), strCol(rec, schemas.Customers, "country")
-		trial, created := tsCol(rec, schemas.Customers, "trial_started_at"), tsCol(rec, schemas.Customers, "created_at")
+		src, id := strCol(rec, "source"), strCol(rec, "customer_id")
+		name, country := strCol(rec, "name"), strCol(rec, "country")
+		trial, created := tsCol(rec, "trial_started_at"), tsCol(rec, "created_at")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			if ts(created, i) >= e.asOf && ts(created, i) != schemas.NoTime {
 				continue // a customer created after as_of does not exist yet
@@ -295,10 +294,9 @@ func subCode(k *coder, s string, kd int8) int32 {
 // unknown kind is left to encodeLines, which names it in its error.
 func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) {
 	defer k.forget()
-	t := schemas.InvoiceLines
-	src, cust, sub, kind := strsCol(rec, t, "source"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "kind")
-	paid, cur := tsCol(rec, t, "paid_at"), strsCol(rec, t, "currency")
-	idates := tsCol(rec, t, "invoice_date").TimestampValues()
+	src, cust, sub, kind := strsCol(rec, "source"), strCol(rec, "customer_id"), strCol(rec, "subscription_id"), strsCol(rec, "kind")
+	paid, cur := tsCol(rec, "paid_at"), strsCol(rec, "currency")
+	idates := tsCol(rec, "invoice_date").TimestampValues()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		if int64(idates[i]) >= e.asOf {
 			continue
@@ -321,12 +319,11 @@ func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) {
 // as_of, paid when payment is required) to l, with provisional codes.
 func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) error {
 	defer k.forget()
-	t := schemas.InvoiceLines
-	src, inv, lid := strsCol(rec, t, "source"), strCol(rec, t, "invoice_id"), strCol(rec, t, "line_id")
-	cust, sub, plan, kind := strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strsCol(rec, t, "plan_id"), strsCol(rec, t, "kind")
-	idate, ps, pe, paid := tsCol(rec, t, "invoice_date"), tsCol(rec, t, "period_start"), tsCol(rec, t, "period_end"), tsCol(rec, t, "paid_at")
-	amount, tax := i64Col(rec, t, "amount").Int64Values(), i64Col(rec, t, "tax").Int64Values()
-	prorated, cur := boolCol(rec, t, "prorated"), strsCol(rec, t, "currency")
+	src, inv, lid := strsCol(rec, "source"), strCol(rec, "invoice_id"), strCol(rec, "line_id")
+	cust, sub, plan, kind := strCol(rec, "customer_id"), strCol(rec, "subscription_id"), strsCol(rec, "plan_id"), strsCol(rec, "kind")
+	idate, ps, pe, paid := tsCol(rec, "invoice_date"), tsCol(rec, "period_start"), tsCol(rec, "period_end"), tsCol(rec, "paid_at")
+	amount, tax := i64Col(rec, "amount").Int64Values(), i64Col(rec, "tax").Int64Values()
+	prorated, cur := boolCol(rec, "prorated"), strsCol(rec, "currency")
 	idates := idate.TimestampValues()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		if int64(idates[i]) >= e.asOf {
@@ -428,9 +425,8 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 	p := &e.plans
 	p.byKey = map[string]int32{}
 	for _, rec := range recs {
-		t := schemas.Plans
-		src, id, unit := strCol(rec, t, "source"), strCol(rec, t, "plan_id"), strCol(rec, t, "interval_unit")
-		count, cur := i64Col(rec, t, "interval_count"), strCol(rec, t, "currency")
+		src, id, unit := strCol(rec, "source"), strCol(rec, "plan_id"), strCol(rec, "interval_unit")
+		count, cur := i64Col(rec, "interval_count"), strCol(rec, "currency")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			u, n := unit.Value(i), count.Value(i)
 			if !validUnit(u) {
@@ -460,11 +456,10 @@ func (e *engine) encodePlans(recs []arrow.RecordBatch) error {
 func (e *engine) encodeEvents(recs []arrow.RecordBatch, k *coder) (map[string]bool, error) {
 	ev := &e.events
 	sources := map[string]bool{}
-	t := schemas.SubscriptionEvents
 	for _, rec := range recs {
-		src, id, cust, sub, plan := strCol(rec, t, "source"), strCol(rec, t, "event_id"), strCol(rec, t, "customer_id"), strCol(rec, t, "subscription_id"), strCol(rec, t, "plan_id")
-		typ, at, amount := strCol(rec, t, "type"), tsCol(rec, t, "effective_at"), i64Col(rec, t, "amount")
-		unit, count, cur := strCol(rec, t, "interval_unit"), i64Col(rec, t, "interval_count"), strCol(rec, t, "currency")
+		src, id, cust, sub, plan := strCol(rec, "source"), strCol(rec, "event_id"), strCol(rec, "customer_id"), strCol(rec, "subscription_id"), strCol(rec, "plan_id")
+		typ, at, amount := strCol(rec, "type"), tsCol(rec, "effective_at"), i64Col(rec, "amount")
+		unit, count, cur := strCol(rec, "interval_unit"), i64Col(rec, "interval_count"), strCol(rec, "currency")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			sources[src.Value(i)] = true
 			when := ts(at, i)

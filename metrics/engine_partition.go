@@ -77,7 +77,12 @@ func (e *engine) eachLineBatchOf(ctx context.Context, in Input, fields []string,
 	dict := slices.DeleteFunc(slices.Clone(lineDict), func(c string) bool { return !slices.Contains(fields, c) })
 	for _, path := range in.LineFiles {
 		scan := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, fields, dict, fn)
+			return schemas.ScanParquetDict(ctx, pool, path, schemas.InvoiceLines, fields, dict, func(rec arrow.RecordBatch) error {
+				if err := checkBatch(rec.Schema(), schemas.InvoiceLines, fields, dict); err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				return fn(rec)
+			})
 		}
 		if err := prefetched(ctx, scan, fn); err != nil {
 			return err

@@ -60,7 +60,10 @@ func randomWorld(seed uint64, customers int, multi bool) *scenario {
 			p := s.plans[slicesIndex(s.plans, plan)]
 			t := base.Add(time.Duration(rng.IntN(500*24)) * time.Hour)
 			for n := rng.IntN(8); n >= 0; n-- {
-				end := schemas.AddInterval(t, p.IntervalUnit, p.IntervalCount, 1)
+				end, err := schemas.AddInterval(t, p.IntervalUnit, p.IntervalCount, 1)
+				if err != nil {
+					panic(err) // the world's plans have known units
+				}
 				amount := int64(1000 * (1 + rng.IntN(50)))
 				s.sub(cust, plan, amount, ts3339(t), ts3339(end), "sub="+subID, cur)
 				switch rng.IntN(10) {

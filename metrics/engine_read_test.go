@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -85,7 +87,7 @@ func TestStringColumnsPlainOrDictionary(t *testing.T) {
 		}
 	}
 	for name, rec := range batches {
-		col := strsCol(rec, schemas.InvoiceLines, "currency")
+		col := strsCol(rec, "currency")
 		for i, want := range values {
 			if got := col.Value(i); got != want {
 				t.Errorf("%s: row %d = %q, want %q", name, i, got, want)
@@ -124,3 +126,56 @@ func TestTextsStay(t *testing.T) {
 		}
 	}
 }
+
+// Batches are checked at the engine's door: a missing column, a column of
+// another type, or one named twice is an error naming the table and the
+// column, never a panic; the batches schemas builds pass.
+func TestInputCheckedAtTheDoor(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	good := schemas.InvoiceLinesRecord(mem, nil)
+	defer good.Release()
+	if err := checkBatch(good.Schema(), schemas.InvoiceLines, lineFields, nil); err != nil {
+		t.Fatalf("the table's own batch: %v", err)
+	}
+	replace := func(name string, typ arrow.DataType) *arrow.Schema {
+		fields := slices.Clone(good.Schema().Fields())
+		for i, f := range fields {
+			if f.Name == name {
+				fields[i].Type = typ
+			}
+		}
+		return arrow.NewSchema(fields, nil)
+	}
+	dropped := arrow.NewSchema(good.Schema().Fields()[1:], nil) // no "source"
+	dict := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	dup := arrow.NewSchema(append(slices.Clone(good.Schema().Fields()), arrow.Field{Name: "amount", Type: arrow.PrimitiveTypes.Int64}), nil)
+	for _, c := range []struct {
+		name   string
+		schema *arrow.Schema
+		dict   []string
+		want   string
+	}{
+		{"missing", dropped, nil, "input batch of table invoice_lines has no column source"},
+		{"wrong type", replace("amount", arrow.BinaryTypes.String), nil, "input batch of table invoice_lines: column amount is utf8, not int64"},
+		{"dictionary not allowed", replace("kind", dict), nil, "column kind is dictionary<values=utf8, indices=int32"},
+		{"named twice", dup, nil, "has 2 columns named amount"},
+	} {
+		err := checkBatch(c.schema, schemas.InvoiceLines, lineFields, c.dict)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	if err := checkBatch(replace("kind", dict), schemas.InvoiceLines, lineFields, lineDict); err != nil {
+		t.Errorf("a dictionary column where the scan makes one: %v", err)
+	}
+
+	// Through Compute: a batch of the wrong table is refused with an error.
+	cust := schemas.CustomersRecord(mem, nil)
+	defer cust.Release()
+	_, err := Compute(context.Background(), mem, Input{Customers: []arrow.RecordBatch{cust}, Lines: []arrow.RecordBatch{cust}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "input batch of table invoice_lines has no column invoice_id") {
+		t.Errorf("customers given as lines: %v", err)
+	}
+}
+

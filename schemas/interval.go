@@ -16,20 +16,20 @@ const (
 // AddInterval moves t by n plan intervals of count units (n may be
 // negative). Months and years keep the day of month, clamped to the last
 // day of a shorter month, as billing systems do (Jan 31 + 1 month is
-// Feb 29 in a leap year).
-func AddInterval(t time.Time, unit string, count int64, n int) time.Time {
+// Feb 29 in a leap year). An unknown unit is an error.
+func AddInterval(t time.Time, unit string, count int64, n int) (time.Time, error) {
 	k := int(count) * n
 	switch unit {
 	case UnitDay:
-		return t.AddDate(0, 0, k)
+		return t.AddDate(0, 0, k), nil
 	case UnitWeek:
-		return t.AddDate(0, 0, 7*k)
+		return t.AddDate(0, 0, 7*k), nil
 	case UnitMonth:
-		return addMonths(t, k)
+		return addMonths(t, k), nil
 	case UnitYear:
-		return addMonths(t, 12*k)
+		return addMonths(t, 12*k), nil
 	}
-	panic(fmt.Sprintf("schemas: unknown interval unit %q", unit))
+	return t, fmt.Errorf("unknown interval unit %q (day, week, month or year)", unit)
 }
 
 func addMonths(t time.Time, k int) time.Time {

@@ -525,7 +525,11 @@ func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers 
 	}
 	if l.PeriodEnd == schemas.NoTime {
 		if plan != nil && l.Kind != schemas.KindCancellation && l.Kind != schemas.KindRefund {
-			l.PeriodEnd = schemas.Micros(schemas.AddInterval(schemas.TimeOf(l.PeriodStart), plan.IntervalUnit, plan.IntervalCount, 1))
+			end, err := schemas.AddInterval(schemas.TimeOf(l.PeriodStart), plan.IntervalUnit, plan.IntervalCount, 1)
+			if err != nil {
+				return fmt.Sprintf("plan %s: %v", quoted(plan.PlanID), err)
+			}
+			l.PeriodEnd = schemas.Micros(end)
 		} else {
 			l.PeriodEnd = l.PeriodStart
 		}

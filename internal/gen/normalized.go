@@ -45,7 +45,10 @@ func (g *normalizedGen) customer(out []schemas.InvoiceLine) (schemas.Customer, [
 	t := normalizedStart.Add(time.Duration(rng.Int64N(int64(span/time.Hour))) * time.Hour)
 	amount := int64(1000 * (5 + rng.IntN(100)))
 	for k := 0; t.Before(g.end); k++ {
-		next := schemas.AddInterval(t, p.IntervalUnit, p.IntervalCount, 1)
+		next, err := schemas.AddInterval(t, p.IntervalUnit, p.IntervalCount, 1)
+		if err != nil {
+			panic("gen: normalizedPlans has a plan of an unknown unit: " + err.Error()) // a constant of this file
+		}
 		inv := fmt.Sprintf("%s-%d", id, k)
 		line := schemas.InvoiceLine{Source: "gen", InvoiceID: inv, LineID: inv, CustomerID: id, PlanID: p.PlanID,
 			Kind: schemas.KindSubscription, InvoiceDate: t.UnixMicro(), PeriodStart: t.UnixMicro(), PeriodEnd: next.UnixMicro(),
