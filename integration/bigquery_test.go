@@ -1,15 +1,22 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,10 +295,14 @@ func TestBigQueryLoads(t *testing.T) {
 }
 
 // A failure between staging and the transaction leaves the target tables
-// as they were; the next run completes the load.
+// as they were; the next run completes the load. The failure is real: a
+// proxy in front of the emulator refuses the transaction of mrr_movements
+// as BigQuery refuses a bad statement (400, reason invalid).
 func TestBigQueryFailureBeforeCommitChangesNothing(t *testing.T) {
 	endpoint, client := emulator(t)
-	w := newWorld(t, endpoint)
+	var refuse atomic.Bool
+	proxy := refusingProxy(t, endpoint, &refuse, "mrr_movements")
+	w := newWorld(t, proxy)
 	if _, err := w.run(t, jobs.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -303,25 +314,50 @@ func TestBigQueryFailureBeforeCommitChangesNothing(t *testing.T) {
 	start := time.Date(2023, 10, 5, 0, 0, 0, 0, time.UTC)
 	fmt.Fprintf(inv, "late_2,cus_000004,pro_m,,subscription,%s,19900,usd,,,,\n", start.Format(time.RFC3339))
 	inv.Close()
-	injected := errors.New("injected: the process dies before the transaction")
-	_, err := w.run(t, jobs.Options{OnBigQuery: func(b *load.BigQuery) {
-		b.BeforeCommit = func(table string) error {
-			if table == "mrr_movements" {
-				return injected
-			}
-			return nil
-		}
-	}})
-	if !errors.Is(err, injected) {
-		t.Fatalf("err = %v, want the injected failure", err)
+	refuse.Store(true)
+	_, err := w.run(t, jobs.Options{})
+	if err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("err = %v, want the refused transaction", err)
 	}
 	if got := bqRows(t, client, "mrr_movements"); !slices.Equal(got, before["mrr_movements"]) {
 		t.Error("mrr_movements changed although its transaction never ran")
 	}
+	refuse.Store(false)
 	if _, err := w.run(t, jobs.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameAsLocal(t, client, w.wh)
+}
+
+// refusingProxy forwards to the emulator, but while refuse is set answers
+// a query job whose statement is a transaction naming table with 400.
+func refusingProxy(t *testing.T, endpoint string, refuse *atomic.Bool, table string) string {
+	t.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if refuse.Load() && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/jobs") {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusBadRequest)
+				return
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte("BEGIN TRANSACTION")) && bytes.Contains(body, []byte(table)) {
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(http.StatusBadRequest)
+				io.WriteString(rw, `{"error": {"code": 400, "message": "injected: the transaction is refused",
+					"errors": [{"reason": "invalid", "message": "injected: the transaction is refused"}]}}`)
+				return
+			}
+		}
+		forward.ServeHTTP(rw, req)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func listTables(client *bigquery.Client) ([]string, error) {

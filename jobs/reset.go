@@ -14,17 +14,16 @@ import (
 // cursor), keeping its configuration, as seed 001's "Reset" does: the next
 // run imports it anew. The marts are recomputed by that next run.
 func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options) (*Record, error) {
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
 	if cfg.Source(source) == nil {
 		return nil, fmt.Errorf("%w: no source %q in %s", configs.ErrConfig, source, cfg.File)
 	}
+	warehouse := cfg.Warehouse
 	if opt.Warehouse != "" {
-		cfg.Warehouse = opt.Warehouse
+		warehouse = opt.Warehouse
 	}
-	rec := &Record{RunID: NewRunID(opt.Now()), Command: "reset " + source, Started: opt.Now().UTC()}
-	w, err := store.Open(cfg.Warehouse)
+	now := time.Now()
+	rec := &Record{RunID: NewRunID(now), Command: "reset " + source, Started: now.UTC()}
+	w, err := store.OpenExisting(warehouse)
 	if err != nil {
 		return rec, err
 	}
@@ -44,7 +43,7 @@ func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options)
 	transform.Forget(tx, source)
 	tx.Remove(cursorPath(source))
 	rec.Outcome = "succeeded"
-	rec.finish(opt.Now())
+	rec.finish(time.Now())
 	if err := commitWithRecord(tx, rec); err != nil {
 		return rec, err
 	}

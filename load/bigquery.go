@@ -38,9 +38,6 @@ type BigQuery struct {
 	views    bool
 	state    string
 	log      zerolog.Logger
-	// BeforeCommit, when set, is called after a table's rows are staged and
-	// before its transaction; an error stops the load there (tests).
-	BeforeCommit func(table string) error
 	// MaxWait bounds the retries of a transient failure.
 	MaxWait time.Duration
 	// Jobs counts the load jobs and the queries issued.
@@ -184,11 +181,6 @@ func (b *BigQuery) loadTable(ctx context.Context, t *schemas.Table, rec arrow.Re
 	}()
 	if err := b.stage(ctx, t, staging, buf.Bytes(), l.Rows); err != nil {
 		return l, err
-	}
-	if b.BeforeCommit != nil {
-		if err := b.BeforeCommit(t.Name); err != nil {
-			return l, err
-		}
 	}
 	if err := b.replace(ctx, t, staging, keys); err != nil {
 		return l, err

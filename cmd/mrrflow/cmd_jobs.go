@@ -72,7 +72,7 @@ func scheduleCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return jobs.Schedule(e.stop, cmd.Context(), cfg, jobs.Options{Log: newLogger(e, false), Warehouse: warehouse})
+			return jobs.Schedule(cmd.Context(), cfg, jobs.Options{Log: newLogger(e, false), Warehouse: warehouse}, e.stop)
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file (its schedule key says when)")

@@ -47,13 +47,13 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	stop, stopNow := context.WithCancel(context.Background())
+	stop := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		stopNow()
+		close(stop)
 		<-sigs
 		cancel()
 	}()

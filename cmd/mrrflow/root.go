@@ -15,9 +15,10 @@ type env struct {
 	stdout, stderr io.Writer
 	// terminal reports whether stderr is a terminal (console logs).
 	terminal bool
-	// stop is done at the first signal; the command's context at the
-	// second (or, for the commands that do not wait for stop, the first).
-	stop context.Context
+	// stop is closed at the first signal; the command's context is
+	// cancelled at the second (or, for the commands that do not wait for
+	// stop, the first). Nil means the context's end.
+	stop <-chan struct{}
 }
 
 func runWith(ctx context.Context, args []string, e env) error {
@@ -50,7 +51,7 @@ func runWith(ctx context.Context, args []string, e env) error {
 	root.AddCommand(runCmd(e), showCmd(e), validateCmd(e), backfillCmd(e), scheduleCmd(e), resetCmd(e), runsCmd(e), generateCmd(e), explainCmd(e))
 	root.SetArgs(args)
 	if e.stop == nil {
-		e.stop = ctx
+		e.stop = ctx.Done()
 	}
 	// Every command but schedule stops at the first signal.
 	runCtx, cancel := context.WithCancel(ctx)
@@ -58,7 +59,7 @@ func runWith(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || args[0] != "schedule" {
 		go func() {
 			select {
-			case <-e.stop.Done():
+			case <-e.stop:
 				cancel()
 			case <-runCtx.Done():
 			}

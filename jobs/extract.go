@@ -1,0 +1,144 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/schemas"
+	"github.com/mrrflow/mrrflow/transform"
+)
+
+// extract reads and normalizes every source in turn, stages its tables
+// (written while the run goes on) and its cursor, and keeps each source's
+// normalized state for the engine.
+func (r *run) extract(ctx context.Context) error {
+	for _, src := range r.cfg.Sources {
+		s, err := r.extractSource(ctx, src)
+		if err != nil {
+			return err
+		}
+		r.srcs = append(r.srcs, s)
+	}
+	return nil
+}
+
+// extractSource is the extract step of one source.
+func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, error) {
+	mode := extract.Mode(src)
+	ex, err := extract.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	inc, _ := ex.(extract.Incremental)
+	var stored extract.Cursor
+	if inc != nil && inc.CursorColumn() != "" {
+		if stored, err = loadCursor(r.w, src.Name); err != nil {
+			return nil, err
+		}
+		from := stored
+		if bf := r.opt.Backfill; bf.covers(src.Name) {
+			from = bf.rewind()
+			r.log.Info().Str("source", src.Name).Str("from", bf.From.Format(time.DateOnly)).Msg("cursor rewound for the backfill")
+		}
+		inc.From(from)
+	}
+	prior := func() (*transform.Batch, error) { return transform.Load(ctx, r.w, src.Name) }
+	res, err := transform.Normalize(ctx, r.rec.RunID, src, mode, r.counted(src.Name, ex), prior)
+	if p := r.opt.Progress; p != nil {
+		p.Done() // (blocks are counted as they are done, after the read)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if inc != nil && inc.CursorColumn() != "" {
+		next := laterCursor(stored, inc.Cursor())
+		if err := stageCursor(r.tx, r.rec.RunID, src.Name, inc.CursorColumn(), next); err != nil {
+			return nil, err
+		}
+	}
+	b := &res.Batch
+	sr := SourceRecord{
+		Name: src.Name, Kind: src.Kind, Mode: mode, Read: counts(res.Read), Accepted: counts(res.Accepted),
+		Rejected: len(res.Rejected), TookMS: res.Took.Milliseconds(),
+		Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines),
+			"transactions": len(b.Transactions), "subscription_events": len(b.Events), "contacts": len(b.Contacts)},
+	}
+	var s *source
+	if res.Unchanged {
+		// Nothing new: the stored tables stand, and are not read here.
+		sr.Unchanged = true
+		if sr.Stored, err = storedRows(r.w, src.Name); err != nil {
+			return nil, err
+		}
+		s = &source{batch: b, stored: true}
+	} else {
+		// The tables are written while the run goes on; the load waits
+		// for them.
+		s = &source{batch: b, staged: transform.Stage(r.tx, b)}
+	}
+	r.reject(res.Rejected)
+	r.rec.Sources = append(r.rec.Sources, sr)
+	r.logSource(sr, res)
+	return s, nil
+}
+
+// counted is the extractor that tells the progress how far the read got,
+// when there is a progress to tell.
+func (r *run) counted(name string, ex extract.Extractor) extract.Extractor {
+	p := r.opt.Progress
+	if p == nil {
+		return ex
+	}
+	p.Source(name)
+	if bx, ok := ex.(extract.BlockExtractor); ok {
+		return countedBlocks{counted: counted{Extractor: ex, p: p}, bx: bx, mu: &sync.Mutex{}}
+	}
+	return counted{Extractor: ex, p: p}
+}
+
+// logSource logs a normalized source: counts, the first warnings, and the
+// first rejection.
+func (r *run) logSource(sr SourceRecord, res *transform.Result) {
+	for i, w := range res.Warnings {
+		if i == 5 {
+			r.log.Warn().Str("source", sr.Name).Msgf("%d more warnings", len(res.Warnings)-5)
+			break
+		}
+		r.log.Warn().Str("source", sr.Name).Msg(w)
+	}
+	ev := r.log.Info()
+	if len(res.Rejected) > 0 {
+		ev = r.log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
+	}
+	ev.Str("source", sr.Name).Str("kind", sr.Kind).Str("mode", sr.Mode).Interface("read", sr.Read).
+		Int("rejected", sr.Rejected).Int("invoice_lines", sr.Stored["invoice_lines"]).Bool("unchanged", sr.Unchanged).
+		Int64("took_ms", res.Took.Milliseconds()).Msg("source normalized")
+}
+
+// storedRows counts the rows of a source's stored tables.
+func storedRows(w *store.Warehouse, source string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, t := range schemas.Normalized {
+		out[t.Name] = 0
+		for _, path := range transform.TableFiles(w, t, source) {
+			n, err := schemas.ParquetRows(path)
+			if err != nil {
+				return nil, err
+			}
+			out[t.Name] += int(n)
+		}
+	}
+	return out, nil
+}
+
+func counts(m map[schemas.Entity]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[string(k)] = v
+	}
+	return out
+}
