@@ -3,6 +3,8 @@
 // ${VAR} expansion, paths made relative to the config file, and a Validate
 // whose errors name the field and its line.
 //
-// configs imports no other mrrflow package; the checks that belong to one
-// source kind live with that kind in package extract.
+// Each source kind declares its own config type and decodes its block
+// with Source.Decode, in package extract.
+//
+// It may import: nothing of mrrflow.
 package configs

@@ -9,7 +9,8 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unsafe"
+
+	"github.com/mrrflow/mrrflow/internal/arena"
 )
 
 // Line-oriented files (NDJSON, CSV) are read in chunks of whole records:
@@ -135,7 +136,7 @@ func (c *chunk) each(obj *object, fn func(*object) error) error {
 // eachNDJSON parses one JSON object per line; a line that is not one
 // becomes a record error.
 func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
-	var values Arena
+	var values arena.Arena
 	b := c.data
 	member := func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
@@ -242,49 +243,17 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 // compactValues copies the values' texts into the arena: what is kept of a
 // record (its values, in the records made from it) then does not hold its
 // whole text, keys and punctuation included.
-func compactValues(vals []Value, a *Arena) {
+func compactValues(vals []Value, a *arena.Arena) {
 	n := 0
 	for _, v := range vals {
 		n += len(v.Text)
 	}
-	a.room(n)
+	a.Room(n)
 	for i := range vals {
-		start := len(a.buf)
-		a.buf = append(a.buf, vals[i].Text...)
-		vals[i].Text = a.since(start)
+		buf := a.Buf()
+		start := len(buf)
+		vals[i].Text = a.Keep(append(buf, vals[i].Text...), start)
 	}
-}
-
-// Arena makes strings in shared buffers of 64 KiB: a string is a view of
-// bytes that are never written again (a full buffer is left for a new
-// one, not grown), so many short strings cost no allocation each. The
-// strings keep their buffer alive: they suit records that are kept, and
-// let go, together (those of one chunk). The zero Arena is ready.
-type Arena struct{ buf []byte }
-
-const arenaSize = 64 << 10
-
-// String copies s into the arena.
-func (a *Arena) String(s string) string {
-	a.room(len(s))
-	start := len(a.buf)
-	a.buf = append(a.buf, s...)
-	return a.since(start)
-}
-
-// room makes room for n more bytes.
-func (a *Arena) room(n int) {
-	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, max(arenaSize, n))
-	}
-}
-
-// since is the bytes appended from start on, as a string.
-func (a *Arena) since(start int) string {
-	if start == len(a.buf) {
-		return ""
-	}
-	return unsafe.String(&a.buf[start], len(a.buf)-start)
 }
 
 // newlineAt returns the length of the line break at b[i] ("\n" or

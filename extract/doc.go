@@ -5,7 +5,8 @@
 // a value is valid: that is package transform's job.
 //
 // One file per source kind (growpanel.go, ...), each holding its config
-// checks, its constructor and its read loop; registry.go lists the kinds.
+// type with its Validate, its constructor and its read loop; registry.go
+// lists the kinds, one line each.
 //
-// extract may import configs and schemas; never transform, metrics or load.
+// It may import: configs, schemas, internal/arena, internal/retry.
 package extract

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/arena"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -147,12 +148,13 @@ func (b *growpanelBlock) Each(fn func(*Record) error) error {
 	obj := &object{}
 	raw := obj.rawJSON
 	prefix := b.path + ":"
-	var origins Arena
+	var origins arena.Arena
 	return b.chunk.each(obj, func(o *object) error {
-		origins.room(len(prefix) + 20)
-		start := len(origins.buf)
-		origins.buf = strconv.AppendInt(append(origins.buf, prefix...), int64(o.line), 10)
-		rec.reset(b.source, b.step.entity, origins.since(start))
+		origins.Room(len(prefix) + 20)
+		buf := origins.Buf()
+		start := len(buf)
+		buf = strconv.AppendInt(append(buf, prefix...), int64(o.line), 10)
+		rec.reset(b.source, b.step.entity, origins.Keep(buf, start))
 		rec.raw = raw
 		rec.Err = o.err
 		names.resolve(o.keys)

@@ -14,9 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/retry"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -34,6 +33,12 @@ type Incremental interface {
 	// CursorColumn is the column the cursor keeps; "" for a source that
 	// reads everything each time.
 	CursorColumn() string
+}
+
+// Retrier is an extractor that tries again what fails in a way that may
+// pass (a database restarting); it tells fn of each such attempt.
+type Retrier interface {
+	OnRetry(fn func(step string, a retry.Attempt))
 }
 
 // sqlEntities lists the queries a database source may have, in the order
@@ -109,6 +114,7 @@ type sqlSource struct {
 	cursor Cursor
 	// maxWait bounds the retries of a transient failure.
 	maxWait time.Duration
+	onRetry func(step string, a retry.Attempt)
 }
 
 func (s *sqlSource) From(c Cursor)        { s.from = c }
@@ -338,32 +344,26 @@ func (s *sqlSource) permanent(step string, err error) error {
 // retry runs op until it succeeds, fails permanently, or the transient
 // failures outlast maxWait, backing off exponentially.
 func (s *sqlSource) retry(ctx context.Context, step string, op func() error) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	b.MaxElapsedTime = s.maxWait
-	attempt := 0
-	err := backoff.Retry(func() error {
-		attempt++
-		err := op()
-		if err == nil {
-			return nil
+	p := retry.Policy{First: 200 * time.Millisecond, Max: 5 * time.Second, Total: s.maxWait}
+	transient := func(err error) bool { t, _ := classify(err); return t }
+	attempts, err := retry.Do(ctx, p, op, transient, func(a retry.Attempt) {
+		if s.onRetry != nil {
+			s.onRetry(step, a)
 		}
-		if transient, _ := classify(err); !transient || ctx.Err() != nil {
-			return backoff.Permanent(err)
-		}
-		return err
-	}, backoff.WithContext(b, ctx))
+	})
 	if err != nil {
 		se := s.permanent(step, err)
 		var srcErr *SourceError
 		if errors.As(se, &srcErr) && srcErr.Transient {
-			srcErr.Hint = fmt.Sprintf("still failing after %d attempts over %s; is the database up and reachable?", attempt, s.maxWait)
+			srcErr.Hint = fmt.Sprintf("still failing after %d attempts over %s; is the database up and reachable?", attempts, s.maxWait)
 		}
 		return se
 	}
 	return nil
 }
+
+// OnRetry sets what is told of each failed attempt that is tried again.
+func (s *sqlSource) OnRetry(fn func(step string, a retry.Attempt)) { s.onRetry = fn }
 
 // classify tells transient failures (network, timeouts, deadlocks,
 // overload) from permanent ones (credentials, missing tables, SQL errors).

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +56,6 @@ func dbRun(t *testing.T, dir, wh, sources string, opt Options) (*Record, error) 
 		t.Fatal(err)
 	}
 	opt.Warehouse = wh
-	opt.Log = zerolog.Nop()
 	return Run(context.Background(), cfg, opt)
 }
 
@@ -180,12 +180,28 @@ func TestDatabaseRetriesAndPermanentErrors(t *testing.T) {
 	addr := lateProxy(t, "127.0.0.1:5432", 3*time.Second)
 	src := strings.Replace(d.Config("app_db", ""), "127.0.0.1:5432", addr, 1)
 	start := time.Now()
-	rec, err := dbRun(t, t.TempDir(), t.TempDir(), src, Options{})
+	var logs bytes.Buffer
+	rec, err := dbRun(t, t.TempDir(), t.TempDir(), src, Options{Log: zerolog.New(&logs)})
 	if err != nil {
 		t.Fatalf("the run did not retry into success: %v", err)
 	}
 	if took := time.Since(start); took < 3*time.Second || rec.Sources[0].Read["invoice"] != 4 {
 		t.Errorf("took %s, read %v", took, rec.Sources[0].Read)
+	}
+	// Each retry is logged with its error, attempt and wait.
+	retries := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "transient failure, trying again") {
+			retries++
+			for _, want := range []string{`"source":"app_db"`, `"step":"connect"`, `"attempt":`, `"retry_in_ms":`, `"error":`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("retry log line lacks %s: %s", want, line)
+				}
+			}
+		}
+	}
+	if retries < 2 {
+		t.Errorf("%d retries logged over 3 s of refused connections:\n%s", retries, logs.String())
 	}
 
 	for _, c := range []struct{ name, src, hint string }{

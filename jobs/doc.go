@@ -3,5 +3,5 @@
 // warehouse transaction under the warehouse lock, and keeps a record of
 // what it read, rejected and wrote.
 //
-// jobs sits on top: it may import every other mrrflow package.
+// It may import: configs, extract, transform, metrics, load, schemas, internal/store, internal/retry.
 package jobs

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/retry"
 	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/schemas"
 	"github.com/mrrflow/mrrflow/transform"
@@ -32,6 +33,12 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	ex, err := extract.Open(src)
 	if err != nil {
 		return nil, err
+	}
+	if rt, ok := ex.(extract.Retrier); ok {
+		rt.OnRetry(func(step string, a retry.Attempt) {
+			r.log.Warn().Err(a.Err).Str("source", src.Name).Str("step", step).Int("attempt", a.N).
+				Int64("retry_in_ms", a.Wait.Milliseconds()).Msg("transient failure, trying again")
+		})
 	}
 	inc, _ := ex.(extract.Incremental)
 	var stored extract.Cursor

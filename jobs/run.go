@@ -229,7 +229,7 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 // and waits for the normalized tables being staged.
 func (r *run) load(_ context.Context) error {
 	t0 := time.Now()
-	written, err := load.Local(r.w, r.tx, r.res)
+	written, err := load.Local(r.w, r.tx, r.res.Tables())
 	if err != nil {
 		return err
 	}

@@ -10,28 +10,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"google.golang.org/api/googleapi"
 
+	"github.com/mrrflow/mrrflow/internal/retry"
 	"github.com/mrrflow/mrrflow/internal/store"
 )
 
 // retry runs op with exponential backoff on transient errors (5xx, rate
-// limits); other errors fail at once with what to fix.
+// limits), logging each retry; other errors fail at once with what to fix.
 func (b *BigQuery) retry(ctx context.Context, step string, op func() error) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 500*time.Millisecond, 10*time.Second, b.MaxWait
-	err := backoff.Retry(func() error {
-		err := op()
-		if err == nil || !transientBQ(err) {
-			if err != nil {
-				return backoff.Permanent(err)
-			}
-			return nil
-		}
-		b.log.Warn().Err(err).Str("step", step).Msg("BigQuery: transient error, retrying")
-		return err
-	}, backoff.WithContext(bo, ctx))
+	p := retry.Policy{First: 500 * time.Millisecond, Max: 10 * time.Second, Total: b.MaxWait}
+	_, err := retry.Do(ctx, p, op, transientBQ, func(a retry.Attempt) {
+		b.log.Warn().Err(a.Err).Str("step", step).Int("attempt", a.N).Int64("retry_in_ms", a.Wait.Milliseconds()).
+			Msg("BigQuery: transient error, retrying")
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w%s", step, err, hintBQ(err))
 	}

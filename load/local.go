@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/mrrflow/mrrflow/internal/store"
-	"github.com/mrrflow/mrrflow/metrics"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -24,13 +23,14 @@ type Written struct {
 	Changed []string
 }
 
-// Local stages every mart table of a result into a run's transaction.
+// Local stages mart tables (a computation's result) into a run's
+// transaction.
 // mrr_movements is split into one file per month of its date; the other
 // tables are one file each. A file whose content did not change is not
 // rewritten, and a partition that no longer has rows is removed.
-func Local(w *store.Warehouse, tx *store.Tx, res *metrics.Result) ([]Written, error) {
+func Local(w *store.Warehouse, tx *store.Tx, tables []schemas.TableBatch) ([]Written, error) {
 	var out []Written
-	for _, tb := range res.Tables() {
+	for _, tb := range tables {
 		wr := Written{Table: tb.Table.Name, Rows: tb.Rec.NumRows()}
 		parts := map[string]arrow.RecordBatch{}
 		if tb.Table == schemas.MRRMovements {

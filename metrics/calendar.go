@@ -1,6 +1,10 @@
 package metrics
 
-import "time"
+import (
+	"time"
+
+	"github.com/mrrflow/mrrflow/internal/civil"
+)
 
 const (
 	usPerSecond = int64(time.Second / time.Microsecond)
@@ -30,12 +34,12 @@ func (c calendar) day(us int64) int32 {
 		return int32(floorDiv(us, usPerDay))
 	}
 	y, m, d := time.UnixMicro(us).In(c.loc).Date()
-	return daysFromCivil(y, m, d)
+	return civil.Days(y, m, d)
 }
 
 // startOfDay returns the instant a local day begins.
 func (c calendar) startOfDay(day int32) int64 {
-	y, m, d := civilFromDays(day)
+	y, m, d := civil.Date(day)
 	return time.Date(y, m, d, 0, 0, 0, 0, c.loc).UnixMicro()
 }
 
@@ -47,46 +51,6 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// daysFromCivil counts days from 1970-01-01 to a proleptic Gregorian date
-// (integer arithmetic: H. Hinnant's days_from_civil).
-func daysFromCivil(y int, m time.Month, d int) int32 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (int(m) + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int32(era*146097 + doe - 719468)
-}
-
-// civilFromDays is the inverse of daysFromCivil.
-func civilFromDays(day int32) (int, time.Month, int) {
-	z := int(day) + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, time.Month(m), d
-}
-
 // shiftMicros moves a UTC instant by k months (clamping the day of month
 // to the last day of a shorter month, as schemas.AddInterval does) or by
 // days, without the time package.
@@ -94,14 +58,14 @@ func shiftMicros(us int64, months, days int) int64 {
 	day := floorDiv(us, usPerDay)
 	tod := us - day*usPerDay
 	if months != 0 {
-		y, m, d := civilFromDays(int32(day))
+		y, m, d := civil.Date(int32(day))
 		idx := y*12 + int(m) - 1 + months
 		ny, nm := floorDivInt(idx, 12), time.Month(idx-floorDivInt(idx, 12)*12+1)
-		last := int(daysFromCivil(ny, nm+1, 1) - daysFromCivil(ny, nm, 1))
+		last := int(civil.Days(ny, nm+1, 1) - civil.Days(ny, nm, 1))
 		if nm == 12 {
-			last = int(daysFromCivil(ny+1, 1, 1) - daysFromCivil(ny, 12, 1))
+			last = int(civil.Days(ny+1, 1, 1) - civil.Days(ny, 12, 1))
 		}
-		day = int64(daysFromCivil(ny, nm, min(d, last)))
+		day = int64(civil.Days(ny, nm, min(d, last)))
 	}
 	return (day+int64(days))*usPerDay + tod
 }
@@ -116,13 +80,13 @@ func floorDivInt(a, b int) int {
 
 // monthOfDay returns the month index (year*12 + month-1) of a day.
 func monthOfDay(day int32) int32 {
-	y, m, _ := civilFromDays(day)
+	y, m, _ := civil.Date(day)
 	return int32(y*12 + int(m) - 1)
 }
 
 // firstDayOfMonth returns the first day of a month index.
 func firstDayOfMonth(month int32) int32 {
-	return daysFromCivil(int(month/12), time.Month(month%12+1), 1)
+	return civil.Days(int(month/12), time.Month(month%12+1), 1)
 }
 
 // lastDayOfMonth returns the last day of a month index.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mrrflow/mrrflow/internal/civil"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -12,8 +13,8 @@ import (
 func TestCalendarMatchesTimePackage(t *testing.T) {
 	for d := int32(-800000); d < 800000; d += 13 {
 		y, m, dd := time.Unix(int64(d)*86400, 0).UTC().Date()
-		gy, gm, gd := civilFromDays(d)
-		if gy != y || gm != m || gd != dd || daysFromCivil(y, m, dd) != d {
+		gy, gm, gd := civil.Date(d)
+		if gy != y || gm != m || gd != dd || civil.Days(y, m, dd) != d {
 			t.Fatalf("day %d: %d-%d-%d, time says %d-%d-%d", d, gy, gm, gd, y, m, dd)
 		}
 	}

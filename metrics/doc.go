@@ -9,6 +9,7 @@
 // across customers, so that the hot path neither looks up maps nor
 // allocates.
 //
-// metrics may import configs and schemas; it must never import extract,
-// transform or load (dep_test.go checks).
+// It never reads or writes data itself (the line files it is given are
+// read through schemas). It may import: configs, schemas, internal/civil,
+// internal/mempool.
 package metrics

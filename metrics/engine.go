@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/civil"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -68,18 +69,12 @@ type Result struct {
 }
 
 // Tables pairs each batch with its table.
-func (r *Result) Tables() []TableBatch {
-	return []TableBatch{
-		{schemas.CustomerMRRPeriods, r.Periods}, {schemas.MRRMovements, r.Movements},
-		{schemas.MRRMonthly, r.Monthly}, {schemas.Cohorts, r.Cohorts},
-		{schemas.CustomerSnapshot, r.Snapshot}, {schemas.DataQuality, r.Quality},
+func (r *Result) Tables() []schemas.TableBatch {
+	return []schemas.TableBatch{
+		{Table: schemas.CustomerMRRPeriods, Rec: r.Periods}, {Table: schemas.MRRMovements, Rec: r.Movements},
+		{Table: schemas.MRRMonthly, Rec: r.Monthly}, {Table: schemas.Cohorts, Rec: r.Cohorts},
+		{Table: schemas.CustomerSnapshot, Rec: r.Snapshot}, {Table: schemas.DataQuality, Rec: r.Quality},
 	}
-}
-
-// TableBatch is one mart table's batch.
-type TableBatch struct {
-	Table *schemas.Table
-	Rec   arrow.RecordBatch
 }
 
 // Release frees every batch.
@@ -127,7 +122,7 @@ func newEngine(opt Options) *engine {
 	}
 	e := &engine{mem: memory.DefaultAllocator, opt: opt, cal: newCalendar(opt.Location)}
 	y, m, d := opt.AsOf.Date()
-	e.asOfDay = daysFromCivil(y, m, d)
+	e.asOfDay = civil.Days(y, m, d)
 	e.asOf = e.cal.startOfDay(e.asOfDay + 1)
 	e.grace = int64(opt.Policies.ChurnGraceDays) * usPerDay
 	return e

@@ -178,4 +178,3 @@ func TestInputCheckedAtTheDoor(t *testing.T) {
 		t.Errorf("customers given as lines: %v", err)
 	}
 }
-

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mrrflow/mrrflow/internal/civil"
 )
 
 // Rate is one exchange rate: units of the reporting currency per unit of
@@ -67,7 +69,7 @@ func newFX(rates []Rate, currencies []string, reporting string) (*fxTable, error
 				return nil, fmt.Errorf("rate %q of %s has too many digits", r.Rate, cur)
 			}
 			y, m, d := r.Day.Date()
-			fx.points[code] = append(fx.points[code], fxPoint{day: daysFromCivil(y, m, d), num: q.Num().Uint64(), den: q.Denom().Uint64()})
+			fx.points[code] = append(fx.points[code], fxPoint{day: civil.Days(y, m, d), num: q.Num().Uint64(), den: q.Denom().Uint64()})
 		}
 		if len(fx.points[code]) == 0 {
 			return nil, fmt.Errorf("%w: no exchange rate for %s (reporting currency %s): add it to fx_rates", ErrCurrency, cur, reporting)

@@ -5,5 +5,5 @@
 // It also holds the canonical record types of SEMANTICS.md §1 and their
 // conversion to and from Arrow record batches.
 //
-// schemas imports no other mrrflow package.
+// It may import: nothing of mrrflow.
 package schemas

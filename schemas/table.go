@@ -82,3 +82,10 @@ func col(name string, t arrow.DataType, doc string) Column {
 func nullable(name string, t arrow.DataType, doc string) Column {
 	return Column{Name: name, Type: t, Nullable: true, Doc: doc}
 }
+
+// TableBatch is one table's rows as a batch: how computed tables are
+// handed from the engine to the sinks.
+type TableBatch struct {
+	Table *Table
+	Rec   arrow.RecordBatch
+}

@@ -5,6 +5,6 @@
 // and upserts the rest by id into the normalized tables, which persist
 // across runs.
 //
-// transform may import configs, extract, schemas and internal/store; never
-// metrics or load.
+// It may import: configs, extract, schemas, internal/store, internal/arena,
+// internal/civil.
 package transform

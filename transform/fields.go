@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/civil"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -234,7 +235,7 @@ func fastMicros(s string) (int64, bool) {
 	y, ok1 := digits(s[0:4])
 	m, ok2 := digits(s[5:7])
 	d, ok3 := digits(s[8:10])
-	if !ok1 || !ok2 || !ok3 || y < 1970 || y > 2200 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+	if !ok1 || !ok2 || !ok3 || y < 1970 || y > 2200 || m < 1 || m > 12 || d < 1 || d > civil.DaysIn(y, time.Month(m)) {
 		return 0, false
 	}
 	secs := 0
@@ -250,7 +251,7 @@ func fastMicros(s string) (int64, bool) {
 		}
 		secs = h*3600 + mi*60 + se
 	}
-	return (daysFromCivil(y, m, d)*86400 + int64(secs)) * 1_000_000, true
+	return (int64(civil.Days(y, time.Month(m), d))*86400 + int64(secs)) * 1_000_000, true
 }
 
 func digits(s string) (int, bool) {
@@ -264,41 +265,3 @@ func digits(s string) (int, bool) {
 	}
 	return v, true
 }
-
-func daysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil counts days from 1970-01-01 to a date from 1970 to 2200.
-func daysFromCivil(y, m, d int) int64 {
-	n := yearStart[y-1970] + monthStart[m-1] + d - 1
-	if m > 2 && daysIn(y, 2) == 29 {
-		n++
-	}
-	return int64(n)
-}
-
-var (
-	// monthStart is the day of the year each month starts on (from 0), in a
-	// common year.
-	monthStart = [12]int{0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334}
-	// yearStart is the day each year from 1970 to 2200 starts on.
-	yearStart = func() (t [231]int) {
-		for i := 1; i < len(t); i++ {
-			t[i] = t[i-1] + 365
-			if daysIn(1970+i-1, 2) == 29 {
-				t[i]++
-			}
-		}
-		return t
-	}()
-)

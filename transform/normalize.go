@@ -12,6 +12,7 @@ import (
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/arena"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -110,7 +111,7 @@ type normalizer struct {
 	// come before lines (kept as they are: copying them costs).
 	lineParts [][]pendingLine
 	// arena holds the lines' ids, copied out of the text read.
-	arena extract.Arena
+	arena arena.Arena
 	// Invoices sent as a header and line items (ChartMogul).
 	headers      map[string]invoiceHeader
 	items        []lineItem

@@ -1,4 +1,3 @@
-// Command mrrflow runs mrrflow's jobs: see `mrrflow --help`.
 package main
 
 import (

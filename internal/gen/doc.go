@@ -4,5 +4,5 @@
 // back, with trials, one-time fees and a few bad records. The same seed
 // gives the same bytes. Records are written as they are made, never held.
 //
-// gen imports no other mrrflow package.
+// It may import: schemas, internal/store.
 package gen

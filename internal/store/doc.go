@@ -4,5 +4,5 @@
 // and a failed run changes nothing; and the lock that keeps one run at a
 // time per warehouse.
 //
-// store imports no other mrrflow package.
+// It may import: nothing of mrrflow.
 package store
