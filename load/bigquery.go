@@ -332,7 +332,7 @@ func (b *BigQuery) count(ctx context.Context, t *bigquery.Table) (int64, error) 
 	q.Location = b.location
 	b.Jobs.Queries++
 	it, err := q.Read(ctx)
-	if isNotFound(err) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "not found")) {
+	if isNotFound(err) {
 		return -1, nil
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
 
 	"github.com/mrrflow/mrrflow/internal/retry"
@@ -72,9 +73,17 @@ func hintBQ(err error) string {
 	return ""
 }
 
+// isNotFound tells a missing table or dataset: 404 from the API, or a job
+// that failed with reason notFound. Emulator workaround: it answers a
+// query of a missing table with another code and "not found" in the
+// message.
 func isNotFound(err error) bool {
 	var ge *googleapi.Error
-	return errors.As(err, &ge) && ge.Code == http.StatusNotFound
+	if errors.As(err, &ge) {
+		return ge.Code == http.StatusNotFound || strings.Contains(strings.ToLower(ge.Message), "not found")
+	}
+	var be *bigquery.Error
+	return errors.As(err, &be) && be.Reason == "notFound"
 }
 
 // isDuplicate tells a job or dataset that exists already: 409 from
