@@ -116,4 +116,3 @@ func (k *coder) curOf(c string) int16 {
 	k.lastCurCode = cc
 	return cc
 }
-
