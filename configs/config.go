@@ -35,7 +35,7 @@ type Config struct {
 	root *yaml.Node
 }
 
-// Policies are the revenue policies of SEMANTICS.md §8.
+// Policies are the revenue policies of docs/RULES.md §7.
 type Policies struct {
 	ChurnGraceDays int    `yaml:"churn_grace_days"`
 	Cancellation   string `yaml:"cancellation"`

@@ -7,7 +7,6 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/mrrflow/mrrflow/schemas"
 )
@@ -78,12 +77,12 @@ func (b *BigQuery) ensureTable(ctx context.Context, t *schemas.Table) error {
 		}
 		have := md.Schema
 		if len(have) > len(want) {
-			return backoff.Permanent(fmt.Errorf("table %s has %d columns, mrrflow writes %d: mrrflow only adds columns; drop the table to have it recreated", t.Name, len(have), len(want)))
+			return fmt.Errorf("table %s has %d columns, mrrflow writes %d: mrrflow only adds columns; drop the table to have it recreated", t.Name, len(have), len(want))
 		}
 		for i, f := range have {
 			if f.Name != want[i].Name || f.Type != want[i].Type || f.Repeated != want[i].Repeated {
-				return backoff.Permanent(fmt.Errorf("table %s: column %d is %s %s, mrrflow writes %s %s: only added columns are applied in place; drop the table to have it recreated",
-					t.Name, i+1, f.Name, f.Type, want[i].Name, want[i].Type))
+				return fmt.Errorf("table %s: column %d is %s %s, mrrflow writes %s %s: only added columns are applied in place; drop the table to have it recreated",
+					t.Name, i+1, f.Name, f.Type, want[i].Name, want[i].Type)
 			}
 		}
 		if len(have) < len(want) {

@@ -11,7 +11,7 @@ import (
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
-// Each test here pins down one rule of SEMANTICS.md §2 to §6.
+// Each test here pins down one rule of docs/RULES.md §2 to §6.
 
 func TestMulDivRoundHalfAwayFromZero(t *testing.T) {
 	for _, c := range []struct {
@@ -92,7 +92,7 @@ func TestBaseLinesSupersedeAndAddUp(t *testing.T) {
 	)
 }
 
-// §3.2: SEMANTICS' example: Bronze $100, upgraded on the 16th of a 30-day
+// §3.2: the rules' example: Bronze $100, upgraded on the 16th of a 30-day
 // month with a $125 prorated charge and a $50 prorated credit: $250.
 func TestAdjustmentLines(t *testing.T) {
 	s := newScenario("2024-04-20")

@@ -57,7 +57,7 @@ type scratch struct {
 }
 
 // timeline turns one customer's lines and subscription events (in sort
-// order) into MRR events, by SEMANTICS.md §3 and §7.
+// order) into MRR events, by docs/RULES.md §3 and §7.
 func (e *engine) timeline(s *scratch, lines, events []int32) {
 	l := &e.lines
 	s.events, s.segs = s.events[:0], s.segs[:0]
@@ -99,7 +99,7 @@ func (e *engine) timeline(s *scratch, lines, events []int32) {
 	e.subscriptionEvents(s, events)
 }
 
-// subscriptionEvents applies SEMANTICS.md §7: a start or update sets the
+// subscriptionEvents applies docs/RULES.md §3: a start or update sets the
 // subscription's rate from its time on, a cancel ends it.
 func (e *engine) subscriptionEvents(s *scratch, events []int32) {
 	ev := &e.events
@@ -282,7 +282,7 @@ func (e *engine) emit(s *scratch, t, delta int64, sub, plan, line int32, cur int
 	s.events = append(s.events, event{t: t, delta: delta, cur: cur, sub: sub, plan: plan, line: line})
 }
 
-// lineMRR is a subscription line's MRR (SEMANTICS.md §2), in its currency.
+// lineMRR is a subscription line's MRR (docs/RULES.md §2), in its currency.
 func (e *engine) lineMRR(i int32) int64 {
 	l := &e.lines
 	p := l.plan[i]

@@ -34,7 +34,7 @@ func mulDivRound(x int64, n, d uint64) (v int64, ok bool) {
 }
 
 // monthFactor is the factor that turns one plan interval's amount into a
-// month's, as a fraction num/den (SEMANTICS.md §2): month 1/n, year
+// month's, as a fraction num/den (docs/RULES.md §2): month 1/n, year
 // 1/(12n), week (52/12)/n, day (365/12)/n.
 func monthFactor(unit string, count int64) (num, den uint64) {
 	n := uint64(count)

@@ -18,7 +18,7 @@ func TimeOf(us int64) time.Time { return time.UnixMicro(us).UTC() }
 // Entity names a kind of record, as in rejected_rows.entity.
 type Entity string
 
-// The entities of SEMANTICS.md §1 and DESIGN.md.
+// The entities of docs/RULES.md §1 and DESIGN.md.
 const (
 	EntityCustomer          Entity = "customer"
 	EntityPlan              Entity = "plan"

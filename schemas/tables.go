@@ -12,7 +12,7 @@ const (
 	docRateNullDen = " NULL when the denominator is 0."
 )
 
-// Customers is the normalized customers table (SEMANTICS.md §1).
+// Customers is the normalized customers table (docs/RULES.md §1).
 var Customers = newTable(Table{
 	Name:      "customers",
 	Doc:       "Customers as their sources sent them, validated; one row per (source, customer_id).",
@@ -78,7 +78,7 @@ var InvoiceLines = newTable(Table{
 // sources that report subscription state rather than invoices.
 var SubscriptionEvents = newTable(Table{
 	Name:      "subscription_events",
-	Doc:       "Subscription starts, updates and cancellations (SEMANTICS.md §7); one row per (source, event_id).",
+	Doc:       "Subscription starts, updates and cancellations (docs/RULES.md §3); one row per (source, event_id).",
 	ClusterBy: []string{"customer_id"},
 	Columns: []Column{
 		col("source", typeString, docSource),
@@ -148,7 +148,7 @@ var RejectedRows = newTable(Table{
 // DataQuality lists records that were kept but look suspicious.
 var DataQuality = newTable(Table{
 	Name: "data_quality",
-	Doc:  "Warnings about records that were kept but look suspicious (SEMANTICS.md §2, §4).",
+	Doc:  "Warnings about records that were kept but look suspicious (docs/RULES.md §2, §4).",
 	Columns: []Column{
 		col("source", typeString, docSource),
 		col("customer_id", typeString, docCustomerID),
@@ -197,10 +197,10 @@ var MRRMovements = newTable(Table{
 	},
 })
 
-// MRRMonthly holds the monthly figures of SEMANTICS.md §5.
+// MRRMonthly holds the monthly figures of docs/RULES.md §5.
 var MRRMonthly = newTable(Table{
 	Name:        "mrr_monthly",
-	Doc:         "Monthly MRR figures (SEMANTICS.md §5); the month of as_of is partial.",
+	Doc:         "Monthly MRR figures (docs/RULES.md §5); the month of as_of is partial.",
 	PartitionBy: "month",
 	Columns: []Column{
 		col("month", typeDate, docMonth),
@@ -235,7 +235,7 @@ var MRRMonthly = newTable(Table{
 // Cohorts holds retention by the month of each customer's first new movement.
 var Cohorts = newTable(Table{
 	Name:        "cohorts",
-	Doc:         "Customer and revenue retention by cohort (SEMANTICS.md §6).",
+	Doc:         "Customer and revenue retention by cohort (docs/RULES.md §6).",
 	PartitionBy: "cohort_month",
 	Columns: []Column{
 		col("cohort_month", typeDate, "Month of the customers' first new movement, as its first day."),

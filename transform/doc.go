@@ -1,4 +1,4 @@
-// Package transform turns raw records into canonical ones (SEMANTICS.md
+// Package transform turns raw records into canonical ones (docs/RULES.md
 // §1): it validates every field, maps enums and spellings, checks that
 // invoices reference customers and plans that exist in their source,
 // rejects what is wrong with a reason naming the record and the field,

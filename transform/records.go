@@ -300,7 +300,7 @@ func toContact(rec *extract.Record) (schemas.Contact, error) {
 
 // toSubscription turns a subscription row of the seed 002 payload into its
 // company (the customer, keyed by domain) and its start and cancel events
-// (SEMANTICS.md §7).
+// (docs/RULES.md §3).
 func toSubscription(rec *extract.Record) (schemas.Customer, []schemas.SubscriptionEvent, error) {
 	r := &reader{rec: rec}
 	id := r.text("subscription_id", true)
