@@ -73,6 +73,13 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		Rejected: len(res.Rejected), TookMS: res.Took.Milliseconds(),
 		Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines),
 			"transactions": len(b.Transactions), "subscription_events": len(b.Events), "contacts": len(b.Contacts)},
+		Accounts: map[string]transform.Account{}, Superseded: res.Superseded, Tables: res.Tables,
+	}
+	for e, a := range res.Accounts {
+		sr.Accounts[string(e)] = a
+	}
+	if t := sr.Total(); t.Inserted+t.Updated == 0 && !removedAny(res.Tables) {
+		sr.Unchanged = true
 	}
 	var s *source
 	if res.Unchanged {
@@ -91,6 +98,16 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	r.rec.Sources = append(r.rec.Sources, sr)
 	r.logSource(sr, res)
 	return s, nil
+}
+
+// removedAny says whether a delivery removed stored rows.
+func removedAny(tables map[string]transform.TableChange) bool {
+	for _, t := range tables {
+		if t.Removed > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // counted is the extractor that tells the progress how far the read got,
@@ -121,9 +138,19 @@ func (r *run) logSource(sr SourceRecord, res *transform.Result) {
 	if len(res.Rejected) > 0 {
 		ev = r.log.Warn().Str("first_rejection", res.Rejected[0].Origin+": "+res.Rejected[0].Error)
 	}
-	ev.Str("source", sr.Name).Str("kind", sr.Kind).Str("mode", sr.Mode).Interface("read", sr.Read).
-		Int("rejected", sr.Rejected).Int("invoice_lines", sr.Stored["invoice_lines"]).Bool("unchanged", sr.Unchanged).
-		Int64("took_ms", res.Took.Milliseconds()).Msg("source normalized")
+	t := sr.Total()
+	ev.Str("source", sr.Name).Str("kind", sr.Kind).Str("mode", sr.Mode).Interface("accounts", sr.Accounts).
+		Int("read", t.Read).Int("inserted", t.Inserted).Int("updated", t.Updated).Int("unchanged_records", t.Unchanged).
+		Int("rejected", t.Rejected).Int("superseded", t.Superseded).Int("invoice_lines", sr.Stored["invoice_lines"]).
+		Bool("unchanged", sr.Unchanged).Int64("took_ms", res.Took.Milliseconds()).Msg("source normalized")
+	for i, s := range sr.Superseded {
+		if i == 5 {
+			r.log.Warn().Str("source", sr.Name).Msgf("%d more records superseded (see the run record)", t.Superseded-5)
+			break
+		}
+		r.log.Warn().Str("source", sr.Name).Str("entity", string(s.Entity)).Str("record_id", s.ID).Str("origin", s.Origin).
+			Str("superseded_by", s.By).Msg("a record was sent twice in one delivery: the later one wins")
+	}
 }
 
 // storedRows counts the rows of a source's stored tables.

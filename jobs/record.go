@@ -9,6 +9,7 @@ import (
 
 	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/load"
+	"github.com/mrrflow/mrrflow/transform"
 )
 
 // ErrTooManyRejected is a run that finished but rejected more rows than
@@ -47,10 +48,37 @@ type SourceRecord struct {
 	Accepted map[string]int `json:"accepted"`
 	Rejected int            `json:"rejected"`
 	Stored   map[string]int `json:"stored"`
-	// Unchanged is a source that read nothing new: its stored tables were
-	// kept and streamed into the engine, not loaded.
+	// Accounts says, by entity, what became of every record read:
+	// read = inserted + updated + unchanged + rejected + superseded.
+	Accounts map[string]transform.Account `json:"accounts,omitempty"`
+	// Superseded names the first records a later one of the same id
+	// replaced within the delivery.
+	Superseded []transform.Superseded `json:"superseded,omitempty"`
+	// Tables says, by normalized table, the rows before and after and the
+	// rows the delivery removed.
+	Tables map[string]transform.TableChange `json:"tables,omitempty"`
+	// Unchanged is a source whose delivery changed nothing stored: it read
+	// nothing new, or only records equal to those stored.
 	Unchanged bool  `json:"unchanged,omitempty"`
 	TookMS    int64 `json:"took_ms"`
+}
+
+// Total adds up a source's accounts over its entities.
+func (s SourceRecord) Total() transform.Account {
+	var t transform.Account
+	for _, a := range s.Accounts {
+		t = t.Add(a)
+	}
+	return t
+}
+
+// Total adds up the accounts of every source of the run.
+func (r *Record) Total() transform.Account {
+	var t transform.Account
+	for _, s := range r.Sources {
+		t = t.Add(s.Total())
+	}
+	return t
 }
 
 // TableRecord is what a run wrote of one table.
@@ -75,15 +103,6 @@ func (r *Record) finish(now time.Time) {
 	r.DurationMS = r.Finished.Sub(r.Started).Milliseconds()
 }
 
-func (r *Record) rowsRead() int {
-	n := 0
-	for _, s := range r.Sources {
-		for _, c := range s.Read {
-			n += c
-		}
-	}
-	return n
-}
 
 func writeRecord(w *store.Warehouse, rec *Record) error {
 	data, _ := json.MarshalIndent(rec, "", "  ")

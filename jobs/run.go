@@ -60,9 +60,12 @@ func Run(ctx context.Context, cfg *configs.Config, opt Options) (*Record, error)
 		r.failed(err)
 		return r.rec, err
 	}
-	r.log.Info().Int("sources", len(r.rec.Sources)).Int("rejected", r.rec.Rejected).Int("files_changed", r.filesChanged).
-		Int64("took_ms", r.rec.DurationMS).Msgf("run finished: %d sources, %d rows read, %d rejected, took %s",
-		len(r.rec.Sources), r.rec.rowsRead(), r.rec.Rejected, time.Duration(r.rec.DurationMS)*time.Millisecond)
+	t := r.rec.Total()
+	r.log.Info().Int("sources", len(r.rec.Sources)).Int("read", t.Read).Int("accepted", t.Accepted()).Int("rejected", r.rec.Rejected).
+		Int("superseded", t.Superseded).Int("files_changed", r.filesChanged).Int64("took_ms", r.rec.DurationMS).
+		Msgf("run finished: %d sources, %d records read: %d accepted (%d inserted, %d updated, %d unchanged), %d rejected, %d superseded; %d rows rejected in all; took %s",
+			len(r.rec.Sources), t.Read, t.Accepted(), t.Inserted, t.Updated, t.Unchanged, t.Rejected, t.Superseded, r.rec.Rejected,
+			time.Duration(r.rec.DurationMS)*time.Millisecond)
 	if max := r.cfg.MaxRejectedRows; max != nil && r.rec.Rejected > *max {
 		return r.rec, fmt.Errorf("%w: %d rejected, max_rejected_rows is %d (see rejected_rows)", ErrTooManyRejected, r.rec.Rejected, *max)
 	}

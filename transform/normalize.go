@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -34,6 +32,14 @@ type Result struct {
 	// Read and Accepted count records by entity.
 	Read     map[schemas.Entity]int
 	Accepted map[schemas.Entity]int
+	// Accounts says what became of every record read, by entity.
+	Accounts map[schemas.Entity]Account
+	// Superseded names the first records replaced by a later one of the
+	// same id in the delivery (all are counted in Accounts).
+	Superseded []Superseded
+	// Tables says, per normalized table, the rows before and after the
+	// delivery and the rows it removed.
+	Tables map[string]TableChange
 	// Warnings are records kept that look suspicious.
 	Warnings []string
 	Took     time.Duration
@@ -47,7 +53,8 @@ type Result struct {
 // earlier runs): in mode upsert a record replaces the one with its id (an
 // invoice replaces all its lines); in mode replace the read is the whole
 // state. A record that fails becomes a rejected row; an error of the read
-// itself (a broken file, a lost connection) is returned.
+// itself (a broken file, a lost connection) is returned. Every record read
+// is accounted for (Result.Accounts), against the stored state.
 //
 // prior loads the stored state; it is called only when there is something
 // to merge it with.
@@ -69,13 +76,23 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 		n.res.Took = time.Since(start)
 		return n.res, nil
 	}
-	state := &Batch{Source: src.Name}
-	if prior != nil && mode == configs.ModeUpsert {
-		if state, err = prior(); err != nil {
+	stored := &Batch{Source: src.Name}
+	if prior != nil {
+		if stored, err = prior(); err != nil {
 			return nil, err
 		}
 	}
-	n.merge(src.Name, state)
+	base := stored // what the delivery is merged into
+	if mode == configs.ModeReplace {
+		base = &Batch{Source: src.Name}
+	}
+	n.merge(src.Name, base, stored)
+	if n.res.Accounts, err = n.ledger.accounts(); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	for e, a := range n.res.Accounts {
+		n.res.Accepted[e] = a.Accepted()
+	}
 	n.res.Took = time.Since(start)
 	return n.res, nil
 }
@@ -83,12 +100,13 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 func newNormalizer(runID string) *normalizer {
 	return &normalizer{
 		runID:       runID,
-		res:         &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}},
+		res:         &Result{Read: map[schemas.Entity]int{}, Accepted: map[schemas.Entity]int{}, Accounts: map[schemas.Entity]Account{}},
 		rejected:    map[schemas.Entity]map[string]string{},
 		headers:     map[string]invoiceHeader{},
 		planUUID:    map[string]string{},
 		subCustomer: map[string]string{},
 		customerAt:  map[string]int{},
+		removed:     map[string]int{},
 	}
 }
 
@@ -102,11 +120,16 @@ func (r *Result) read() int {
 }
 
 type normalizer struct {
-	runID     string
-	res       *Result
-	customers []schemas.Customer
-	plans     []schemas.Plan
-	lines     []pendingLine
+	runID  string
+	res    *Result
+	ledger ledger
+	// The records read, each with the ref of the record it was read as
+	// (noRef for a company made from subscription rows).
+	customers    []schemas.Customer
+	customerRefs []ref
+	plans        []schemas.Plan
+	planRefs     []ref
+	lines        []pendingLine
 	// lineParts are the lines of blocks read on other goroutines, which
 	// come before lines (kept as they are: copying them costs).
 	lineParts [][]pendingLine
@@ -116,30 +139,37 @@ type normalizer struct {
 	headers      map[string]invoiceHeader
 	items        []lineItem
 	transactions []schemas.Transaction
+	txRefs       []ref
 	events       []pendingEvent
 	contacts     []schemas.Contact
+	contactRefs  []ref
 	planUUID     map[string]string
 	// subCustomer maps the subscriptions of seed 002 rows to their company.
 	subCustomer map[string]string
 	customerAt  map[string]int
 	// rejected holds the reason each rejected id was rejected for.
 	rejected map[schemas.Entity]map[string]string
+	// removed counts, by table, the stored rows the delivery removed.
+	removed map[string]int
 }
 
 type pendingLine struct {
 	line schemas.InvoiceLine
 	raw  string
+	ref  ref
 }
 
 type pendingEvent struct {
 	event schemas.SubscriptionEvent
 	raw   string
+	ref   ref
 }
 
 func (n *normalizer) add(rec *extract.Record) error {
 	n.res.Read[rec.Entity]++
+	r := n.ledger.open(rec.Entity, rec.Origin)
 	if rec.Err != nil {
-		n.reject(rec, rec.Err.Error())
+		n.reject(rec, r, rec.Err.Error())
 		return nil
 	}
 	var err error
@@ -148,11 +178,13 @@ func (n *normalizer) add(rec *extract.Record) error {
 		var c schemas.Customer
 		if c, err = toCustomer(rec); err == nil {
 			n.customers = append(n.customers, c)
+			n.customerRefs = append(n.customerRefs, r)
 		}
 	case schemas.EntityPlan:
 		var p schemas.Plan
 		if p, err = toPlan(rec); err == nil {
 			n.plans = append(n.plans, p)
+			n.planRefs = append(n.planRefs, r)
 			if uuid := rec.Get("plan_uuid"); uuid.Present() {
 				n.planUUID[uuid.Text] = p.PlanID
 			}
@@ -162,6 +194,10 @@ func (n *normalizer) add(rec *extract.Record) error {
 			var id string
 			var h invoiceHeader
 			if id, h, err = toHeader(rec); err == nil {
+				h.ref = r
+				if old, ok := n.headers[id]; ok {
+					n.supersede(schemas.EntityInvoice, id, old.origin, h.origin, old.ref)
+				}
 				n.headers[id] = h
 			}
 			break
@@ -176,7 +212,7 @@ func (n *normalizer) add(rec *extract.Record) error {
 			l.PlanID = n.arena.String(l.PlanID)
 			// The raw text is not kept for every line (memory): a line
 			// rejected later, for a reference, shows its canonical fields.
-			n.lines = append(n.lines, pendingLine{line: l})
+			n.lines = append(n.lines, pendingLine{line: l, ref: r})
 			if acc := strings.ToLower(rec.Get("account_currency").Text); acc != "" && l.Currency != acc {
 				n.res.Warnings = append(n.res.Warnings, fmt.Sprintf("%s: invoice %s: currency %s differs from the account currency %s; it counts in cash flow, converted",
 					rec.Origin, quoted(l.InvoiceID), l.Currency, acc))
@@ -185,17 +221,19 @@ func (n *normalizer) add(rec *extract.Record) error {
 	case schemas.EntityLineItem:
 		var it lineItem
 		if it, err = toLineItem(rec); err == nil {
+			it.ref = r
 			n.items = append(n.items, it)
 		}
 	case schemas.EntityTransaction:
 		var t schemas.Transaction
 		if t, err = toTransaction(rec); err == nil {
 			n.transactions = append(n.transactions, t)
+			n.txRefs = append(n.txRefs, r)
 		}
 	case schemas.EntitySubscriptionEvent:
 		var ev schemas.SubscriptionEvent
 		if ev, err = toEvent(rec); err == nil {
-			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON())})
+			n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON()), ref: r})
 		}
 	case schemas.EntitySubscription:
 		var c schemas.Customer
@@ -204,19 +242,20 @@ func (n *normalizer) add(rec *extract.Record) error {
 			n.addCompany(c)
 			n.subCustomer[evs[0].SubscriptionID] = c.CustomerID
 			for _, ev := range evs {
-				n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON())})
+				n.events = append(n.events, pendingEvent{event: ev, raw: string(rec.RawJSON()), ref: r})
 			}
 		}
 	case schemas.EntityContact:
 		var c schemas.Contact
 		if c, err = toContact(rec); err == nil {
 			n.contacts = append(n.contacts, c)
+			n.contactRefs = append(n.contactRefs, r)
 		}
 	default:
 		err = fmt.Errorf("entity %s is not handled", rec.Entity)
 	}
 	if err != nil {
-		n.reject(rec, err.Error())
+		n.reject(rec, r, err.Error())
 	}
 	return nil
 }
@@ -236,14 +275,18 @@ func (n *normalizer) addCompany(c schemas.Customer) {
 	}
 	n.customerAt[c.CustomerID] = len(n.customers)
 	n.customers = append(n.customers, c)
+	n.customerRefs = append(n.customerRefs, noRef) // settled by its rows' events
 }
 
-func (n *normalizer) reject(rec *extract.Record, reason string) {
+func (n *normalizer) reject(rec *extract.Record, r ref, reason string) {
 	id := recordID(rec)
-	n.rejectID(rec.Source, rec.Entity, id, rec.Origin, reason, string(rec.RawJSON()))
+	n.rejectID(r, rec.Source, rec.Entity, id, rec.Origin, reason, string(rec.RawJSON()))
 }
 
-func (n *normalizer) rejectID(source string, e schemas.Entity, id, origin, reason, raw string) {
+// rejectID makes a rejected row, and settles the record read it came from
+// (r) as rejected.
+func (n *normalizer) rejectID(r ref, source string, e schemas.Entity, id, origin, reason, raw string) {
+	n.ledger.settle(r, rejected)
 	n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
 		RunID: n.runID, Source: source, Entity: e, RecordID: id, Origin: origin, Error: reason, Raw: raw,
 	})
@@ -255,237 +298,6 @@ func (n *normalizer) rejectID(source string, e schemas.Entity, id, origin, reaso
 	}
 	if _, seen := n.rejected[e][id]; !seen {
 		n.rejected[e][id] = reason
-	}
-}
-
-// merge upserts the records read into prior, checks references, and sets
-// the result's batch.
-func (n *normalizer) merge(source string, prior *Batch) {
-	out := &n.res.Batch
-	out.Customers = upsert(prior.Customers, n.customers, func(c *schemas.Customer) string { return c.CustomerID })
-	out.Plans = upsert(prior.Plans, n.plans, func(p *schemas.Plan) string { return p.PlanID })
-	n.res.Accepted[schemas.EntityCustomer] = len(n.customers)
-	n.res.Accepted[schemas.EntityPlan] = len(n.plans)
-
-	customers := make(map[string]bool, len(out.Customers))
-	for i := range out.Customers {
-		customers[out.Customers[i].CustomerID] = true
-	}
-	plans := make(map[string]*schemas.Plan, len(out.Plans))
-	for i := range out.Plans {
-		plans[out.Plans[i].PlanID] = &out.Plans[i]
-	}
-
-	n.joinItems(source, prior)
-
-	// Check each incoming line; an invoice with any bad line is rejected
-	// whole, so that an invoice is never half imported.
-	badInvoice := map[string]string{}
-	total := len(n.lines)
-	for _, part := range n.lineParts {
-		total += len(part)
-	}
-	parts := append(n.lineParts, n.lines)
-	// References are checked on several goroutines (the maps are only read
-	// meanwhile); the rejections are then made in the order read.
-	reasons := make([][]string, len(parts))
-	var next atomic.Int32
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for k := int(next.Add(1)) - 1; k < len(parts); k = int(next.Add(1)) - 1 {
-				for i := range parts[k] {
-					if r := n.checkRefs(source, &parts[k][i].line, customers, plans); r != "" {
-						if reasons[k] == nil {
-							reasons[k] = make([]string, len(parts[k]))
-						}
-						reasons[k][i] = r
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	accepted := make([]*schemas.InvoiceLine, 0, total)
-	for k, part := range parts {
-		for i := range part {
-			p := &part[i]
-			if reasons[k] != nil && reasons[k][i] != "" {
-				reason := reasons[k][i]
-				raw := p.raw
-				if raw == "" {
-					raw = lineJSON(&p.line)
-				}
-				n.rejectID(source, schemas.EntityInvoice, p.line.InvoiceID, p.line.Origin, reason, raw)
-				badInvoice[p.line.InvoiceID] = reason
-				continue
-			}
-			accepted = append(accepted, &p.line)
-		}
-	}
-	kept := accepted[:0]
-	for _, l := range accepted {
-		if reason, bad := badInvoice[l.InvoiceID]; bad {
-			n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
-				RunID: n.runID, Source: source, Entity: schemas.EntityLineItem, RecordID: l.InvoiceID + "/" + l.LineID,
-				Origin: l.Origin, Error: "another line of invoice " + quoted(l.InvoiceID) + " was rejected: " + reason,
-			})
-			continue
-		}
-		kept = append(kept, l)
-	}
-	n.res.Accepted[schemas.EntityInvoice] = len(kept)
-	n.lines, n.lineParts = nil, nil // kept points into them
-	out.Lines = upsertLines(prior.Lines, kept)
-	n.applyTransactions(source, prior)
-	n.mergeEvents(source, prior, customers, plans)
-	out.Contacts = upsert(prior.Contacts, n.contacts, func(c *schemas.Contact) string { return c.Email })
-	n.res.Accepted[schemas.EntityContact] = len(n.contacts)
-}
-
-// mergeEvents checks the subscription events read (customer, plan and
-// interval) and upserts them by id.
-func (n *normalizer) mergeEvents(source string, prior *Batch, customers map[string]bool, plans map[string]*schemas.Plan) {
-	var accepted []schemas.SubscriptionEvent
-	for _, p := range n.events {
-		ev := p.event
-		reason := ""
-		plan := plans[ev.PlanID]
-		switch {
-		case !customers[ev.CustomerID]:
-			reason = fmt.Sprintf("customer %s does not exist in source %s", quoted(ev.CustomerID), quoted(source))
-			if why, ok := n.rejected[schemas.EntityCustomer][ev.CustomerID]; ok {
-				reason = fmt.Sprintf("customer %s was rejected: %s", quoted(ev.CustomerID), why)
-			}
-		case ev.PlanID != "" && plan == nil && ev.IntervalUnit == "":
-			reason = fmt.Sprintf("plan %s does not exist in source %s, and the event names no interval", quoted(ev.PlanID), quoted(source))
-		case ev.IntervalUnit == "" && plan == nil && ev.Type != schemas.EventCancel:
-			reason = "field interval_unit: is required when the event names no plan"
-		}
-		if reason != "" {
-			n.rejectID(source, schemas.EntitySubscriptionEvent, ev.EventID, ev.Origin, reason, p.raw)
-			continue
-		}
-		if ev.IntervalUnit == "" && plan != nil {
-			ev.IntervalUnit, ev.IntervalCount = plan.IntervalUnit, plan.IntervalCount
-		}
-		if ev.IntervalUnit == "" { // a cancel needs no interval
-			ev.IntervalUnit, ev.IntervalCount = schemas.UnitMonth, 1
-		}
-		if ev.Currency == "" && plan != nil {
-			ev.Currency = plan.Currency
-		}
-		accepted = append(accepted, ev)
-	}
-	n.res.Accepted[schemas.EntitySubscriptionEvent] = len(accepted)
-	n.res.Batch.Events = upsert(prior.Events, accepted, func(e *schemas.SubscriptionEvent) string { return e.EventID })
-}
-
-// joinItems turns line items into lines of their invoices: customer, date
-// and currency come from the invoice sent in this read, or from the lines
-// stored for it earlier.
-func (n *normalizer) joinItems(source string, prior *Batch) {
-	if len(n.items) == 0 {
-		return
-	}
-	known := map[string]invoiceHeader{}
-	for _, l := range prior.Lines {
-		known[l.InvoiceID] = invoiceHeader{customerID: l.CustomerID, date: l.InvoiceDate, currency: l.Currency}
-	}
-	seq := map[string]int{}
-	for _, it := range n.items {
-		l := it.line
-		h, ok := n.headers[l.InvoiceID]
-		if !ok {
-			h, ok = known[l.InvoiceID]
-		}
-		if !ok {
-			reason := fmt.Sprintf("invoice %s does not exist in source %s", quoted(l.InvoiceID), quoted(source))
-			if why, rej := n.rejected[schemas.EntityInvoice][l.InvoiceID]; rej {
-				reason = fmt.Sprintf("invoice %s was rejected: %s", quoted(l.InvoiceID), why)
-			}
-			n.rejectID(source, schemas.EntityLineItem, l.LineID, l.Origin, reason, it.raw)
-			continue
-		}
-		l.CustomerID, l.InvoiceDate, l.Currency = h.customerID, h.date, h.currency
-		seq[l.InvoiceID]++
-		if l.LineID == "" {
-			l.LineID = fmt.Sprint(seq[l.InvoiceID])
-		}
-		if l.PlanID == "" && it.planUUID != "" {
-			if id, ok := n.planUUID[it.planUUID]; ok {
-				l.PlanID = id
-			} else {
-				n.rejectID(source, schemas.EntityLineItem, l.LineID, l.Origin,
-					fmt.Sprintf("plan_uuid %s matches no plan sent in this import", quoted(it.planUUID)), it.raw)
-				continue
-			}
-		}
-		if l.PeriodStart == schemas.NoTime {
-			l.PeriodStart = l.InvoiceDate
-		}
-		n.lines = append(n.lines, pendingLine{line: l, raw: it.raw})
-		if it.cancelledAt != schemas.NoTime {
-			c := l
-			c.LineID, c.Kind, c.Amount, c.Tax, c.Discount, c.Prorated = l.LineID+"/cancelled", schemas.KindCancellation, 0, 0, 0, false
-			c.PlanID, c.PeriodStart, c.PeriodEnd = "", it.cancelledAt, it.cancelledAt
-			n.lines = append(n.lines, pendingLine{line: c, raw: it.raw})
-		}
-	}
-}
-
-// applyTransactions checks the transactions read, upserts them, and sets
-// each line's paid_at to its invoice's first successful payment.
-func (n *normalizer) applyTransactions(source string, prior *Batch) {
-	out := &n.res.Batch
-	if len(n.transactions) == 0 && len(prior.Transactions) == 0 {
-		return // most sources send none: no work per line
-	}
-	invoiceDate := map[string]int64{}
-	for _, l := range out.Lines {
-		invoiceDate[l.InvoiceID] = l.InvoiceDate
-	}
-	var accepted []schemas.Transaction
-	for _, t := range n.transactions {
-		d, ok := invoiceDate[t.InvoiceID]
-		switch {
-		case !ok:
-			reason := fmt.Sprintf("invoice %s does not exist in source %s", quoted(t.InvoiceID), quoted(source))
-			if why, rej := n.rejected[schemas.EntityInvoice][t.InvoiceID]; rej {
-				reason = fmt.Sprintf("invoice %s was rejected: %s", quoted(t.InvoiceID), why)
-			}
-			n.rejectID(source, schemas.EntityTransaction, t.TransactionID, t.Origin, reason, "")
-		case t.Date < d:
-			n.rejectID(source, schemas.EntityTransaction, t.TransactionID, t.Origin,
-				fmt.Sprintf("field date: %s is before the date of invoice %s (%s)", schemas.TimeOf(t.Date).Format(time.DateOnly),
-					quoted(t.InvoiceID), schemas.TimeOf(d).Format(time.DateOnly)), "")
-		default:
-			accepted = append(accepted, t)
-		}
-	}
-	n.res.Accepted[schemas.EntityTransaction] = len(accepted)
-	out.Transactions = upsert(prior.Transactions, accepted, func(t *schemas.Transaction) string { return t.TransactionID })
-	if len(out.Transactions) == 0 {
-		return
-	}
-	paid := map[string]int64{}
-	hasTx := map[string]bool{}
-	for _, t := range out.Transactions {
-		hasTx[t.InvoiceID] = true
-		if t.Type == "payment" && t.Result == "successful" {
-			if p, ok := paid[t.InvoiceID]; !ok || t.Date < p {
-				paid[t.InvoiceID] = t.Date
-			}
-		}
-	}
-	for _, l := range out.Lines {
-		if !hasTx[l.InvoiceID] {
-			continue
-		}
-		l.PaidAt = schemas.NoTime
-		if p, ok := paid[l.InvoiceID]; ok {
-			l.PaidAt = p
-		}
 	}
 }
 

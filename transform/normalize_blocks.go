@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/schemas"
 )
 
 // addBlocks reads a source block by block on several goroutines: each
@@ -86,33 +87,73 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 	return ctx.Err()
 }
 
-// absorb appends what another normalizer read after what n read.
+// absorb appends what another normalizer read after what n read: its
+// records, and their refs moved past n's.
 func (n *normalizer) absorb(p *normalizer) {
+	off := n.ledger.absorb(&p.ledger)
+	move := func(r ref) ref {
+		if r == noRef {
+			return r
+		}
+		return r + off
+	}
 	for e, c := range p.res.Read {
 		n.res.Read[e] += c
 	}
 	if free := cap(n.customers) - len(n.customers); free < len(p.customers) {
 		// Doubling: append would grow a large slice by a quarter at a time.
 		n.customers = slices.Grow(n.customers, max(len(p.customers), len(n.customers)))
+		n.customerRefs = slices.Grow(n.customerRefs, max(len(p.customers), len(n.customers)))
 	}
-	for _, c := range p.customers {
+	for i, c := range p.customers {
 		if _, company := p.customerAt[c.CustomerID]; company {
 			n.addCompany(c)
 		} else {
 			n.customers = append(n.customers, c)
+			n.customerRefs = append(n.customerRefs, move(p.customerRefs[i]))
 		}
 	}
 	n.plans = append(n.plans, p.plans...)
+	for _, r := range p.planRefs {
+		n.planRefs = append(n.planRefs, move(r))
+	}
+	for i := range p.lines {
+		p.lines[i].ref = move(p.lines[i].ref)
+	}
 	n.lineParts = append(n.lineParts, p.lines)
-	n.items = append(n.items, p.items...)
+	for _, it := range p.items {
+		it.ref = move(it.ref)
+		n.items = append(n.items, it)
+	}
 	n.transactions = append(n.transactions, p.transactions...)
-	n.events = append(n.events, p.events...)
+	for _, r := range p.txRefs {
+		n.txRefs = append(n.txRefs, move(r))
+	}
+	for _, ev := range p.events {
+		ev.ref = move(ev.ref)
+		n.events = append(n.events, ev)
+	}
 	n.contacts = append(n.contacts, p.contacts...)
-	maps.Copy(n.headers, p.headers)
+	for _, r := range p.contactRefs {
+		n.contactRefs = append(n.contactRefs, move(r))
+	}
+	for id, h := range p.headers {
+		h.ref = move(h.ref)
+		if old, ok := n.headers[id]; ok {
+			n.supersede(schemas.EntityInvoice, id, old.origin, h.origin, old.ref)
+		}
+		n.headers[id] = h
+	}
 	maps.Copy(n.planUUID, p.planUUID)
 	maps.Copy(n.subCustomer, p.subCustomer)
 	n.res.Warnings = append(n.res.Warnings, p.res.Warnings...)
+	// The rows the part rejected: its ledger, moved here, already says so.
 	for _, r := range p.res.Rejected {
-		n.rejectID(r.Source, r.Entity, r.RecordID, r.Origin, r.Error, r.Raw)
+		n.rejectID(noRef, r.Source, r.Entity, r.RecordID, r.Origin, r.Error, r.Raw)
+	}
+	for _, s := range p.res.Superseded {
+		if len(n.res.Superseded) < maxNamed {
+			n.res.Superseded = append(n.res.Superseded, s)
+		}
 	}
 }

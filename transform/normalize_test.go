@@ -89,9 +89,10 @@ func TestSortParallel(t *testing.T) {
 	}
 }
 
-// upsertLines: the last of a line sent twice wins, an invoice sent again
-// replaces all its prior lines, and the result is sorted by id, whether
-// the lines come in order or not.
+// upsertLines after lastOfEach: the last of a line sent twice wins (the
+// earlier is superseded, and named), an invoice sent again replaces all
+// its prior lines, and the result is sorted by id, whether the lines come
+// in order or not.
 func TestUpsertLines(t *testing.T) {
 	l := func(inv, line string, amount int64) schemas.InvoiceLine {
 		return schemas.InvoiceLine{InvoiceID: inv, LineID: line, Amount: amount}
@@ -114,8 +115,21 @@ func TestUpsertLines(t *testing.T) {
 		{ptrs(l("e", "1", 2), l("0", "1", 2)), "0/1=2 a/1=1 b/1=1 b/2=1 d/1=1 e/1=2"},
 		{nil, "a/1=1 b/1=1 b/2=1 d/1=1"},
 	} {
-		if got := show(upsertLines(prior, c.incoming)); got != c.want {
+		n := newNormalizer("test")
+		pending := make([]*pendingLine, len(c.incoming))
+		for i, l := range c.incoming {
+			pending[i] = &pendingLine{line: *l, ref: n.ledger.open(schemas.EntityInvoice, fmt.Sprint("line ", i))}
+		}
+		fresh := n.lastOfEach(pending)
+		lines := make([]*schemas.InvoiceLine, len(fresh))
+		for i, p := range fresh {
+			lines[i] = &p.line
+		}
+		if got := show(upsertLines(prior, lines)); got != c.want {
 			t.Errorf("got %s, want %s", got, c.want)
+		}
+		if dups := len(c.incoming) - len(fresh); len(n.res.Superseded) != dups {
+			t.Errorf("%d lines superseded, %d named: %v", dups, len(n.res.Superseded), n.res.Superseded)
 		}
 	}
 }

@@ -136,6 +136,10 @@ type invoiceHeader struct {
 	customerID string
 	date       int64
 	currency   string
+	// ref and origin are the header record's, when it was read in this
+	// delivery (not for the headers of stored lines).
+	ref    ref
+	origin string
 }
 
 func toHeader(rec *extract.Record) (string, invoiceHeader, error) {
@@ -145,6 +149,7 @@ func toHeader(rec *extract.Record) (string, invoiceHeader, error) {
 		customerID: r.text("customer_id", true),
 		date:       r.time("invoice_date", true),
 		currency:   r.currency("currency", true),
+		origin:     rec.Origin,
 	}
 	return id, h, r.err
 }
@@ -155,6 +160,7 @@ type lineItem struct {
 	planUUID    string
 	cancelledAt int64
 	raw         string
+	ref         ref
 }
 
 func toLineItem(rec *extract.Record) (lineItem, error) {

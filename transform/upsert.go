@@ -50,17 +50,14 @@ func increasing[T any](items []T, id func(*T) string) bool {
 
 // upsertLines replaces every line of an invoice that arrives again, and
 // returns the lines sorted by invoice and line id. prior has one line per
-// id (an earlier result), and is usually so sorted already. The lines are
-// not copied: the result points at the records of prior and incoming.
-func upsertLines(prior, incoming []*schemas.InvoiceLine) []*schemas.InvoiceLine {
-	byLine := func(a, b *schemas.InvoiceLine) int {
-		return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
-	}
+// id (an earlier result), and is usually so sorted already; fresh is
+// sorted, one line per id (lastOfEach). The lines are not copied: the
+// result points at the records of prior and fresh.
+func upsertLines(prior, fresh []*schemas.InvoiceLine) []*schemas.InvoiceLine {
 	if !slices.IsSortedFunc(prior, byLine) {
 		prior = slices.Clone(prior)
 		slices.SortFunc(prior, byLine)
 	}
-	fresh := lastOfEach(incoming, byLine)
 	if len(prior) == 0 {
 		return fresh
 	}
@@ -80,32 +77,48 @@ func upsertLines(prior, incoming []*schemas.InvoiceLine) []*schemas.InvoiceLine 
 	return append(out, prior[i:]...)
 }
 
+// byLine orders lines by invoice id, then line id.
+func byLine(a, b *schemas.InvoiceLine) int {
+	return cmp.Or(cmp.Compare(a.InvoiceID, b.InvoiceID), cmp.Compare(a.LineID, b.LineID))
+}
+
 // lastOfEach sorts lines by id and keeps the last sent of each id (within
-// one read, a line sent twice: the last wins). It may return incoming
-// itself.
-func lastOfEach(incoming []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) []*schemas.InvoiceLine {
+// one delivery, a line sent twice: the last by file order and position
+// wins, the earlier are superseded). It may return incoming itself.
+func (n *normalizer) lastOfEach(incoming []*pendingLine) []*pendingLine {
 	// Sorting by id and then by position puts the last of each id last of
 	// its run.
 	type seqLine struct {
-		l   *schemas.InvoiceLine
+		p   *pendingLine
 		seq int
 	}
-	if inOrder(incoming, byLine) {
+	ordered := true
+	for i := 1; i < len(incoming) && ordered; i++ {
+		ordered = byLine(&incoming[i-1].line, &incoming[i].line) < 0
+	}
+	if ordered {
 		return incoming // ids strictly increasing: nothing to sort, no line twice
 	}
 	byID := make([]seqLine, len(incoming))
-	for i, l := range incoming {
-		byID[i] = seqLine{l, i}
+	for i, p := range incoming {
+		byID[i] = seqLine{p, i}
 	}
 	sortParallel(byID, func(a, b seqLine) int {
-		return cmp.Or(byLine(a.l, b.l), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(byLine(&a.p.line, &b.p.line), cmp.Compare(a.seq, b.seq))
 	})
-	fresh := make([]*schemas.InvoiceLine, 0, len(byID))
+	fresh := make([]*pendingLine, 0, len(byID))
 	for i, x := range byID {
-		if i+1 < len(byID) && byID[i+1].l.InvoiceID == x.l.InvoiceID && byID[i+1].l.LineID == x.l.LineID {
+		if i+1 < len(byID) && byLine(&byID[i+1].p.line, &x.p.line) == 0 {
+			// A later line of the same id follows in the run: the last wins.
+			last := i + 1
+			for last+1 < len(byID) && byLine(&byID[last+1].p.line, &x.p.line) == 0 {
+				last++
+			}
+			l := &x.p.line
+			n.supersede(n.ledger.entityOf(x.p.ref, schemas.EntityInvoice), l.InvoiceID+"/"+l.LineID, l.Origin, byID[last].p.line.Origin, x.p.ref)
 			continue
 		}
-		fresh = append(fresh, x.l)
+		fresh = append(fresh, x.p)
 	}
 	return fresh
 }

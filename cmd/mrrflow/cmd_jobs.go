@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,8 +112,9 @@ func resetCmd(e env) *cobra.Command {
 
 func runsCmd(e env) *cobra.Command {
 	var configFile, warehouse, format string
+	var verbose bool
 	cmd := &cobra.Command{
-		Use:   "runs [-c FILE] [--warehouse DIR] [--format table|json]",
+		Use:   "runs [-c FILE] [--warehouse DIR] [--format table|json] [--accounts]",
 		Short: "List the runs of a warehouse",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -143,16 +147,45 @@ func runsCmd(e env) *cobra.Command {
 				return usageError{fmt.Errorf("--format %q: use table or json", format)}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "run_id\tcommand\tas_of\tstarted\ttook\toutcome\trejected\terror")
+			fmt.Fprintln(tw, "run_id\tcommand\tas_of\tstarted\ttook\toutcome\tread\tinserted\tupdated\tunchanged\trejected\tsuperseded\tno_rate\terror")
 			for _, r := range runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.RunID, r.Command, r.AsOf, r.Started.Format(time.RFC3339),
-					time.Duration(r.DurationMS)*time.Millisecond, r.Outcome, r.Rejected, r.Error)
+				t := r.Total()
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.RunID, r.Command, r.AsOf, r.Started.Format(time.RFC3339),
+					time.Duration(r.DurationMS)*time.Millisecond, r.Outcome, t.Read, t.Inserted, t.Updated, t.Unchanged, t.Rejected, t.Superseded,
+					r.Rejected-t.Rejected, tableCell(r.Error))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if verbose && len(runs) > 0 {
+				return printAccounts(e.stdout, runs[len(runs)-1])
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose warehouse to read")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one object per line)")
+	cmd.Flags().BoolVar(&verbose, "accounts", false, "also show the last run's accounts by source and entity, and the records it superseded")
 	return cmd
+}
+
+// printAccounts shows a run's accounts: by source and entity, what became
+// of every record read, and the records superseded within a delivery.
+func printAccounts(out io.Writer, r jobs.Record) error {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nrun %s: read = inserted + updated + unchanged + rejected + superseded\n", r.RunID)
+	fmt.Fprintln(tw, "source\tentity\tread\tinserted\tupdated\tunchanged\trejected\tsuperseded")
+	for _, s := range r.Sources {
+		for _, e := range slices.Sorted(maps.Keys(s.Accounts)) {
+			a := s.Accounts[e]
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", s.Name, e, a.Read, a.Inserted, a.Updated, a.Unchanged, a.Rejected, a.Superseded)
+		}
+	}
+	for _, s := range r.Sources {
+		for _, sup := range s.Superseded {
+			fmt.Fprintf(tw, "superseded\t%s %s at %s\tby %s\n", sup.Entity, sup.ID, sup.Origin, sup.By)
+		}
+	}
+	return tw.Flush()
 }
