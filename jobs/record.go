@@ -103,7 +103,6 @@ func (r *Record) finish(now time.Time) {
 	r.DurationMS = r.Finished.Sub(r.Started).Milliseconds()
 }
 
-
 func writeRecord(w *store.Warehouse, rec *Record) error {
 	data, _ := json.MarshalIndent(rec, "", "  ")
 	return store.WriteAtomic(w.Path(RunsDir+"/"+rec.RunID+".json"), data)
