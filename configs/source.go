@@ -27,9 +27,11 @@ type Source struct {
 	// relative to it.
 	Dir string `yaml:"-"`
 
-	node  *yaml.Node // the source's mapping
-	file  string     // the config file, for errors
-	index int        // the source's place in sources
+	// policies is the source's own policies block, overriding the run's.
+	policies *yaml.Node
+	node     *yaml.Node // the source's mapping
+	file     string     // the config file, for errors
+	index    int        // the source's place in sources
 	// lookup finds environment variables for ${VAR}.
 	lookup func(string) (string, bool)
 }
@@ -39,7 +41,7 @@ type Source struct {
 type Path string
 
 // commonKeys are the keys of every source, decoded by Source itself.
-var commonKeys = []string{"name", "kind", "mode"}
+var commonKeys = []string{"name", "kind", "mode", "policies"}
 
 // UnmarshalYAML decodes the common keys and keeps the block for the kind.
 func (s *Source) UnmarshalYAML(n *yaml.Node) error {
@@ -62,6 +64,7 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	s.Name, s.Kind, s.Mode, s.node = common.Name, common.Kind, common.Mode, n
+	s.policies = mappingValue(n, "policies")
 	return nil
 }
 
@@ -77,7 +80,7 @@ func NewSource(name, kind, dir string, keys map[string]any) (Source, error) {
 		return Source{}, err
 	}
 	mode, _ := keys["mode"].(string)
-	return Source{Name: name, Kind: kind, Mode: mode, Dir: dir, node: &n, lookup: noEnv}, nil
+	return Source{Name: name, Kind: kind, Mode: mode, Dir: dir, node: &n, policies: mappingValue(&n, "policies"), lookup: noEnv}, nil
 }
 
 // noEnv is the environment of a config made in code: none.

@@ -1,6 +1,11 @@
 package configs
 
 import (
+	"bytes"
+	"errors"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 	"regexp"
 	"time"
 
@@ -57,6 +62,9 @@ func (c *Config) Validate() error {
 		default:
 			return c.errorf(SourceField(i, "mode"), "%q is neither upsert nor replace", s.Mode)
 		}
+		if _, err := c.PoliciesOf(*s, nil); err != nil {
+			return err
+		}
 	}
 	if c.Schedule != "" {
 		if _, err := cron.ParseStandard(c.Schedule); err != nil {
@@ -78,22 +86,81 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (p *Policies) validate(c *Config) error {
+func (p *Policies) validate(c *Config) error { return p.check(c, "policies") }
+
+// check validates policies found at path (policies, or
+// sources[2].policies).
+func (p *Policies) check(c *Config, path string) error {
 	if p.ChurnGraceDays < 0 {
-		return c.errorf("policies.churn_grace_days", "must be >= 0, not %d", p.ChurnGraceDays)
+		return c.errorf(path+".churn_grace_days", "must be >= 0, not %d", p.ChurnGraceDays)
 	}
 	switch p.Cancellation {
 	case CancelPeriodEnd, CancelImmediate:
 	default:
-		return c.errorf("policies.cancellation", "%q is neither period_end nor immediate", p.Cancellation)
+		return c.errorf(path+".cancellation", "%q is neither period_end nor immediate", p.Cancellation)
 	}
 	switch p.Refunds {
 	case RefundReduceMRR, RefundCashOnly:
 	default:
-		return c.errorf("policies.refunds", "%q is neither reduce_mrr nor cash_only", p.Refunds)
+		return c.errorf(path+".refunds", "%q is neither reduce_mrr nor cash_only", p.Refunds)
 	}
 	if p.ReactivationWindowDays < 0 {
-		return c.errorf("policies.reactivation_window_days", "must be > 0 (or left out for unlimited), not %d", p.ReactivationWindowDays)
+		return c.errorf(path+".reactivation_window_days", "must be > 0 (or left out for unlimited), not %d", p.ReactivationWindowDays)
+	}
+	return nil
+}
+
+// PoliciesOf returns the policies a source's records are computed under:
+// the defaults of docs/RULES.md §7, then its kind's own defaults (vendor,
+// when not nil), then the keys the config's top-level policies set, then
+// the source's own policies block.
+func (c *Config) PoliciesOf(s Source, vendor func(*Policies)) (Policies, error) {
+	p := Default().Policies
+	if vendor != nil {
+		vendor(&p)
+	}
+	top := (*yaml.Node)(nil)
+	if c.root != nil && len(c.root.Content) > 0 {
+		top = mappingValue(c.root.Content[0], "policies")
+	}
+	switch {
+	case top != nil:
+		if err := top.Decode(&p); err != nil {
+			return p, yamlError(c.File, err)
+		}
+	case c.root == nil:
+		p = c.Policies // a config made in code: every key is set
+	}
+	if s.policies != nil {
+		dec := yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{s.policies}}
+		if err := strictDecode(&dec, &p); err != nil {
+			return p, &Error{File: c.File, Line: s.policies.Line, Field: SourceField(s.index, "policies"), Msg: err.Error()}
+		}
+	}
+	return p, p.check(c, SourceField(s.index, "policies"))
+}
+
+// strictDecode decodes a node refusing unknown keys.
+func strictDecode(n *yaml.Node, into any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(into); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			msg := strings.Replace(te.Errors[0], "field ", "unknown key ", 1)
+			if i := strings.Index(msg, " not found in type"); i >= 0 {
+				msg = msg[:i]
+			}
+			if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "line ") {
+				msg = msg[i+2:]
+			}
+			return errors.New(msg)
+		}
+		return err
 	}
 	return nil
 }

@@ -17,6 +17,13 @@ import (
 var chartmogulKind = Kind{
 	Name:        "chartmogul",
 	DefaultMode: configs.ModeUpsert,
+	// ChartMogul recognizes the cancellations of data imported through its
+	// Import API as churn at the time of cancellation, whatever its churn
+	// setting; and refunds change cash flow, not MRR (README, "Policies").
+	Policies: func(p *configs.Policies) {
+		p.Cancellation = configs.CancelImmediate
+		p.Refunds = configs.RefundCashOnly
+	},
 	Open: opener(func(src configs.Source, c *ChartMogulConfig) (Extractor, error) {
 		return &chartMogul{src: src, path: string(c.Path)}, nil
 	}),
@@ -75,6 +82,13 @@ var (
 	}
 )
 
+// chartmogulSpellings name each canonical field as ChartMogul does.
+var chartmogulSpellings = map[schemas.Entity]map[string]string{
+	schemas.EntityCustomer: spellings(chartmogulCustomerFields), schemas.EntityPlan: spellings(chartmogulPlanFields),
+	schemas.EntityInvoice: spellings(chartmogulInvoiceFields), schemas.EntityLineItem: spellings(chartmogulLineFields),
+	schemas.EntityTransaction: spellings(chartmogulTransactionFields), schemas.EntitySubscriptionEvent: spellings(chartmogulEventFields),
+}
+
 func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error {
 	paths, err := expandGlob(c.path)
 	if err != nil {
@@ -82,9 +96,10 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 	}
 	rec := &Record{}
 	for _, path := range paths {
-		origin := originPath(c.src, path)
-		emit := func(e schemas.Entity, fields map[string]string, line int, o *object, header bool) error {
-			rec.reset(c.src.Name, e, origin+":"+strconv.Itoa(line))
+		file := originPath(c.src, path)
+		emit := func(e schemas.Entity, fields map[string]string, origin string, o *object, header bool) error {
+			rec.reset(c.src.Name, e, origin)
+			rec.spelling = chartmogulSpellings[e]
 			rec.raw = o.rawJSON
 			rec.Err = o.err
 			rec.Header = header
@@ -93,21 +108,25 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 			}
 			return fn(rec)
 		}
+		at := func(o *object) string { return file + ":" + strconv.Itoa(o.line) }
 		simple := func(e schemas.Entity, fields map[string]string) func(*object) error {
-			return func(o *object) error { return emit(e, fields, o.line, o, false) }
+			return func(o *object) error { return emit(e, fields, at(o), o, false) }
 		}
+		invoices := 0 // the invoice's place in its array, for its nested records' origins
 		invoice := func(o *object) error {
-			if err := emit(schemas.EntityInvoice, chartmogulInvoiceFields, o.line, o, true); err != nil {
+			k := invoices
+			invoices++
+			if err := emit(schemas.EntityInvoice, chartmogulInvoiceFields, at(o), o, true); err != nil {
 				return err
 			}
 			// Nested arrays of the per-customer payload become records of
-			// their own, naming their invoice.
-			return emitNested(o, func(e schemas.Entity, sub *object) error {
+			// their own, naming their invoice, each at its JSON pointer.
+			return emitNested(o, func(e schemas.Entity, key string, j int, sub *object) error {
 				fields := chartmogulTransactionFields
 				if e == schemas.EntityLineItem {
 					fields = chartmogulLineFields
 				}
-				return emit(e, fields, o.line, sub, false)
+				return emit(e, fields, fmt.Sprintf("%s#/invoices/%d/%s/%d", file, k, key, j), sub, false)
 			})
 		}
 		arrays := map[string]func(*object) error{
@@ -119,7 +138,7 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 			"subscription_events": simple(schemas.EntitySubscriptionEvent, chartmogulEventFields),
 		}
 		err := readFileRouted(ctx, path, arrays, func(o *object) error {
-			return emit(schemas.EntityInvoice, nil, o.line, &object{raw: o.raw, err: fmt.Errorf("not an import document: expected an object with customers, plans, invoices, line_items, transactions or subscription_events")}, false)
+			return emit(schemas.EntityInvoice, nil, at(o), &object{raw: o.raw, err: fmt.Errorf("not an import document: expected an object with customers, plans, invoices, line_items, transactions or subscription_events (or one of them in the singular, as an API call's body)")}, false)
 		})
 		if err != nil {
 			return fmt.Errorf("read %s: %w", c.src.Name, err)
@@ -129,9 +148,11 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 }
 
 // emitNested passes the line_items and transactions nested in an invoice
-// object on as records naming the invoice; a line item without an id gets
-// its position.
-func emitNested(inv *object, fn func(schemas.Entity, *object) error) error {
+// object on as records naming the invoice, with their array and place; a
+// line item or transaction without an id gets its position in the invoice
+// (1, 2, ...; a transaction's is prefixed with the invoice's id, its id
+// being the source's).
+func emitNested(inv *object, fn func(e schemas.Entity, key string, j int, sub *object) error) error {
 	id := ""
 	for i, k := range inv.keys {
 		if k == "external_id" {
@@ -149,8 +170,8 @@ func emitNested(inv *object, fn func(schemas.Entity, *object) error) error {
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal([]byte(inv.vals[i].Text), &items); err != nil {
-			bad := &object{raw: []byte(inv.vals[i].Text), err: fmt.Errorf("%s of invoice %q must be an array of objects", k, id)}
-			if err := fn(e, bad); err != nil {
+			bad := &object{raw: []byte(inv.vals[i].Text), err: fmt.Errorf("field %s of invoice %q must be an array of objects", k, id)}
+			if err := fn(e, k, 0, bad); err != nil {
 				return err
 			}
 			continue
@@ -162,11 +183,15 @@ func emitNested(inv *object, fn func(schemas.Entity, *object) error) error {
 				sub.keys = append(sub.keys, "invoice_external_id")
 				sub.vals = append(sub.vals, Value{Text: id, Kind: Text})
 			}
-			if sub.err == nil && e == schemas.EntityLineItem && !hasKey(sub, "external_id") {
+			if sub.err == nil && !hasKey(sub, "external_id") {
+				pos := strconv.Itoa(j + 1)
+				if e == schemas.EntityTransaction {
+					pos = id + "/" + pos
+				}
 				sub.keys = append(sub.keys, "external_id")
-				sub.vals = append(sub.vals, Value{Text: strconv.Itoa(j + 1), Kind: Text})
+				sub.vals = append(sub.vals, Value{Text: pos, Kind: Text})
 			}
-			if err := fn(e, sub); err != nil {
+			if err := fn(e, k, j, sub); err != nil {
 				return err
 			}
 		}

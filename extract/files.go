@@ -178,7 +178,8 @@ func cutFile(ctx context.Context, path string, arrays map[string]rawHandler, rec
 }
 
 // readJSON streams a JSON array of objects to records, the arrays of an
-// object to the handler of their key, or a single object to records.
+// object to the handler of their key (a key in the singular, the one
+// record it holds), or a single object to records.
 func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]rawHandler, records rawHandler) error {
 	lc := newLineCounter(r)
 	dec := json.NewDecoder(lc)
@@ -244,6 +245,19 @@ func readJSON(ctx context.Context, path string, r io.Reader, arrays map[string]r
 				return fail(err)
 			}
 			key, _ := kt.(string)
+			if fn, ok := arrays[key+"s"]; ok && arrays[key] == nil {
+				// The body of an API call that takes one record:
+				// {"subscription_event": {...}}.
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return fail(err)
+				}
+				if err := emitRaw(raw, fn); err != nil {
+					return err
+				}
+				wrapped = true
+				continue
+			}
 			if fn, ok := arrays[key]; ok {
 				if t, err := dec.Token(); err != nil {
 					return fail(err)

@@ -83,13 +83,14 @@ type growpanelStep struct {
 	pattern, plural string
 	entity          schemas.Entity
 	fields          map[string]string
+	spelling        map[string]string
 }
 
 func (g *growPanel) steps() []growpanelStep {
 	return []growpanelStep{
-		{string(g.cfg.Plans), "plans", schemas.EntityPlan, growpanelPlanFields},
-		{string(g.cfg.Customers), "customers", schemas.EntityCustomer, growpanelCustomerFields},
-		{string(g.cfg.Invoices), "invoices", schemas.EntityInvoice, growpanelInvoiceFields},
+		{string(g.cfg.Plans), "plans", schemas.EntityPlan, growpanelPlanFields, spellings(growpanelPlanFields)},
+		{string(g.cfg.Customers), "customers", schemas.EntityCustomer, growpanelCustomerFields, spellings(growpanelCustomerFields)},
+		{string(g.cfg.Invoices), "invoices", schemas.EntityInvoice, growpanelInvoiceFields, spellings(growpanelInvoiceFields)},
 	}
 }
 
@@ -155,6 +156,7 @@ func (b *growpanelBlock) Each(fn func(*Record) error) error {
 		start := len(buf)
 		buf = strconv.AppendInt(append(buf, prefix...), int64(o.line), 10)
 		rec.reset(b.source, b.step.entity, origins.Keep(buf, start))
+		rec.spelling = b.step.spelling
 		rec.raw = raw
 		rec.Err = o.err
 		names.resolve(o.keys)

@@ -69,6 +69,10 @@ type Record struct {
 	// lines arrive as line_item records naming its invoice_id.
 	Header bool
 
+	// spelling names each canonical field as the sender's format spells it,
+	// for errors about a field the record lacks.
+	spelling map[string]string
+
 	fields []field
 	// slots index fields by a hash of their name (index+1; 0 is empty),
 	// while there are few enough fields for it.
@@ -79,7 +83,7 @@ const maxSlotted = 48
 
 func (r *Record) reset(source string, e schemas.Entity, origin string) {
 	r.Source, r.Entity, r.Origin = source, e, origin
-	r.Raw, r.raw, r.Err, r.Attrs, r.Header = r.Raw[:0], nil, nil, nil, false
+	r.Raw, r.raw, r.Err, r.Attrs, r.Header, r.spelling = r.Raw[:0], nil, nil, nil, false, nil
 	r.fields = r.fields[:0]
 	r.slots = [64]uint8{}
 }
@@ -127,7 +131,24 @@ func (r *Record) SourceName(name string) string {
 	if f := r.field(name); f != nil {
 		return f.source
 	}
+	if s, ok := r.spelling[name]; ok {
+		return s
+	}
 	return name
+}
+
+// spellings inverts a format's field map (its names -> canonical names):
+// each canonical name spelled as the format names it, the canonical
+// spelling itself when the format has it, else the first alphabetically.
+func spellings(fields map[string]string) map[string]string {
+	out := make(map[string]string, len(fields))
+	for sender, canonical := range fields {
+		cur, ok := out[canonical]
+		if !ok || cur != canonical && (sender == canonical || sender < cur) {
+			out[canonical] = sender
+		}
+	}
+	return out
 }
 
 // Set stores a canonical field. When two spellings of one field are given

@@ -39,6 +39,9 @@ type Kind struct {
 	Name string
 	// DefaultMode is the mode of a source that does not set one.
 	DefaultMode string
+	// Policies, when set, puts the vendor's own policy defaults in place
+	// of the run's defaults (the keys a config sets still win).
+	Policies func(*configs.Policies)
 	// Open decodes and checks the source's keys into the kind's config
 	// type and makes its extractor. It reads nothing: Validate calls it.
 	Open func(src configs.Source) (Extractor, error)
@@ -110,6 +113,13 @@ func Mode(s configs.Source) string {
 		return k.DefaultMode
 	}
 	return configs.ModeUpsert
+}
+
+// PoliciesOf returns the policies of a source: the run's defaults, its
+// kind's vendor defaults, the config's top-level keys, its own block.
+func PoliciesOf(c *configs.Config, s configs.Source) (configs.Policies, error) {
+	k, _ := Lookup(s.Kind)
+	return c.PoliciesOf(s, k.Policies)
 }
 
 // Open makes the extractor of a source; an unknown kind or a bad key is

@@ -103,6 +103,7 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 			if err := json.Unmarshal(raw, &items); err != nil {
 				return &FileError{Path: path, Err: fmt.Errorf("%s must be an array of objects", part.key)}
 			}
+			spelling := spellings(part.fields)
 			for i, item := range items {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -110,6 +111,7 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 				o := &object{}
 				parseObject(item, o)
 				rec.reset(p.src.Name, part.entity, fmt.Sprintf("%s#/%s/%d", originPath(p.src, path), part.key, i))
+				rec.spelling = spelling
 				rec.raw = o.rawJSON
 				rec.Err = o.err
 				for j, k := range o.keys {

@@ -40,9 +40,10 @@ sources:
 		t.Fatal(err)
 	}
 	// i2 was never paid: under require_payment it does not count, and the
-	// June gap is bridged by i1's rate; i3 ends at its period's end.
+	// June gap is bridged by i1's rate; i3 is cancelled on the 20th, and
+	// ChartMogul churns a cancelled subscription then (its default policy).
 	got := tableRows(t, wh, "mrr_movements", []string{"date", "movement", "amount", "invoice_ids"})
-	want := []string{`2023-05-01,new,5000,["i1/1"]`, `2023-08-01,churn,5000,["i3/1/cancelled"]`}
+	want := []string{`2023-05-01,new,5000,["i1/1"]`, `2023-07-20,churn,5000,["i3/1/cancelled"]`}
 	if !slices.Equal(got, want) {
 		t.Errorf("movements = %v, want %v", got, want)
 	}

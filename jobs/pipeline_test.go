@@ -87,7 +87,7 @@ i10,c6,pro,subscription,2024-02-01T00:00:00Z,9900,usd
 	}
 	rows := tableRows(t, wh, "rejected_rows", []string{"entity", "record_id", "origin", "error"})
 	want := []string{
-		"customer,,customers.ndjson:6,field customer_id: is required",
+		"customer,,customers.ndjson:6,field id: is required",
 		"customer,c2,customers.ndjson:2,field country: \"USA\" is not an ISO 3166 alpha-2 country code",
 		"customer,c3,customers.ndjson:3,field created: \"yesterday\" is not an ISO 8601 date-time",
 		"customer,c4,customers.ndjson:4,fields created (\"2024-01-01T00:00:00Z\") and created_date (\"2024-02-01T00:00:00Z\") disagree",

@@ -212,10 +212,14 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	if err != nil {
 		return err
 	}
+	own, err := sourcePolicies(&r.cfg)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
 	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
-		AsOf: r.asOf, Location: r.cfg.Location(), ReportingCurrency: r.cfg.ReportingCurrency, Policies: r.cfg.Policies, Rates: rates,
-		PartitionLines: r.opt.PartitionLines, SpillDir: r.w.Path(store.StagingDir),
+		AsOf: r.asOf, Location: r.cfg.Location(), ReportingCurrency: r.cfg.ReportingCurrency, Policies: r.cfg.Policies,
+		SourcePolicies: own, Rates: rates, PartitionLines: r.opt.PartitionLines, SpillDir: r.w.Path(store.StagingDir),
 	})
 	if err != nil {
 		return fmt.Errorf("compute: %w", err)
@@ -226,6 +230,22 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	r.log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
 		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Int64("took_ms", time.Since(t0).Milliseconds()).Msg("computed")
 	return nil
+}
+
+// sourcePolicies are the policies of the sources whose own differ from
+// the run's (their kind's vendor defaults, or their policies block).
+func sourcePolicies(cfg *configs.Config) (map[string]configs.Policies, error) {
+	own := map[string]configs.Policies{}
+	for _, s := range cfg.Sources {
+		p, err := extract.PoliciesOf(cfg, s)
+		if err != nil {
+			return nil, err
+		}
+		if p != cfg.Policies {
+			own[s.Name] = p
+		}
+	}
+	return own, nil
 }
 
 // load stages the marts and the rejected rows in the run's transaction,

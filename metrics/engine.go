@@ -22,6 +22,9 @@ type Options struct {
 	// ReportingCurrency, lower case; empty means the only currency present.
 	ReportingCurrency string
 	Policies          configs.Policies
+	// SourcePolicies are the policies of the sources that have their own,
+	// by source name; the others follow Policies.
+	SourcePolicies map[string]configs.Policies
 	// Rates are the exchange rates of fx_rates.
 	Rates []Rate
 	// Workers is the number of customer ranges scanned at once; 0 is one
@@ -124,7 +127,11 @@ func newEngine(opt Options) *engine {
 	y, m, d := opt.AsOf.Date()
 	e.asOfDay = civil.Days(y, m, d)
 	e.asOf = e.cal.startOfDay(e.asOfDay + 1)
-	e.grace = int64(opt.Policies.ChurnGraceDays) * usPerDay
+	e.policy = compilePolicy(opt.Policies)
+	e.policies = map[string]*policy{}
+	for src, p := range opt.SourcePolicies {
+		e.policies[src] = compilePolicy(p)
+	}
 	return e
 }
 
@@ -135,7 +142,10 @@ type engine struct {
 	cal     calendar
 	asOf    int64 // the instant as_of ends: records at or after it are ignored
 	asOfDay int32
-	grace   int64
+	// policy is the run's policies; policies those of the sources that
+	// have their own.
+	policy   *policy
+	policies map[string]*policy
 	// currency is the reporting currency; fx converts into it.
 	currency   string
 	currencies []string // by currency code

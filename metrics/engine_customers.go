@@ -169,6 +169,7 @@ func (e *engine) scanRange(ctx context.Context, s *scratch, from, to int32) {
 		}
 		lines := ord[e.lines.custStart[c]:e.lines.custStart[c+1]]
 		events := eord[e.events.custStart[c]:e.events.custStart[c+1]]
+		s.pol = e.policyOf(e.cust.source[c])
 		e.timeline(s, lines, events)
 		subs = e.customerDays(c, s, subs[:0])
 		e.cashFlow(s, lines)
@@ -196,7 +197,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		everPaid  bool
 		firstNew  int64
 	)
-	window := int32(e.opt.Policies.ReactivationWindowDays)
+	window := s.pol.window
 	for i := 0; i < len(ev); {
 		day := e.cal.day(ev[i].t)
 		planBefore := int32(-1)

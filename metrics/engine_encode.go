@@ -161,10 +161,10 @@ func (e *engine) encodeHeads(in Input, k *coder) error {
 	return err
 }
 
-// unpaid says a line does not count because payment is required and it
-// has none (refunds and cancellations are not payment-gated).
-func (e *engine) unpaid(kd int8, noPayment bool) bool {
-	return e.opt.Policies.RequirePayment && (kd == kindSubscription || kd == kindOneTime) && noPayment
+// unpaid says a line does not count because its source requires payment
+// and it has none (refunds and cancellations are not payment-gated).
+func (e *engine) unpaid(source string, kd int8, noPayment bool) bool {
+	return noPayment && (kd == kindSubscription || kd == kindOneTime) && e.policyOf(source).requirePayment
 }
 
 // subCode codes a line's subscription: -1 for a refund or cancellation
@@ -190,7 +190,7 @@ func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) {
 			continue
 		}
 		kd := encodeKind(kind.Value(i))
-		if kd < 0 || e.unpaid(kd, paid.IsNull(i)) {
+		if kd < 0 || e.unpaid(src.Value(i), kd, paid.IsNull(i)) {
 			continue
 		}
 		c := k.customerOf(src.Value(i), cust.Value(i))
@@ -221,10 +221,10 @@ func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) er
 		if kd < 0 {
 			return fmt.Errorf("line %s/%s: unknown kind %q", inv.Value(i), lid.Value(i), kind.Value(i))
 		}
-		if e.unpaid(kd, paid.IsNull(i)) {
+		source := src.Value(i)
+		if e.unpaid(source, kd, paid.IsNull(i)) {
 			continue
 		}
-		source := src.Value(i)
 		l.cust = append(l.cust, k.customerOf(source, cust.Value(i)))
 		l.sub = append(l.sub, subCode(k, sub.Value(i), kd))
 		cashOnly := len(k.eventSources) > 0 && k.eventSources[source]

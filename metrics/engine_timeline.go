@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -34,6 +33,8 @@ type segment struct {
 // scratch holds the buffers of one customer's timeline, reused across
 // customers so that the scan does not allocate.
 type scratch struct {
+	// pol is the policy of the customer being scanned.
+	pol       *policy
 	events    []event
 	segs      []segment
 	cwCancel  []int32 // the customer's cancellations that name no subscription
@@ -84,8 +85,7 @@ func (e *engine) timeline(s *scratch, lines, events []int32) {
 		e.subscription(s, sub, lines[i:j])
 		i = j
 	}
-	refundsApply := e.opt.Policies.Refunds == configs.RefundReduceMRR
-	if refundsApply {
+	if s.pol.refundsReduce {
 		for _, r := range s.refunds {
 			e.refund(s, r, l.sub[r])
 		}
@@ -153,7 +153,7 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 		s.cancels = append(s.cancels, s.cwCancel...)
 		slices.SortFunc(s.cancels, func(a, b int32) int { return cmp.Compare(l.ps[a], l.ps[b]) })
 	}
-	immediate := e.opt.Policies.Cancellation == configs.CancelImmediate
+	immediate, grace := s.pol.immediate, s.pol.grace
 	ci := 0
 	for g := 0; g < len(s.bases); {
 		start := l.ps[s.bases[g]]
@@ -185,17 +185,17 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 				end = at
 			case at < paidEnd:
 				end = paidEnd
-			case at < paidEnd+e.grace:
+			case at < paidEnd+grace:
 				end = at
 			default: // it had lapsed before the cancellation came
 				end, cause, cancelled = paidEnd, -1, false
 			}
 			end = min(end, next)
 		} else if next == never {
-			if e.asOf >= paidEnd+e.grace {
+			if e.asOf >= paidEnd+grace {
 				end = paidEnd
 			}
-		} else if next <= paidEnd+e.grace {
+		} else if next <= paidEnd+grace {
 			end = next
 		} else {
 			end = paidEnd
