@@ -75,10 +75,11 @@ var (
 		"external_id": "event_id", "subscription_external_id": "subscription_id", "customer_external_id": "customer_id",
 		"plan_external_id": "plan_id", "effective_date": "effective_at", "event_type": "type",
 		"amount_in_cents": "amount", "currency": "currency", "quantity": "quantity",
+		"tax_amount_in_cents": "tax", "disabled": "disabled",
 	}
 	chartmogulTransactionFields = map[string]string{
 		"external_id": "transaction_id", "invoice_external_id": "invoice_id", "type": "type",
-		"result": "result", "date": "date",
+		"result": "result", "date": "date", "amount_in_cents": "amount",
 	}
 )
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/internal/arena"
@@ -187,7 +188,30 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 		}
 		return
 	}
+	if v.Kind == Object {
+		// A nested object or array (address, custom, tags) is kept as
+		// compact JSON with sorted keys: the same data formatted
+		// differently is the same record.
+		rec.SetAttr(key, canonicalJSON(v.Text))
+		return
+	}
 	rec.SetAttr(key, v.Text)
+}
+
+// canonicalJSON is a JSON value compacted, its objects' keys sorted, its
+// numbers as written; text that is not JSON is kept as it is.
+func canonicalJSON(text string) string {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return text
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return text
+	}
+	return string(b)
 }
 
 // jsonMembers keeps the members of a JSON object as attributes: strings
@@ -195,7 +219,9 @@ func mapField(rec *Record, e schemas.Entity, fields map[string]string, key strin
 // record error.
 func jsonMembers(rec *Record, key, obj string) {
 	var m map[string]any
-	if err := json.Unmarshal([]byte(obj), &m); err != nil {
+	dec := json.NewDecoder(strings.NewReader(obj))
+	dec.UseNumber() // numbers as written, not through float64
+	if err := dec.Decode(&m); err != nil {
 		if rec.Err == nil {
 			rec.Err = fmt.Errorf("field %s must be an object of strings", key)
 		}
@@ -208,7 +234,7 @@ func jsonMembers(rec *Record, key, obj string) {
 		case nil:
 		default:
 			b, _ := json.Marshal(x)
-			rec.SetAttr(k, string(b))
+			rec.SetAttr(k, canonicalJSON(string(b)))
 		}
 	}
 }

@@ -18,7 +18,7 @@ var inputColumns = map[*schemas.Table][]string{
 	schemas.Customers:          {"source", "customer_id", "name", "country", "created_at", "trial_started_at"},
 	schemas.Plans:              {"source", "plan_id", "interval_unit", "interval_count", "currency"},
 	schemas.InvoiceLines:       lineFields,
-	schemas.SubscriptionEvents: {"source", "event_id", "customer_id", "subscription_id", "plan_id", "type", "effective_at", "amount", "interval_unit", "interval_count", "currency"},
+	schemas.SubscriptionEvents: {"source", "event_id", "customer_id", "subscription_id", "plan_id", "type", "effective_at", "amount", "interval_unit", "interval_count", "currency", "disabled"},
 }
 
 // checkInput checks every batch of the input held in memory; the batches

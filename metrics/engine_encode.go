@@ -348,11 +348,12 @@ func (e *engine) encodeEvents(recs []arrow.RecordBatch, k *coder) (map[string]bo
 		src, id, cust, sub, plan := strCol(rec, "source"), strCol(rec, "event_id"), strCol(rec, "customer_id"), strCol(rec, "subscription_id"), strCol(rec, "plan_id")
 		typ, at, amount := strCol(rec, "type"), tsCol(rec, "effective_at"), i64Col(rec, "amount")
 		unit, count, cur := strCol(rec, "interval_unit"), i64Col(rec, "interval_count"), strCol(rec, "currency")
+		disabled := boolCol(rec, "disabled")
 		for i := 0; i < int(rec.NumRows()); i++ {
 			sources[src.Value(i)] = true
 			when := ts(at, i)
-			if when >= e.asOf {
-				continue
+			if when >= e.asOf || disabled.IsValid(i) && disabled.Value(i) {
+				continue // after as_of, or disabled by its sender
 			}
 			var kind int8
 			switch typ.Value(i) {

@@ -107,6 +107,11 @@ func (e *engine) subscriptionEvents(s *scratch, events []int32) {
 		sub := ev.sub[events[i]]
 		var rate int64
 		plan := int32(-1)
+		if x := events[i]; ev.typ[x] == eventCancel {
+			// Nothing to end: the sender's data lacks the start.
+			s.quality = push(s.quality, qualityRow{cust: ev.cust[x], record: ev.id[x], day: e.cal.day(ev.t[x]), hasDay: true,
+				check: "cancel_without_start", detail: "a cancel event for a subscription that never started: it changes no MRR"})
+		}
 		for ; i < len(events) && ev.sub[events[i]] == sub; i++ {
 			x := events[i]
 			cause := -x - 1

@@ -300,6 +300,7 @@ func TransactionsRecord(mem memory.Allocator, ts []Transaction) arrow.RecordBatc
 		r.String(x.Result)
 		r.Time(x.Date)
 		r.String(x.Origin)
+		r.Int64Or(x.Amount, x.Amount != NoAmount)
 	}
 	return r.Record()
 }
@@ -324,6 +325,7 @@ func EventsRecord(mem memory.Allocator, es []SubscriptionEvent) arrow.RecordBatc
 		r.String(x.Currency)
 		r.Int64(x.Quantity)
 		r.String(x.Origin)
+		r.Bool(x.Disabled)
 	}
 	return r.Record()
 }
@@ -478,14 +480,18 @@ func InvoiceLinesFrom(rec arrow.RecordBatch, out []InvoiceLine) ([]InvoiceLine, 
 func TransactionsFrom(rec arrow.RecordBatch, out []Transaction) ([]Transaction, error) {
 	c := &columns{rec: rec, t: Transactions}
 	src, id, inv, typ := c.str("source"), c.str("transaction_id"), c.str("invoice_id"), c.str("type")
-	result, date, origin := c.str("result"), c.ts("date"), c.str("origin")
+	result, date, origin, amount := c.str("result"), c.ts("date"), c.str("origin"), c.i64("amount")
 	if c.err != nil {
 		return out, c.err
 	}
 	for i := 0; i < int(rec.NumRows()); i++ {
+		amt := NoAmount
+		if amount.IsValid(i) {
+			amt = amount.Value(i)
+		}
 		out = append(out, Transaction{
 			Source: src.Value(i), TransactionID: id.Value(i), InvoiceID: inv.Value(i), Type: typ.Value(i),
-			Result: result.Value(i), Date: timeAt(date, i), Origin: origin.Value(i),
+			Result: result.Value(i), Date: timeAt(date, i), Origin: origin.Value(i), Amount: amt,
 		})
 	}
 	return out, nil
@@ -496,7 +502,7 @@ func EventsFrom(rec arrow.RecordBatch, out []SubscriptionEvent) ([]SubscriptionE
 	c := &columns{rec: rec, t: SubscriptionEvents}
 	src, id, cust, sub, plan, typ := c.str("source"), c.str("event_id"), c.str("customer_id"), c.str("subscription_id"), c.str("plan_id"), c.str("type")
 	at, amount, unit, count := c.ts("effective_at"), c.i64("amount"), c.str("interval_unit"), c.i64("interval_count")
-	cur, qty, origin := c.str("currency"), c.i64("quantity"), c.str("origin")
+	cur, qty, origin, disabled := c.str("currency"), c.i64("quantity"), c.str("origin"), c.boolean("disabled")
 	if c.err != nil {
 		return out, c.err
 	}
@@ -505,7 +511,7 @@ func EventsFrom(rec arrow.RecordBatch, out []SubscriptionEvent) ([]SubscriptionE
 			Source: src.Value(i), EventID: id.Value(i), CustomerID: cust.Value(i), SubscriptionID: sub.Value(i),
 			PlanID: plan.Value(i), Type: typ.Value(i), EffectiveAt: timeAt(at, i), Amount: amount.Value(i),
 			IntervalUnit: unit.Value(i), IntervalCount: count.Value(i), Currency: cur.Value(i), Quantity: qty.Value(i),
-			Origin: origin.Value(i),
+			Origin: origin.Value(i), Disabled: disabled.IsValid(i) && disabled.Value(i),
 		})
 	}
 	return out, nil

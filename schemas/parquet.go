@@ -203,25 +203,27 @@ func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Tabl
 	if err := checkColumns(sc, t, dict...); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	// A file written before the table gained its last columns has the
+	// first ones: those it lacks read as NULL.
+	have := sc.NumFields()
+	want := cols
+	if want == nil {
+		want = make([]int, len(t.Columns))
+		for i := range want {
+			want[i] = i
+		}
+	}
+	read := slices.DeleteFunc(slices.Clone(want), func(i int) bool { return i >= have })
+	if cols == nil && have == len(t.Columns) {
+		read = nil
+	}
+	rr, err := fr.GetRecordReader(ctx, read, nil)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer rr.Release()
 	for rr.Next() {
-		rec := rr.RecordBatch()
-		if cols != nil {
-			if err := fn(rec); err != nil {
-				return err
-			}
-			continue
-		}
-		// Under the table's own schema: the file's carries reader metadata
-		// (PARQUET:field_id) that would make it differ from the table's.
-		wrapped := array.NewRecordBatch(t.Schema(), rec.Columns(), rec.NumRows())
-		err := fn(wrapped)
-		wrapped.Release()
-		if err != nil {
+		if err := deliverBatch(mem, t, rr.RecordBatch(), cols == nil, want, have, len(read) < len(want), fn); err != nil {
 			return err
 		}
 	}
@@ -241,11 +243,55 @@ func ParquetRows(path string) (int64, error) {
 	return pf.NumRows(), nil
 }
 
+// deliverBatch hands a batch read to fn: with the columns the file lacks
+// added as NULL (pad), and under the table's own schema when it is whole
+// (the file's carries reader metadata, PARQUET:field_id, that would make
+// it differ from the table's).
+func deliverBatch(mem memory.Allocator, t *Table, rec arrow.RecordBatch, whole bool, want []int, have int, pad bool,
+	fn func(arrow.RecordBatch) error) error {
+	if pad {
+		rec = padColumns(mem, t, rec, want, have)
+		defer rec.Release()
+	}
+	if !whole {
+		return fn(rec)
+	}
+	wrapped := array.NewRecordBatch(t.Schema(), rec.Columns(), rec.NumRows())
+	defer wrapped.Release()
+	return fn(wrapped)
+}
+
+// padColumns is a batch of the columns want of table t, from one read of
+// those the file has (below have), the others NULL. The caller releases it.
+func padColumns(mem memory.Allocator, t *Table, rec arrow.RecordBatch, want []int, have int) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(want))
+	arrs := make([]arrow.Array, len(want))
+	k := 0
+	for j, i := range want {
+		fields[j] = arrow.Field{Name: t.Columns[i].Name, Type: t.Columns[i].Type, Nullable: true}
+		if i < have {
+			arrs[j] = rec.Column(k)
+			arrs[j].Retain()
+			k++
+			continue
+		}
+		arrs[j] = array.MakeArrayOfNull(mem, t.Columns[i].Type, int(rec.NumRows()))
+	}
+	out := array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, rec.NumRows())
+	for _, a := range arrs {
+		a.Release()
+	}
+	return out
+}
+
+// checkColumns checks a file's schema against table t: the table's
+// columns, or (a file written before the table gained columns) its first
+// ones.
 func checkColumns(sc *arrow.Schema, t *Table, dict ...string) error {
-	if sc.NumFields() != len(t.Columns) {
+	if sc.NumFields() > len(t.Columns) {
 		return fmt.Errorf("has %d columns, table %s has %d", sc.NumFields(), t.Name, len(t.Columns))
 	}
-	for i, c := range t.Columns {
+	for i, c := range t.Columns[:sc.NumFields()] {
 		f := sc.Field(i)
 		typ := f.Type
 		if d, ok := typ.(*arrow.DictionaryType); ok && slices.Contains(dict, c.Name) {

@@ -2,11 +2,14 @@ package schemas
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -96,5 +99,77 @@ func TestParquetBytesRepeat(t *testing.T) {
 				t.Errorf("column %s: pages %v (a dictionary falls back to PLAIN, or PLAIN has one)", c.name, cc.EncodingStats())
 			}
 		}
+	}
+}
+
+// A file written before a table gained its last columns still reads: the
+// columns it lacks are NULL, whole or read by name; a file with columns the
+// table does not have is refused.
+func TestReadFileOfAnEarlierTable(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	old := newTable(Table{Name: Transactions.Name, Columns: Transactions.Columns[:len(Transactions.Columns)-1]})
+	path := filepath.Join(t.TempDir(), "old.parquet")
+	r := NewRows(mem, old)
+	r.String("s")
+	r.String("t1")
+	r.String("i1")
+	r.String("refund")
+	r.String("successful")
+	r.Time(0)
+	r.String("x.json:1")
+	rec := r.Record()
+	r.Release()
+	var buf bytes.Buffer
+	if err := WriteParquet(&buf, old, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ReadParquetFile(context.Background(), mem, path, Transactions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := TransactionsFrom(recs[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].TransactionID != "t1" || got[0].Amount != NoAmount {
+		t.Errorf("read %+v, want t1 with no amount", got)
+	}
+	for _, r := range recs {
+		r.Release()
+	}
+	n := 0
+	err = ScanParquetColumns(context.Background(), mem, path, Transactions, []string{"transaction_id", "amount"}, func(rec arrow.RecordBatch) error {
+		if rec.NumCols() != 2 || rec.Schema().Field(1).Name != "amount" || !rec.Column(1).IsNull(0) {
+			return fmt.Errorf("columns %v", rec.Schema())
+		}
+		n += int(rec.NumRows())
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Errorf("by name: %v, %d rows", err, n)
+	}
+	// The other way: a file with a column more than the table is refused.
+	own, err := ReadParquetFile(context.Background(), mem, path, old)
+	if err != nil {
+		t.Fatalf("the earlier table reads its own file: %v", err)
+	}
+	for _, r := range own {
+		r.Release()
+	}
+	newer := filepath.Join(t.TempDir(), "new.parquet")
+	buf.Reset()
+	tr := TransactionsRecord(mem, []Transaction{{TransactionID: "t2", Amount: 5}})
+	if err := WriteParquet(&buf, Transactions, tr); err != nil {
+		t.Fatal(err)
+	}
+	tr.Release()
+	os.WriteFile(newer, buf.Bytes(), 0o644)
+	if _, err := ReadParquetFile(context.Background(), mem, newer, old); err == nil || !strings.Contains(err.Error(), "has 8 columns, table transactions has 7") {
+		t.Errorf("a file of more columns: %v", err)
 	}
 }

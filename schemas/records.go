@@ -106,7 +106,13 @@ type Transaction struct {
 	Result        string // successful, failed
 	Date          int64
 	Origin        string
+	// Amount is the part of the invoice paid or refunded, in minor units;
+	// NoAmount for the whole invoice.
+	Amount int64
 }
+
+// NoAmount marks an amount not given (NULL).
+const NoAmount int64 = math.MinInt64
 
 // Event types.
 const (
@@ -130,6 +136,9 @@ type SubscriptionEvent struct {
 	Currency       string
 	Quantity       int64
 	Origin         string
+	// Disabled is an event the sender disabled (ChartMogul's "disabled"):
+	// kept, and left out of the metrics.
+	Disabled bool
 }
 
 // Contact is a canonical contact record.

@@ -88,12 +88,13 @@ var SubscriptionEvents = newTable(Table{
 		col("plan_id", typeString, "The plan subscribed to, empty when unknown."),
 		col("type", typeString, "start, update or cancel."),
 		col("effective_at", typeTimestamp, "When the change takes effect."),
-		col("amount", typeInt64, "Amount per plan interval, in minor units of currency (0 while trialing or paused)."),
+		col("amount", typeInt64, "Amount per plan interval, in minor units of currency, tax taken out (0 while trialing or paused)."),
 		col("interval_unit", typeString, "day, week, month or year."),
 		col("interval_count", typeInt64, "Interval units per billing period."),
 		col("currency", typeString, "ISO 4217 currency code, lower case."),
 		col("quantity", typeInt64, "Seats or units (informational: amount already includes it)."),
 		col("origin", typeString, docOrigin),
+		col("disabled", typeBool, "True for an event its sender disabled: kept, and left out of the metrics."),
 	},
 })
 
@@ -127,6 +128,7 @@ var Transactions = newTable(Table{
 		col("result", typeString, "successful or failed."),
 		col("date", typeTimestamp, "When it happened."),
 		col("origin", typeString, docOrigin),
+		nullable("amount", typeInt64, "The part of the invoice paid or refunded, in minor units of its currency; NULL for the whole invoice."),
 	},
 })
 

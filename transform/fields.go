@@ -114,22 +114,42 @@ func (r *reader) boolean(name string) bool {
 }
 
 // Layouts accepted for date-times; those without a zone are UTC.
+// timeLayouts are the date-time spellings read (README, "Dates and
+// times"): ISO 8601 with a T or a space, with or without seconds and their
+// fractions, with an offset (+02:00, +0200, Z) or none (UTC); and a date
+// alone. A trailing " UTC" or " Z" is taken off first.
 var timeLayouts = []string{
 	time.RFC3339Nano,
-	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05.999999999Z0700",
 	"2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04Z07:00",
 	"2006-01-02T15:04",
-	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999 Z07:00",
 	"2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04Z07:00",
 	"2006-01-02 15:04",
 	time.DateOnly,
 }
 
-// ParseTime parses an ISO 8601 date or date-time; one without a zone is UTC.
+// ParseTime parses an ISO 8601 date or date-time in any of the spellings
+// of timeLayouts (one without a zone is UTC), or Unix epoch seconds.
 func ParseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	if us, ok := fastMicros(s); ok {
 		return time.UnixMicro(us).UTC(), true
+	}
+	if secs, err := strconv.ParseInt(s, 10, 64); err == nil && len(s) >= 9 {
+		// Unix epoch seconds (9 digits and more: 1973 on; a shorter
+		// number is no date anyone sends).
+		return time.Unix(secs, 0).UTC(), true
+	}
+	for _, suffix := range []string{" UTC", " utc", " Z", " GMT"} {
+		if strings.HasSuffix(s, suffix) {
+			s = strings.TrimSpace(strings.TrimSuffix(s, suffix))
+			break
+		}
 	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
@@ -151,8 +171,8 @@ func (r *reader) time(name string, required bool) int64 {
 		return us
 	}
 	t, ok := ParseTime(v.Text)
-	if !ok || v.Kind != extract.Text {
-		r.fail(name, "%q is not an ISO 8601 date-time", v.Text)
+	if !ok || (v.Kind != extract.Text && v.Kind != extract.Number) {
+		r.fail(name, "%q is not an ISO 8601 date-time nor Unix epoch seconds", v.Text)
 		return schemas.NoTime
 	}
 	if t.Year() < 1970 || t.Year() > 2200 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ import (
 // sets the result's batch.
 func (n *normalizer) merge(source string, base, stored *Batch) {
 	out := &n.res.Batch
+	// Refund lines made from transactions are made again from them.
+	base, stored = withoutRefundLines(base), withoutRefundLines(stored)
 	out.Customers = accept(n, schemas.EntityCustomer, schemas.Customers, base.Customers, stored.Customers, n.customers, n.customerRefs,
 		func(c *schemas.Customer) string { return c.CustomerID }, func(c *schemas.Customer) string { return c.Origin },
 		sameBut(func(c *schemas.Customer) *string { return &c.Origin }))
@@ -40,11 +43,88 @@ func (n *normalizer) merge(source string, base, stored *Batch) {
 	outcomes, added := n.settleLines(stored.Lines, fresh)
 	n.settleHeaders(source, badInvoice, outcomes)
 	n.removed[schemas.InvoiceLines.Name] += len(stored.Lines) + added - len(out.Lines)
+	n.addRefundLines(source)
 	n.mergeEvents(source, base, stored, customers, plans)
 	out.Contacts = accept(n, schemas.EntityContact, schemas.Contacts, base.Contacts, stored.Contacts, n.contacts, n.contactRefs,
 		func(c *schemas.Contact) string { return c.Email }, func(c *schemas.Contact) string { return c.Origin },
 		sameBut(func(c *schemas.Contact) *string { return &c.Origin }))
 	n.tableChanges(stored)
+}
+
+// refundLinePrefix begins the line id of a refund line made from a refund
+// transaction: tx/<transaction_id>.
+const refundLinePrefix = "tx/"
+
+func isRefundLine(l *schemas.InvoiceLine) bool {
+	return l.Kind == schemas.KindRefund && strings.HasPrefix(l.LineID, refundLinePrefix)
+}
+
+// withoutRefundLines is a state without the refund lines made from its
+// transactions (a copy when it has any).
+func withoutRefundLines(b *Batch) *Batch {
+	if !slices.ContainsFunc(b.Lines, isRefundLine) {
+		return b
+	}
+	c := *b
+	c.Lines = slices.DeleteFunc(slices.Clone(b.Lines), isRefundLine)
+	return &c
+}
+
+// addRefundLines makes a refund line of each successful refund
+// transaction: dated the transaction's date, for its amount, or the
+// invoice's whole amount when it gives none (ChartMogul's rule), on the
+// invoice's subscription when it has one. The refunds policy then says
+// whether it reduces MRR; it always counts in cash flow.
+func (n *normalizer) addRefundLines(source string) {
+	out := &n.res.Batch
+	if len(out.Transactions) == 0 {
+		return
+	}
+	type invoice struct {
+		first *schemas.InvoiceLine
+		total int64
+		subs  map[string]bool
+	}
+	invoices := map[string]*invoice{}
+	for _, l := range out.Lines {
+		inv := invoices[l.InvoiceID]
+		if inv == nil {
+			inv = &invoice{first: l, subs: map[string]bool{}}
+			invoices[l.InvoiceID] = inv
+		}
+		if l.Kind == schemas.KindSubscription || l.Kind == schemas.KindOneTime {
+			inv.total += l.Amount
+		}
+		if l.SubscriptionID != "" {
+			inv.subs[l.SubscriptionID] = true
+		}
+	}
+	added := false
+	for _, t := range out.Transactions {
+		inv := invoices[t.InvoiceID]
+		if t.Type != "refund" || t.Result != "successful" || inv == nil {
+			continue
+		}
+		amount := t.Amount
+		if amount == schemas.NoAmount {
+			amount = inv.total
+		}
+		sub := ""
+		if len(inv.subs) == 1 {
+			for s := range inv.subs {
+				sub = s
+			}
+		}
+		out.Lines = append(out.Lines, &schemas.InvoiceLine{
+			Source: source, InvoiceID: t.InvoiceID, LineID: refundLinePrefix + t.TransactionID, CustomerID: inv.first.CustomerID,
+			SubscriptionID: sub, Kind: schemas.KindRefund, InvoiceDate: t.Date, PeriodStart: t.Date, PeriodEnd: t.Date,
+			Amount: amount, Quantity: 1, PaidAt: t.Date, Currency: inv.first.Currency, Origin: t.Origin,
+		})
+		added = true
+	}
+	if added {
+		slices.SortFunc(out.Lines, byLine)
+	}
 }
 
 // tableChanges counts, for each table, the rows stored before and kept
@@ -306,6 +386,7 @@ func (n *normalizer) joinItems(source string, stored *Batch) {
 		known[l.InvoiceID] = invoiceHeader{customerID: l.CustomerID, date: l.InvoiceDate, currency: l.Currency, ref: noRef}
 	}
 	seq := map[string]int{}
+	kindOf := map[string]string{} // the kind of each line id of an invoice
 	for _, it := range n.items {
 		l := it.line
 		h, ok := n.headers[l.InvoiceID]
@@ -324,6 +405,16 @@ func (n *normalizer) joinItems(source string, stored *Batch) {
 		seq[l.InvoiceID]++
 		if l.LineID == "" {
 			l.LineID = fmt.Sprint(seq[l.InvoiceID])
+		}
+		// Line item ids are scoped by type, as ChartMogul scopes them: a
+		// one-time item may carry the id of the invoice's subscription item.
+		// Both are kept, the later under id/type; one of the same type
+		// sent again supersedes the earlier (and is named).
+		key := l.InvoiceID + "\x00" + l.LineID
+		if kind, seen := kindOf[key]; seen && kind != l.Kind {
+			l.LineID += "/" + l.Kind
+		} else if !seen {
+			kindOf[key] = l.Kind
 		}
 		if l.PlanID == "" && it.planUUID != "" {
 			if id, ok := n.planUUID[it.planUUID]; ok {

@@ -218,6 +218,13 @@ func toTransaction(rec *extract.Record) (schemas.Transaction, error) {
 		Result:        strings.ToLower(r.text("result", true)),
 		Date:          r.time("date", true),
 		Origin:        rec.Origin,
+		Amount:        schemas.NoAmount,
+	}
+	if v := rec.Get("amount"); v.Present() {
+		t.Amount = r.amount("amount", false)
+		if r.err == nil && t.Amount < 0 {
+			r.fail("amount", "must not be negative, got %d", t.Amount)
+		}
 	}
 	if r.err == nil && t.Type != "payment" && t.Type != "refund" {
 		r.fail("type", "%q is not one of payment, refund", t.Type)
@@ -251,6 +258,15 @@ func toEvent(rec *extract.Record) (schemas.SubscriptionEvent, error) {
 		Currency:       r.currency("currency", false),
 		Quantity:       r.integer("quantity", false, 1),
 		Origin:         rec.Origin,
+		Disabled:       r.boolean("disabled"),
+	}
+	// MRR is net of tax: tax_amount_in_cents comes off the amount, as it
+	// does from an invoice line's.
+	if tax := r.amount("tax", false); r.err == nil && tax != 0 {
+		if tax < 0 || tax > ev.Amount {
+			r.fail("tax", "%d is not between 0 and the amount (%d)", tax, ev.Amount)
+		}
+		ev.Amount -= tax
 	}
 	typ := strings.ToLower(r.text("type", true))
 	if t, ok := chartmogulEventTypes[typ]; ok {
