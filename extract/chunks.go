@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -37,6 +38,7 @@ var maxRecord = 256 << 20
 
 // chunk is a run of whole records of one file.
 type chunk struct {
+	path   string // the file, for its errors
 	kind   chunkKind
 	data   []byte   // NDJSON, CSV: the records' text
 	line   int      // the line data starts on
@@ -100,7 +102,7 @@ func cutChunks(ctx context.Context, path string, r io.Reader, kind chunkKind, em
 			}
 		}
 		if cut > 0 {
-			if err := emit(&chunk{kind: kind, data: buf[:cut], line: line, header: header}); err != nil {
+			if err := emit(&chunk{path: path, kind: kind, data: buf[:cut], line: line, header: header}); err != nil {
 				return err
 			}
 			line += bytes.Count(buf[:cut], []byte{'\n'})
@@ -203,6 +205,31 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 		obj.line = line
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		obj.raw, obj.text = obj.raw[:0], nil
+		lines := strings.Count(text, "\n") + 1
+		var ce *csvError
+		if errors.As(perr, &ce) {
+			// A record that cannot be parsed runs to the line of its problem
+			// (at the end of the file, its last line's).
+			at := min(ce.at, len(b))
+			if at == len(b) { // a last line break, or a lone \r at the end, starts no line
+				if at > i && b[at-1] == '\r' {
+					at--
+				}
+				if at > i && b[at-1] == '\n' {
+					at--
+				}
+			}
+			lines = bytes.Count(b[i:at], []byte{'\n'}) + 1
+		}
+		if lines > 1 && (perr != nil || len(spans) != len(c.header)) {
+			// A quoted field ran over line breaks into a record that is not
+			// one: an unclosed quote has swallowed the records after it.
+			what := fmt.Sprintf("it makes a record of %d lines and %d cells, and the header has %d", lines, len(spans), len(c.header))
+			if perr != nil {
+				what = fmt.Sprintf("the %d lines after it do not make a record (%v)", lines-1, perr)
+			}
+			return &FileError{Path: c.path, Line: line, Err: fmt.Errorf("a quoted field opens on this line and runs over line breaks, but %s: an unclosed quote? The file is refused: the records after it cannot be told apart", what)}
+		}
 		if perr != nil {
 			obj.raw = appendJSONString(obj.raw, text)
 			obj.err = fmt.Errorf("CSV row cannot be parsed: %v", perr)
@@ -328,6 +355,16 @@ func csvBoundary(buf []byte) int {
 	}
 }
 
+// csvError is a record that cannot be parsed (csv.ErrQuote or
+// csv.ErrBareQuote), and where in the text its problem is.
+type csvError struct {
+	err error
+	at  int
+}
+
+func (e *csvError) Error() string { return e.err.Error() }
+func (e *csvError) Unwrap() error { return e.err }
+
 // csvSpan is one cell of a record: its bytes, and whether they hold
 // escaped quotes or line breaks to undo.
 type csvSpan struct {
@@ -368,7 +405,7 @@ func csvRecord(b []byte, i int, eof bool, spans []csvSpan) (end int, whole bool,
 			for {
 				q := bytes.IndexByte(b[j:], '"')
 				if q < 0 { // not closed: encoding/csv reads to the end
-					return len(b), eof, spans, csv.ErrQuote
+					return len(b), eof, spans, &csvError{csv.ErrQuote, len(b)}
 				}
 				j += q
 				if !escaped && bytes.IndexByte(b[start:j], '\r') >= 0 {
@@ -390,7 +427,7 @@ func csvRecord(b []byte, i int, eof bool, spans []csvSpan) (end int, whole bool,
 					i = j + 2
 				default:
 					end, whole := lineEnd(j + 1)
-					return end, whole, spans, csv.ErrQuote
+					return end, whole, spans, &csvError{csv.ErrQuote, j + 1}
 				}
 				break
 			}
@@ -400,7 +437,7 @@ func csvRecord(b []byte, i int, eof bool, spans []csvSpan) (end int, whole bool,
 		for j < len(b) && b[j] != ',' && b[j] != '\n' {
 			if b[j] == '"' {
 				end, whole := lineEnd(j)
-				return end, whole, spans, csv.ErrBareQuote
+				return end, whole, spans, &csvError{csv.ErrBareQuote, j}
 			}
 			j++
 		}

@@ -41,11 +41,19 @@ func viaEncodingCSV(doc string) (header string, rows []csvRow) {
 		switch {
 		case errors.As(err, &pe):
 			row.line, row.err = pe.StartLine, pe.Err.Error()
+			if !first && pe.Line > pe.StartLine {
+				// A quote ran over line breaks into no record: the file
+				// is refused (unclosedQuote).
+				return unclosedQuote(pe.StartLine), nil
+			}
 		case err != nil:
 			panic(err)
 		default:
 			row.line, _ = r.FieldPos(0)
 			row.cells = strings.Join(rec, "|")
+			if !first && len(rec) != len(strings.Split(header, "|")) && strings.Contains(row.cells, "\n") {
+				return unclosedQuote(row.line), nil // a record of lines and cells that are not one
+			}
 		}
 		if first {
 			first = false
@@ -61,6 +69,10 @@ func viaEncodingCSV(doc string) (header string, rows []csvRow) {
 		rows = append(rows, row)
 	}
 }
+
+// unclosedQuote is how both readers' results say a file was refused for a
+// quoted field that ran over line breaks into no record.
+func unclosedQuote(line int) string { return fmt.Sprintf("error: unclosed quote at line %d", line) }
 
 // viaChunks reads it with the chunked reader, in chunks of size bytes.
 func viaChunks(t *testing.T, doc string, size int) (header string, rows []csvRow) {
@@ -83,6 +95,9 @@ func viaChunks(t *testing.T, doc string, size int) (header string, rows []csvRow
 	})
 	var fe *FileError
 	if errors.As(err, &fe) {
+		if strings.Contains(fe.Err.Error(), "a quoted field opens on this line") {
+			return unclosedQuote(fe.Line), nil
+		}
 		return "error: " + strings.TrimPrefix(fe.Err.Error(), "header: "), nil
 	}
 	if err != nil {

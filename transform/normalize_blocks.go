@@ -50,13 +50,19 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 		})
 	}()
 	var wg sync.WaitGroup
+	var blockErr error
+	var once sync.Once
 	for range workers {
 		wg.Go(func() {
 			hint := 0 // lines in this worker's last block: most blocks are alike
 			for j := range jobs {
 				part := newNormalizer(n.runID)
 				part.lines = make([]pendingLine, 0, hint+hint/8)
-				j.block.Each(part.add) // add never fails
+				// add never fails; a block does when its file is broken.
+				if err := j.block.Each(part.add); err != nil {
+					once.Do(func() { blockErr = err })
+					cancel()
+				}
 				hint = len(part.lines)
 				select {
 				case results <- done{j.seq, part}:
@@ -80,6 +86,9 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 			<-slots
 			next++
 		}
+	}
+	if blockErr != nil {
+		return blockErr
 	}
 	if readErr != nil {
 		return readErr

@@ -56,6 +56,10 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 	if warehouse == "" {
 		warehouse = demoWarehouse
 	}
+	// The warehouse first: the exports are written into it.
+	if _, err := store.Open(warehouse); err != nil {
+		return err
+	}
 	dir := filepath.Join(warehouse, "demo-exports")
 	// The exports lie in the warehouse: their config names it, so that
 	// `-c DIR/config.yaml` finds the demo's tables.

@@ -38,11 +38,39 @@ func Open(dir string) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open warehouse %s: %w", dir, err)
 	}
+	if err := notForeign(abs); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(abs, StateDir), 0o755); err != nil {
 		return nil, fmt.Errorf("open warehouse %s: %w", dir, err)
 	}
 	w := &Warehouse{Dir: abs}
 	return w, w.recover()
+}
+
+// ErrForeign is a directory that holds other things than a warehouse:
+// mrrflow does not write into it.
+var ErrForeign = errors.New("not a warehouse")
+
+// notForeign refuses a directory that exists, is not empty and is not a
+// warehouse (warehouse: / or a home directory, by mistake).
+func notForeign(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, StateDir)); err == nil {
+		return nil
+	}
+	f, err := os.Open(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open warehouse %s: %w", dir, err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && len(names) == 0 {
+		return nil // empty (io.EOF), or not a directory: MkdirAll says which
+	}
+	return fmt.Errorf("%w: %s holds other files (%s, ...) and no %s: name an empty or new directory as the warehouse", ErrForeign, dir, names[0], StateDir)
 }
 
 // ErrNoWarehouse is a directory that holds no warehouse, opened to read.

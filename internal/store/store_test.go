@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,36 @@ func TestLockNamesHolderAndStaleLockIsTakenOver(t *testing.T) {
 		t.Errorf("holder = %+v", h)
 	}
 	l.Unlock()
+}
+
+// A directory that holds other things than a warehouse is refused, and
+// nothing is written into it; an empty or new one becomes a warehouse;
+// opening to read creates nothing.
+func TestForeignDirectoryAndReadOnlyOpen(t *testing.T) {
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(foreign); !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), "notes.txt") {
+		t.Errorf("a foreign directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(foreign); len(entries) != 1 {
+		t.Errorf("something was written into the foreign directory: %v", entries)
+	}
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := OpenExisting(missing); !errors.Is(err, ErrNoWarehouse) {
+		t.Errorf("reading a missing warehouse: %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("reading created %s", missing)
+	}
+	if _, err := Open(missing); err != nil {
+		t.Fatalf("a new directory: %v", err)
+	}
+	if _, err := Open(missing); err != nil {
+		t.Errorf("the warehouse again: %v", err)
+	}
+	if _, err := OpenExisting(missing); err != nil {
+		t.Errorf("reading the warehouse: %v", err)
+	}
 }
