@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ type Config struct {
 	// MaxRejectedRows makes a run that rejects more rows than this exit
 	// with code 3; nil means no limit.
 	MaxRejectedRows *int `yaml:"max_rejected_rows"`
+	// MaxShrink is the largest share of a replace source's stored records
+	// one delivery may remove (0.5, or "50%"); a run that would remove more
+	// fails before it publishes, unless it is given --allow-shrink.
+	MaxShrink Share `yaml:"max_shrink"`
 
 	// File is the path the config was read from ("" for one built in code).
 	File string `yaml:"-"`
@@ -60,6 +65,12 @@ const (
 	ModeReplace = "replace"
 )
 
+// How sources write money (Source.Amounts).
+const (
+	AmountsMinor = "minor"
+	AmountsMajor = "major"
+)
+
 // Sink says where the marts are loaded besides the local warehouse.
 type Sink struct {
 	Kind            string `yaml:"kind"`
@@ -83,8 +94,27 @@ func Default() *Config {
 			Cancellation:   CancelPeriodEnd,
 			Refunds:        RefundReduceMRR,
 		},
-		Sink: Sink{Kind: "local"},
+		Sink:      Sink{Kind: "local"},
+		MaxShrink: 0.5,
 	}
+}
+
+// Share is a fraction from 0 to 1, written 0.25 or "25%".
+type Share float64
+
+// UnmarshalYAML reads a number or a percentage.
+func (s *Share) UnmarshalYAML(n *yaml.Node) error {
+	text := strings.TrimSpace(n.Value)
+	div := 1.0
+	if strings.HasSuffix(text, "%") {
+		text, div = strings.TrimSpace(strings.TrimSuffix(text, "%")), 100
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a share (0.5, or 50%%)", n.Line, n.Value)}}
+	}
+	*s = Share(f / div)
+	return nil
 }
 
 // ErrConfig marks every error about the config's content, so that callers

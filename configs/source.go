@@ -21,6 +21,14 @@ type Source struct {
 	// Mode is upsert (records persist until sent again) or replace (each
 	// read is the source's whole state). Empty means the kind's default.
 	Mode string `yaml:"mode"`
+	// Amounts says how the source writes money: minor (the default: integer
+	// minor units, cents) or major (decimal major units, 99.50), converted
+	// by the currency's digits, exactly.
+	Amounts string `yaml:"amounts"`
+
+	// AllowEmpty lets a file of the source hold no record (the run's
+	// --allow-shrink); not a key.
+	AllowEmpty bool `yaml:"-"`
 
 	// Dir is the directory of the config file the source was read from:
 	// Path keys are resolved against it, and records name their files
@@ -41,14 +49,15 @@ type Source struct {
 type Path string
 
 // commonKeys are the keys of every source, decoded by Source itself.
-var commonKeys = []string{"name", "kind", "mode", "policies"}
+var commonKeys = []string{"name", "kind", "mode", "amounts", "policies"}
 
 // UnmarshalYAML decodes the common keys and keeps the block for the kind.
 func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	var common struct {
-		Name string `yaml:"name"`
-		Kind string `yaml:"kind"`
-		Mode string `yaml:"mode"`
+		Name    string `yaml:"name"`
+		Kind    string `yaml:"kind"`
+		Mode    string `yaml:"mode"`
+		Amounts string `yaml:"amounts"`
 	}
 	if n.Kind != yaml.MappingNode {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a source is a mapping of keys", n.Line)}}
@@ -63,7 +72,7 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	if err := sub.Decode(&common); err != nil {
 		return err
 	}
-	s.Name, s.Kind, s.Mode, s.node = common.Name, common.Kind, common.Mode, n
+	s.Name, s.Kind, s.Mode, s.Amounts, s.node = common.Name, common.Kind, common.Mode, common.Amounts, n
 	s.policies = mappingValue(n, "policies")
 	return nil
 }
@@ -80,7 +89,8 @@ func NewSource(name, kind, dir string, keys map[string]any) (Source, error) {
 		return Source{}, err
 	}
 	mode, _ := keys["mode"].(string)
-	return Source{Name: name, Kind: kind, Mode: mode, Dir: dir, node: &n, policies: mappingValue(&n, "policies"), lookup: noEnv}, nil
+	amounts, _ := keys["amounts"].(string)
+	return Source{Name: name, Kind: kind, Mode: mode, Amounts: amounts, Dir: dir, node: &n, policies: mappingValue(&n, "policies"), lookup: noEnv}, nil
 }
 
 // noEnv is the environment of a config made in code: none.

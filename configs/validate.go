@@ -35,6 +35,9 @@ func (c *Config) Validate() error {
 	if err := c.Policies.validate(c); err != nil {
 		return err
 	}
+	if c.MaxShrink < 0 || c.MaxShrink > 1 {
+		return c.errorf("max_shrink", "must be a share from 0 to 1 (0.5, or 50%%), not %g", float64(c.MaxShrink))
+	}
 	if c.MaxRejectedRows != nil && *c.MaxRejectedRows < 0 {
 		return c.errorf("max_rejected_rows", "must be >= 0")
 	}
@@ -61,6 +64,11 @@ func (c *Config) Validate() error {
 		case "", ModeUpsert, ModeReplace:
 		default:
 			return c.errorf(SourceField(i, "mode"), "%q is neither upsert nor replace", s.Mode)
+		}
+		switch s.Amounts {
+		case "", AmountsMinor, AmountsMajor:
+		default:
+			return c.errorf(SourceField(i, "amounts"), "%q is neither minor (integer cents) nor major (decimal units)", s.Amounts)
 		}
 		if _, err := c.PoliciesOf(*s, nil); err != nil {
 			return err

@@ -98,7 +98,9 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 	rec := &Record{}
 	for _, path := range paths {
 		file := originPath(c.src, path)
+		records := 0
 		emit := func(e schemas.Entity, fields map[string]string, origin string, o *object, header bool) error {
+			records++
 			rec.reset(c.src.Name, e, origin)
 			rec.spelling = chartmogulSpellings[e]
 			rec.raw = o.rawJSON
@@ -141,6 +143,9 @@ func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error 
 		err := readFileRouted(ctx, path, arrays, func(o *object) error {
 			return emit(schemas.EntityInvoice, nil, at(o), &object{raw: o.raw, err: fmt.Errorf("not an import document: expected an object with customers, plans, invoices, line_items, transactions or subscription_events (or one of them in the singular, as an API call's body)")}, false)
 		})
+		if err == nil {
+			err = emptyFile(c.src, path, records)
+		}
 		if err != nil {
 			return fmt.Errorf("read %s: %w", c.src.Name, err)
 		}

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"bufio"
 	"compress/gzip"
 	"context"
@@ -67,6 +68,21 @@ func (e *FileError) Unwrap() error { return e.Err }
 
 // ErrNoFiles is a glob pattern that matches no file.
 var ErrNoFiles = errors.New("no file matches")
+
+// ErrEmptyFile is a file of a replace source that holds no record: a
+// suspicious delivery (a failed export, a truncated upload), which stops
+// the run before it replaces anything, unless the run allows it
+// (--allow-shrink).
+var ErrEmptyFile = errors.New("the file holds no record (a failed export? if it really is empty, run with --allow-shrink)")
+
+// emptyFile is the error of a file that yielded no record, or nil when the
+// source allows empty files.
+func emptyFile(src configs.Source, path string, records int) error {
+	if records > 0 || src.AllowEmpty {
+		return nil
+	}
+	return &FileError{Path: path, Err: ErrEmptyFile}
+}
 
 // expandGlob returns the files a pattern names, sorted.
 func expandGlob(pattern string) ([]string, error) {
@@ -166,6 +182,7 @@ func cutFile(ctx context.Context, path string, arrays map[string]rawHandler, rec
 		defer gz.Close()
 		r = gz
 	}
+	r = skipBOM(r)
 	switch format(path) {
 	case "json":
 		return readJSON(ctx, path, bufio.NewReaderSize(r, 256<<10), arrays, records)
@@ -175,6 +192,19 @@ func cutFile(ctx context.Context, path string, arrays map[string]rawHandler, rec
 		return cutChunks(ctx, path, r, chunkCSV, emit)
 	}
 	return &FileError{Path: path, Err: errors.New("unknown format: name it .json, .ndjson, .jsonl or .csv (optionally .gz)")}
+}
+
+// utf8BOM is the byte order mark some tools (Excel, PowerShell) write at
+// the start of a UTF-8 file.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// skipBOM reads r without a UTF-8 byte order mark at its start.
+func skipBOM(r io.Reader) io.Reader {
+	br := bufio.NewReaderSize(r, 256<<10)
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
+		br.Discard(3)
+	}
+	return br
 }
 
 // readJSON streams a JSON array of objects to records, the arrays of an

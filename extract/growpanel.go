@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,6 +80,51 @@ var (
 	}
 )
 
+// growpanelRequired are the fields each GrowPanel file must have a column
+// for (transform rejects a record without them).
+var growpanelRequired = map[schemas.Entity][]string{
+	schemas.EntityPlan:     {"plan_id", "interval_unit"},
+	schemas.EntityCustomer: {"customer_id"},
+	schemas.EntityInvoice:  {"invoice_id", "customer_id", "kind", "invoice_date", "amount", "currency"},
+}
+
+// checkHeader refuses a CSV header that lacks a column for a required
+// field: every row would be rejected for it. Names match exactly, as in
+// the export formats; the error names what is missing and what is there.
+func checkHeader(header []string, st growpanelStep) error {
+	has := map[string]bool{}
+	for _, h := range header {
+		if c, ok := st.fields[h]; ok {
+			has[c] = true
+		}
+	}
+	var missing []string
+	for _, req := range growpanelRequired[st.entity] {
+		if has[req] {
+			continue
+		}
+		var names []string
+		for sender, c := range st.fields {
+			if c == req {
+				names = append(names, sender)
+			}
+		}
+		slices.Sort(names)
+		missing = append(missing, strings.Join(names, " or "))
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	hint := ""
+	for _, h := range header {
+		if _, ok := st.fields[strings.ToLower(h)]; ok && h != strings.ToLower(h) {
+			hint = fmt.Sprintf(" (column names are lower case: %q is not %q)", h, strings.ToLower(h))
+			break
+		}
+	}
+	return fmt.Errorf("the header of %s lacks the columns %s; it has %s%s", st.plural, strings.Join(missing, ", "), strings.Join(header, ", "), hint)
+}
+
 // growpanelStep is one of the three files of a GrowPanel export.
 type growpanelStep struct {
 	pattern, plural string
@@ -111,7 +157,17 @@ func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) err
 		}
 		for _, path := range paths {
 			origin := originPath(g.src, path)
+			checked, records := false, 0
 			emit := func(c *chunk) error {
+				if c.kind == chunkCSV && !checked {
+					checked = true
+					if err := checkHeader(c.header, st); err != nil {
+						return &FileError{Path: path, Line: 1, Err: err}
+					}
+				}
+				if len(c.raws) > 0 || len(bytes.TrimSpace(c.data)) > 0 {
+					records++
+				}
 				return fn(&growpanelBlock{source: g.src.Name, path: origin, step: st, chunk: c})
 			}
 			// A JSON document's records go out 1,024 at a time.
@@ -128,6 +184,9 @@ func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) err
 			err := cutFile(ctx, path, map[string]rawHandler{st.plural: batch}, batch, emit)
 			if err == nil && len(pending.raws) > 0 {
 				err = emit(pending)
+			}
+			if err == nil {
+				err = emptyFile(g.src, path, records)
 			}
 			if err != nil {
 				return fmt.Errorf("read %s %s: %w", g.src.Name, st.plural, err)

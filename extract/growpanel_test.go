@@ -83,9 +83,9 @@ func TestGrowPanelFormatsAndSpellings(t *testing.T) {
 ]}`,
 		"customers.ndjson.gz": `{"id": "c1", "created": "2024-01-01T00:00:00Z", "metadata": {"industry": "Tech", "size": 50}}` + "\n\n" +
 			`{"id": "c2", "created_date": "2024-01-02T00:00:00Z", "custom_variables": {"tier": "gold"}, "data_source": "ds_1"}` + "\n",
-		"invoices.csv": "id,customer_id,type,date,amount_cents,start_date,notes\n" +
-			"i1,c1,subscription,2024-01-01,9900,2024-01-01,\"two\nlines\"\n" +
-			"i2,c2,one-time,2024-01-05,500,,\n",
+		"invoices.csv": "id,customer_id,type,date,amount_cents,start_date,notes,currency\n" +
+			"i1,c1,subscription,2024-01-01,9900,2024-01-01,\"two\nlines\",usd\n" +
+			"i2,c2,one-time,2024-01-05,500,,,usd\n",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestGrowPanelRecordErrors(t *testing.T) {
 	got, err := extractAll(t, map[string]string{
 		"plans.json":       `[{"id": "a", "interval": "month", "billing_freq": "year"}, 42]`,
 		"customers.ndjson": `{"id": "c1"` + "\n",
-		"invoices.csv":     "id,customer_id\ni1,c1,extra\n",
+		"invoices.csv":     "id,customer_id,type,date,amount,currency\ni1,c1,subscription,2024-01-01,100,usd,extra\n",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestGrowPanelRecordErrors(t *testing.T) {
 		`fields interval ("month") and billing_freq ("year") disagree`,
 		"not a JSON object: found a JSON number",
 		"line is not valid JSON: unexpected end of JSON input",
-		"row has 3 cells, the header has 2",
+		"row has 7 cells, the header has 6",
 	}
 	if len(got) != len(wantErrs) {
 		t.Fatalf("got %d records: %v", len(got), got)

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"unicode/utf8"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -68,6 +69,9 @@ type Record struct {
 	// Header marks an invoice record that carries no line of its own: its
 	// lines arrive as line_item records naming its invoice_id.
 	Header bool
+	// MajorUnits marks a record of a source whose amounts are in major
+	// units (amounts: major); its reader sets it.
+	MajorUnits bool
 
 	// spelling names each canonical field as the sender's format spells it,
 	// for errors about a field the record lacks.
@@ -83,7 +87,7 @@ const maxSlotted = 48
 
 func (r *Record) reset(source string, e schemas.Entity, origin string) {
 	r.Source, r.Entity, r.Origin = source, e, origin
-	r.Raw, r.raw, r.Err, r.Attrs, r.Header, r.spelling = r.Raw[:0], nil, nil, nil, false, nil
+	r.Raw, r.raw, r.Err, r.Attrs, r.Header, r.spelling, r.MajorUnits = r.Raw[:0], nil, nil, nil, false, nil, false
 	r.fields = r.fields[:0]
 	r.slots = [64]uint8{}
 }
@@ -174,6 +178,37 @@ func (r *Record) Set(name, sourceName string, v Value) {
 		}
 		r.slots[h&63] = uint8(len(r.fields))
 	}
+}
+
+// InvalidUTF8 finds a value (or attribute) that is not valid UTF-8: the
+// sender's name of its field and the byte offset of the first bad byte.
+func (r *Record) InvalidUTF8() (field string, offset int, bad bool) {
+	for i := range r.fields {
+		if v := r.fields[i].value.Text; !utf8.ValidString(v) {
+			return r.fields[i].source, badByte(v), true
+		}
+	}
+	for k, v := range r.Attrs {
+		if !utf8.ValidString(k) {
+			return k, badByte(k), true
+		}
+		if !utf8.ValidString(v) {
+			return k, badByte(v), true
+		}
+	}
+	return "", 0, false
+}
+
+// badByte is the offset of the first byte of s that is not valid UTF-8.
+func badByte(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // SetAttr stores a customer attribute.

@@ -73,8 +73,9 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			return fmt.Errorf("source %s: %w", p.src.Name, err)
 		}
+		data = bytes.TrimPrefix(data, utf8BOM)
 		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(data, &doc); err != nil {
 			return payloadError(path, data, err)
@@ -102,6 +103,13 @@ func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) err
 			var items []json.RawMessage
 			if err := json.Unmarshal(raw, &items); err != nil {
 				return &FileError{Path: path, Err: fmt.Errorf("%s must be an array of objects", part.key)}
+			}
+			if part.entity == schemas.EntitySubscription {
+				// The payload is the source's whole state: none at all is a
+				// suspicious delivery, not a company that lost every customer.
+				if err := emptyFile(p.src, path, len(items)); err != nil {
+					return err
+				}
 			}
 			spelling := spellings(part.fields)
 			for i, item := range items {

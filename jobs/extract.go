@@ -2,6 +2,9 @@ package jobs
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +33,9 @@ func (r *run) extract(ctx context.Context) error {
 // extractSource is the extract step of one source.
 func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, error) {
 	mode := extract.Mode(src)
+	// An empty file of a replace source would replace its state with
+	// nothing; one of an upsert source changes nothing.
+	src.AllowEmpty = r.opt.AllowShrink || mode == configs.ModeUpsert
 	ex, err := extract.Open(src)
 	if err != nil {
 		return nil, err
@@ -59,6 +65,9 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		p.Done() // (blocks are counted as they are done, after the read)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkShrink(src.Name, mode, res.Tables); err != nil {
 		return nil, err
 	}
 	if inc != nil && inc.CursorColumn() != "" {
@@ -98,6 +107,28 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	r.rec.Sources = append(r.rec.Sources, sr)
 	r.logSource(sr, res)
 	return s, nil
+}
+
+// checkShrink stops a replace source's delivery that would remove more of
+// a table's stored rows than max_shrink allows, unless the run allows it.
+func (r *run) checkShrink(source, mode string, tables map[string]transform.TableChange) error {
+	if mode != configs.ModeReplace {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		t := tables[name]
+		if t.Before == 0 || float64(t.Removed) <= float64(r.cfg.MaxShrink)*float64(t.Before) {
+			continue
+		}
+		if r.opt.AllowShrink {
+			r.log.Warn().Str("source", source).Str("table", name).Int("removed", t.Removed).Int("stored", t.Before).
+				Msg("the delivery removes more than max_shrink of the stored rows; allowed by --allow-shrink")
+			continue
+		}
+		return fmt.Errorf("source %s: %w: it would remove %d of the %d stored rows of %s (max_shrink is %g%%): a partial export? Nothing was replaced; if the source really shrank, run with --allow-shrink",
+			source, ErrShrink, t.Removed, t.Before, name, 100*float64(r.cfg.MaxShrink))
+	}
+	return nil
 }
 
 // removedAny says whether a delivery removed stored rows.

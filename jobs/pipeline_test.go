@@ -92,7 +92,7 @@ i10,c6,pro,subscription,2024-02-01T00:00:00Z,9900,usd
 		"customer,c3,customers.ndjson:3,field created: \"yesterday\" is not an ISO 8601 date-time",
 		"customer,c4,customers.ndjson:4,fields created (\"2024-01-01T00:00:00Z\") and created_date (\"2024-02-01T00:00:00Z\") disagree",
 		"customer,,customers.ndjson:5,line is not valid JSON:",
-		"invoice,i2,invoices.csv:3,field amount: must be an integer number of minor units (cents), got 99.5",
+		"invoice,i2,invoices.csv:3,field amount: must be an integer number of minor units (cents), got \"99.5\"",
 		"invoice,i3,invoices.csv:4,field invoice_date: \"not a date\" is not an ISO 8601 date-time",
 		"invoice,i4,invoices.csv:5,customer \"c9\" does not exist in source \"billing\"",
 		"invoice,i5,invoices.csv:6,customer \"c2\" was rejected: field country: \"USA\" is not an ISO 3166 alpha-2 country code",

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,14 @@ type Options struct {
 	// PartitionLines is the most invoice lines the engine computes at
 	// once (metrics.Options); 0 is the engine's default.
 	PartitionLines int
+	// AllowShrink lets a delivery hold an empty file, and a replace
+	// source's delivery remove more of its records than max_shrink.
+	AllowShrink bool
 }
+
+// ErrShrink is a delivery that would remove more of a source's stored
+// records than max_shrink allows: the run stops before it replaces them.
+var ErrShrink = errors.New("the delivery would remove more stored records than max_shrink allows")
 
 // Run runs one full job, as its steps: lock the warehouse, extract and
 // normalize every source, compute the marts, load them into the run's

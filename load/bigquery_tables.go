@@ -101,7 +101,7 @@ func (b *BigQuery) ensureViews(ctx context.Context) error {
 	for _, c := range schemas.MRRMonthly.Columns {
 		if c.Type.ID() == arrow.INT64 && strings.Contains(c.Doc, "minor units") {
 			// Quoted: "new" is a reserved word.
-			cols = append(cols, fmt.Sprintf("CAST(`%s` AS NUMERIC) / POW(10, CASE currency WHEN 'jpy' THEN 0 WHEN 'krw' THEN 0 WHEN 'kwd' THEN 3 WHEN 'bhd' THEN 3 ELSE 2 END) AS `%s`", c.Name, c.Name))
+			cols = append(cols, fmt.Sprintf("CAST(`%s` AS NUMERIC) / POW(10, %s) AS `%s`", c.Name, minorDigitsSQL(), c.Name))
 		} else {
 			cols = append(cols, "`"+c.Name+"`")
 		}
@@ -120,4 +120,12 @@ func (b *BigQuery) ensureViews(ctx context.Context) error {
 		_, err = view.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: query}, md.ETag)
 		return err
 	})
+}
+
+// minorDigitsSQL is the number of decimals of the row's currency, as SQL:
+// the lists of schemas.MinorDigits.
+func minorDigitsSQL() string {
+	quote := func(cs []string) string { return "'" + strings.Join(cs, "', '") + "'" }
+	return fmt.Sprintf("CASE WHEN currency IN (%s) THEN 0 WHEN currency IN (%s) THEN 3 ELSE 2 END",
+		quote(schemas.ZeroDecimalCurrencies), quote(schemas.ThreeDecimalCurrencies))
 }

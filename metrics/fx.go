@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"github.com/mrrflow/mrrflow/schemas"
 	"math/big"
 	"slices"
 	"strings"
@@ -31,17 +32,6 @@ type fxTable struct {
 	points [][]fxPoint // by currency code; nil for the reporting currency
 }
 
-// minorDigits is the number of decimals of a currency's minor unit.
-func minorDigits(cur string) int {
-	switch cur {
-	case "bif", "clp", "djf", "gnf", "isk", "jpy", "kmf", "krw", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf":
-		return 0
-	case "bhd", "iqd", "jod", "kwd", "lyd", "omr", "tnd":
-		return 3
-	}
-	return 2
-}
-
 // newFX builds the rate table for the currencies present.
 func newFX(rates []Rate, currencies []string, reporting string) (*fxTable, error) {
 	fx := &fxTable{points: make([][]fxPoint, len(currencies))}
@@ -58,7 +48,7 @@ func newFX(rates []Rate, currencies []string, reporting string) (*fxTable, error
 				return nil, fmt.Errorf("rate %q of %s on %s is not a positive decimal", r.Rate, cur, r.Day.Format(time.DateOnly))
 			}
 			// Minor units: scale by the difference of decimals.
-			shift := minorDigits(reporting) - minorDigits(cur)
+			shift := schemas.MinorDigits(reporting) - schemas.MinorDigits(cur)
 			pow := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(shift))), nil))
 			if shift >= 0 {
 				q.Mul(q, pow)

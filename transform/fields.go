@@ -28,7 +28,11 @@ const maxAmount = 1_000_000_000_000_000
 type reader struct {
 	rec *extract.Record
 	err error
+	// major reads amounts in major units (the source's amounts: major).
+	major bool
 }
+
+func newReader(rec *extract.Record) *reader { return &reader{rec: rec, major: rec.MajorUnits} }
 
 func (r *reader) fail(name, format string, args ...any) {
 	if r.err == nil {
@@ -76,24 +80,75 @@ func (r *reader) integer(name string, required bool, def int64) int64 {
 	return n
 }
 
-// amount reads an integer in minor units.
+// amount reads money: integer minor units (digits with an optional sign:
+// "9950", or a JSON integer), never a fraction or an exponent, which would
+// be an export in major units read at a hundredth of its value. With the
+// source's amounts: major, a decimal in major units ("99.50") converted by
+// the currency's digits, exactly.
 func (r *reader) amount(name string, required bool) int64 {
 	v := r.rec.Get(name)
-	if v.Kind == extract.Number || v.Kind == extract.Text {
-		if n, err := strconv.ParseInt(v.Text, 10, 64); err == nil && n <= maxAmount && n >= -maxAmount {
-			return n // the common case, in one step
+	if !v.Present() {
+		if required {
+			r.fail(name, "is required")
 		}
+		return 0
 	}
-	if v.Present() && strings.Contains(v.Text, ".") {
-		s := strings.TrimSpace(v.Text)
-		if f, err := strconv.ParseFloat(s, 64); err == nil && f != math.Trunc(f) {
-			r.fail(name, "must be an integer number of minor units (cents), got %s", s)
-			return 0
+	s := v.Text
+	if v.Kind == extract.Object || v.Kind == extract.Bool {
+		r.fail(name, "must be an integer number of minor units, got %s", s)
+		return 0
+	}
+	if r.major {
+		return r.majorAmount(name, strings.TrimSpace(s))
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		n, err = strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	}
+	if err != nil {
+		if r.err == nil {
+			r.fail(name, "must be an integer number of minor units (cents), got %q (an export in major units, 99.50, needs amounts: major on its source)", s)
 		}
+		return 0
 	}
-	n := r.integer(name, required, 0)
 	if n > maxAmount || n < -maxAmount {
 		r.fail(name, "%d is out of range (at most %d minor units)", n, int64(maxAmount))
+		return 0
+	}
+	return n
+}
+
+// majorAmount converts a decimal in major units to minor units of the
+// record's currency: exactly, or not at all (more decimals than the
+// currency has is an error).
+func (r *reader) majorAmount(name, s string) int64 {
+	cur := strings.ToLower(strings.TrimSpace(r.rec.Get("currency").Text))
+	if cur == "" {
+		cur = strings.ToLower(strings.TrimSpace(r.rec.Get("account_currency").Text))
+	}
+	if !IsCurrency(cur) {
+		r.fail(name, "%q is in major units (amounts: major), and the record names no currency to convert it by", s)
+		return 0
+	}
+	digits := schemas.MinorDigits(cur)
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, _ := strings.Cut(strings.TrimLeft(s, "+-"), ".")
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" || strings.Count(s, "-")+strings.Count(s, "+") > 1 {
+		r.fail(name, "must be a decimal number of %s (amounts: major), got %q", strings.ToUpper(cur), s)
+		return 0
+	}
+	if t := strings.TrimRight(frac, "0"); len(t) > digits {
+		r.fail(name, "%q has more decimals than %s's %d", s, strings.ToUpper(cur), digits)
+		return 0
+	}
+	frac += strings.Repeat("0", digits)
+	n, err := strconv.ParseInt(whole+frac[:digits], 10, 64)
+	if err != nil || n > maxAmount {
+		r.fail(name, "%q is out of range", s)
+		return 0
+	}
+	if neg {
+		n = -n
 	}
 	return n
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
@@ -62,6 +63,7 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	start := time.Now()
 	n := newNormalizer(runID)
 	n.res.Batch.Source = src.Name
+	n.major = src.Amounts == configs.AmountsMajor
 	var err error
 	if bx, ok := ex.(extract.BlockExtractor); ok && runtime.GOMAXPROCS(0) > 1 {
 		err = n.addBlocks(ctx, bx, runtime.GOMAXPROCS(0))
@@ -151,6 +153,8 @@ type normalizer struct {
 	rejected map[schemas.Entity]map[string]string
 	// removed counts, by table, the stored rows the delivery removed.
 	removed map[string]int
+	// major reads the source's amounts in major units.
+	major bool
 }
 
 type pendingLine struct {
@@ -167,9 +171,15 @@ type pendingEvent struct {
 
 func (n *normalizer) add(rec *extract.Record) error {
 	n.res.Read[rec.Entity]++
+	rec.MajorUnits = n.major
 	r := n.ledger.open(rec.Entity, rec.Origin)
 	if rec.Err != nil {
 		n.reject(rec, r, rec.Err.Error())
+		return nil
+	}
+	if field, at, bad := rec.InvalidUTF8(); bad {
+		// Never written: Parquet strings are UTF-8, and readers refuse others.
+		n.reject(rec, r, fmt.Sprintf("field %s: is not valid UTF-8 (byte %d): the file's encoding is not UTF-8?", field, at))
 		return nil
 	}
 	var err error
@@ -287,6 +297,8 @@ func (n *normalizer) reject(rec *extract.Record, r ref, reason string) {
 // (r) as rejected.
 func (n *normalizer) rejectID(r ref, source string, e schemas.Entity, id, origin, reason, raw string) {
 	n.ledger.settle(r, rejected)
+	// What is kept of a bad record is valid UTF-8: a bad byte reads U+FFFD.
+	id, origin, reason, raw = validUTF8(id), validUTF8(origin), validUTF8(reason), validUTF8(raw)
 	n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
 		RunID: n.runID, Source: source, Entity: e, RecordID: id, Origin: origin, Error: reason, Raw: raw,
 	})
@@ -348,6 +360,14 @@ func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers 
 		}
 	}
 	return ""
+}
+
+// validUTF8 is s with each byte that is not UTF-8 read as U+FFFD.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func quoted(s string) string { return fmt.Sprintf("%q", s) }

@@ -57,6 +57,7 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 			hint := 0 // lines in this worker's last block: most blocks are alike
 			for j := range jobs {
 				part := newNormalizer(n.runID)
+				part.major = n.major
 				part.lines = make([]pendingLine, 0, hint+hint/8)
 				// add never fails; a block does when its file is broken.
 				if err := j.block.Each(part.add); err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 func toCustomer(rec *extract.Record) (schemas.Customer, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	c := schemas.Customer{
 		Source:         rec.Source,
 		CustomerID:     r.text("customer_id", true),
@@ -29,7 +29,7 @@ func toCustomer(rec *extract.Record) (schemas.Customer, error) {
 }
 
 func toPlan(rec *extract.Record) (schemas.Plan, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	p := schemas.Plan{
 		Source:        rec.Source,
 		PlanID:        r.text("plan_id", true),
@@ -61,7 +61,7 @@ func toPlan(rec *extract.Record) (schemas.Plan, error) {
 // toLine validates an invoice line. Its period end is left NoTime when not
 // given: it defaults to one plan interval, known once plans are.
 func toLine(rec *extract.Record) (schemas.InvoiceLine, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	l := schemas.InvoiceLine{
 		Source:         rec.Source,
 		InvoiceID:      r.text("invoice_id", true),
@@ -143,7 +143,7 @@ type invoiceHeader struct {
 }
 
 func toHeader(rec *extract.Record) (string, invoiceHeader, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	id := r.text("invoice_id", true)
 	h := invoiceHeader{
 		customerID: r.text("customer_id", true),
@@ -164,7 +164,7 @@ type lineItem struct {
 }
 
 func toLineItem(rec *extract.Record) (lineItem, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	it := lineItem{raw: string(rec.RawJSON())}
 	l := &it.line
 	*l = schemas.InvoiceLine{
@@ -209,7 +209,7 @@ func toLineItem(rec *extract.Record) (lineItem, error) {
 }
 
 func toTransaction(rec *extract.Record) (schemas.Transaction, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	t := schemas.Transaction{
 		Source:        rec.Source,
 		TransactionID: r.text("transaction_id", true),
@@ -245,7 +245,7 @@ var chartmogulEventTypes = map[string]string{
 // toEvent validates a subscription event. Its interval may be left empty:
 // it then comes from its plan, known once plans are.
 func toEvent(rec *extract.Record) (schemas.SubscriptionEvent, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	ev := schemas.SubscriptionEvent{
 		Source:         rec.Source,
 		EventID:        r.text("event_id", true),
@@ -302,7 +302,7 @@ func isUnit(u string) bool {
 }
 
 func toContact(rec *extract.Record) (schemas.Contact, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	c := schemas.Contact{
 		Source:      rec.Source,
 		Email:       strings.ToLower(r.text("email", true)),
@@ -324,7 +324,7 @@ func toContact(rec *extract.Record) (schemas.Contact, error) {
 // company (the customer, keyed by domain) and its start and cancel events
 // (docs/RULES.md §3).
 func toSubscription(rec *extract.Record) (schemas.Customer, []schemas.SubscriptionEvent, error) {
-	r := &reader{rec: rec}
+	r := newReader(rec)
 	id := r.text("subscription_id", true)
 	domain := strings.ToLower(r.text("customer_id", true))
 	c := schemas.Customer{

@@ -26,6 +26,7 @@ func loadConfig(file string) (*configs.Config, error) {
 
 func backfillCmd(e env) *cobra.Command {
 	var configFile, from, to, source, warehouse string
+	var allowShrink bool
 	cmd := &cobra.Command{
 		Use:   "backfill -c FILE --from D --to D [--source S]",
 		Short: "Re-read a date range (database cursors rewound to --from), recompute, and report the months that changed",
@@ -44,7 +45,7 @@ func backfillCmd(e env) *cobra.Command {
 				return usageError{fmt.Errorf("--source: no source %q in %s", source, configFile)}
 			}
 			rec, err := jobs.Run(cmd.Context(), cfg, jobs.Options{Log: newLogger(e, false), Command: "backfill", Progress: newProgress(e),
-				Warehouse: warehouse, Backfill: &jobs.BackfillRange{From: f, To: t, Source: source}})
+				Warehouse: warehouse, Backfill: &jobs.BackfillRange{From: f, To: t, Source: source}, AllowShrink: allowShrink})
 			if err != nil {
 				return err
 			}
@@ -58,6 +59,7 @@ func backfillCmd(e env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file")
 	cmd.Flags().StringVar(&from, "from", "", "first day of the range (YYYY-MM-DD): database cursors are rewound to it")
+	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	cmd.Flags().StringVar(&to, "to", "", "last day of the range (YYYY-MM-DD)")
 	cmd.Flags().StringVar(&source, "source", "", "rewind only this source")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory, overriding the config's")

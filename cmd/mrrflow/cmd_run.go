@@ -24,6 +24,7 @@ func runCmd(e env) *cobra.Command {
 	var configFile, asOf, warehouse string
 	var verbose bool
 	var partitionLines int
+	var allowShrink bool
 	cmd := &cobra.Command{
 		Use:   "run [-c FILE]",
 		Short: "Run one full job: extract, normalize, compute, load (without -c: the demo)",
@@ -38,7 +39,7 @@ func runCmd(e env) *cobra.Command {
 				return err
 			}
 			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run", Progress: newProgress(e),
-				PartitionLines: partitionLines})
+				PartitionLines: partitionLines, AllowShrink: allowShrink})
 			return err
 		},
 	}
@@ -46,6 +47,7 @@ func runCmd(e env) *cobra.Command {
 	cmd.Flags().StringVar(&asOf, "as-of", "", "compute the state at the end of this day (YYYY-MM-DD), overriding as_of")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory, overriding the config's")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug lines too")
+	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	cmd.Flags().IntVar(&partitionLines, "partition-lines", 0, fmt.Sprintf("most invoice lines the engine computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	return cmd
 }
