@@ -1,10 +1,10 @@
 package extract
 
 import (
-	"unicode/utf8"
 	"encoding/json"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mrrflow/mrrflow/schemas"
 )
