@@ -309,3 +309,39 @@ func TestHostileDocuments(t *testing.T) {
 		})
 	}
 }
+
+// amounts: major reads decimals in the currency's units, exactly, and
+// refuses more decimals than the currency has.
+func TestAmountsInMajorUnits(t *testing.T) {
+	dir, wh := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"config.yaml": "as_of: 2024-03-31\nreporting_currency: usd\nfx_rates: fx.csv\nsources:\n" +
+			"  - {name: s, kind: growpanel, amounts: major, plans: plans.json, customers: customers.json, invoices: invoices.csv}\n",
+		"fx.csv":         "date,currency,rate\n2024-01-01,jpy,0.0067\n2024-01-01,kwd,3.25\n",
+		"plans.json":     `[{"id": "m", "name": "M", "interval": "month", "currency": "usd"}]`,
+		"customers.json": `[{"id": "c1", "name": "One"}]`,
+		"invoices.csv": "id,customer_id,plan_id,type,date,amount,currency\n" +
+			"u,c1,m,subscription,2024-01-01T00:00:00Z,99.50,usd\n" +
+			"j,c1,,one-time,2024-01-02T00:00:00Z,1200,jpy\n" +
+			"k,c1,,one-time,2024-01-03T00:00:00Z,1.005,kwd\n" +
+			"big,c1,,one-time,2024-01-04T00:00:00Z,-0.5,usd\n" +
+			"bad,c1,,one-time,2024-01-05T00:00:00Z,9.999,usd\n" +
+			"jpyfrac,c1,,one-time,2024-01-06T00:00:00Z,10.5,jpy\n" +
+			"text,c1,,one-time,2024-01-07T00:00:00Z,ten,usd\n",
+	})
+	if _, err := runDir(t, dir, wh); err != nil {
+		t.Fatal(err)
+	}
+	got := tableRows(t, wh, "invoice_lines", []string{"invoice_id", "amount", "currency"})
+	want := []string{"big,-50,usd", "j,1200,jpy", "k,1005,kwd", "u,9950,usd"}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	rejected := tableRows(t, wh, "rejected_rows", []string{"record_id", "error"})
+	for _, w := range []string{`bad,field amount: "9.999" has more decimals than USD's 2`, `jpyfrac,field amount: "10.5" has more decimals than JPY's 0`,
+		`text,field amount: must be a decimal number of USD (amounts: major), got "ten"`} {
+		if !slices.Contains(rejected, w) {
+			t.Errorf("no rejected row %s in %v", w, rejected)
+		}
+	}
+}
