@@ -204,7 +204,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		var before int64
 		if prev > 0 {
 			planBefore = topPlan(subs)
-			before = e.value(subs, day)
+			before = e.value(s, subs, day)
 		}
 		causes, nets := s.causes[:0], s.nets[:0]
 		for ; i < len(ev) && e.cal.day(ev[i].t) == day; i++ {
@@ -225,7 +225,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		}
 		s.causes, s.nets = causes, nets
 		runs = e.currencyRuns(s, c, day, subs, runs)
-		total := e.value(subs, e.asOfDay)
+		total := e.value(s, subs, e.asOfDay)
 		if total < 0 {
 			s.quality = push(s.quality, qualityRow{cust: c, day: day, hasDay: true, check: "negative_mrr",
 				detail: "the subscriptions' MRR sums to a negative amount; reported as 0"})
@@ -257,7 +257,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		}
 		var after int64
 		if total > 0 {
-			after = e.value(subs, day)
+			after = e.value(s, subs, day)
 		}
 		plan := topPlan(subs)
 		if kind == MoveChurn {
@@ -294,14 +294,22 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 }
 
 // value is the customer's MRR valued in the reporting currency at the
-// rates of a day.
-func (e *engine) value(subs []subState, day int32) int64 {
-	var v int64
-	for k := range subs {
-		if subs[k].mrr != 0 {
-			v += e.fx.convert(subs[k].mrr, subs[k].cur, day)
-		}
+// rates of a day: its subscriptions' MRR summed by currency, valued as one
+// number, rounded once.
+func (e *engine) value(s *scratch, subs []subState, day int32) int64 {
+	if len(subs) == 1 {
+		return e.fx.convert(subs[0].mrr, subs[0].cur, day)
 	}
+	byCur := s.byCur[:0]
+	for k := range subs {
+		for int(subs[k].cur) >= len(byCur) {
+			byCur = append(byCur, 0)
+		}
+		byCur[subs[k].cur] += subs[k].mrr
+	}
+	v := e.fx.valueOf(byCur, day)
+	clear(byCur)
+	s.byCur = byCur
 	return v
 }
 

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/mrrflow/mrrflow/schemas"
 )
@@ -12,8 +14,13 @@ type months struct {
 	n     int
 	snap  []int32 // the day each month's snapshot is taken: its last day, or as_of
 
-	ncur                                       int
-	mrrDiff                                    [][]int64 // by currency: difference arrays over month ends
+	ncur int
+	// Month-end MRR is the sum of customers' valued numbers (docs/RULES.md
+	// §4): those whose MRR is all in the reporting currency go into a
+	// difference array over month ends, the others are valued month by
+	// month, one number per customer and month.
+	mrrDiff                                    []int64
+	mrrValued                                  []int64
 	custDiff                                   []int64
 	newMRR, expansion, contraction, churn, rea []int64
 	newCust, reactCust, churnCust, churnActive []int64
@@ -28,7 +35,11 @@ type months struct {
 
 	cohortCustomers, cohortMRR []int64
 	cohortActive               [][]int64 // [cohort][month] difference arrays
-	cohortValue                [][]int64 // [cohort*ncur+currency][month]
+	cohortDiff                 [][]int64 // [cohort][month] difference arrays of MRR in the reporting currency
+	cohortValued               [][]int64 // [cohort][month] valued MRR of the customers in other currencies
+	// acc is a customer's MRR by month and currency, [month*ncur+cur]
+	// (all 0 between customers).
+	acc []int64
 }
 
 func newMonths(e *engine) *months {
@@ -48,16 +59,13 @@ func newMonths(e *engine) *months {
 	}
 	mk := func() []int64 { return make([]int64, m.n+1) }
 	m.ncur = max(len(e.fx.points), 1)
-	m.mrrDiff = make([][]int64, m.ncur)
-	for k := range m.mrrDiff {
-		m.mrrDiff[k] = mk()
-	}
+	m.mrrDiff, m.mrrValued = mk(), mk()
 	m.custDiff = mk()
 	m.newMRR, m.expansion, m.contraction, m.churn, m.rea = mk(), mk(), mk(), mk(), mk()
 	m.newCust, m.reactCust, m.churnCust, m.churnActive = mk(), mk(), mk(), mk()
 	m.subBilled, m.oneTime, m.refunded = mk(), mk(), mk()
 	m.cohortCustomers, m.cohortMRR = mk(), mk()
-	m.cohortActive, m.cohortValue = make([][]int64, m.n), make([][]int64, m.n*m.ncur)
+	m.cohortActive, m.cohortDiff, m.cohortValued = make([][]int64, m.n), make([][]int64, m.n), make([][]int64, m.n)
 	return m
 }
 
@@ -146,23 +154,54 @@ func (m *months) customer(e *engine, active, periods []periodRow, cohort int32, 
 			m.cohortActive[cj][j1+1]--
 		}
 	}
+	if !slices.ContainsFunc(periods, func(p periodRow) bool { return e.fx.foreign(p.cur) }) {
+		for _, p := range periods {
+			j0, j1 := m.cover(p.from, p.to)
+			if j1 < j0 {
+				continue
+			}
+			m.mrrDiff[j0] += p.mrr
+			m.mrrDiff[j1+1] -= p.mrr
+			if k0 := max(j0, cj); cj >= 0 && k0 <= j1 {
+				v := grown(&m.cohortDiff[cj], m.n+1)
+				v[k0] += p.mrr
+				v[j1+1] -= p.mrr
+			}
+		}
+		return
+	}
+	// In other currencies: the customer's MRR by currency at each month's
+	// end, valued there as one number.
+	if m.acc == nil {
+		m.acc = make([]int64, m.n*m.ncur)
+	}
+	lo, hi := m.n, -1
 	for _, p := range periods {
 		j0, j1 := m.cover(p.from, p.to)
-		if j1 < j0 {
-			continue
+		for j := j0; j <= j1; j++ {
+			m.acc[j*m.ncur+int(p.cur)] += p.mrr
 		}
-		m.mrrDiff[p.cur][j0] += p.mrr
-		m.mrrDiff[p.cur][j1+1] -= p.mrr
-		if k0 := max(j0, cj); cj >= 0 && k0 <= j1 {
-			v := m.cohortValue[cj*m.ncur+int(p.cur)]
-			if v == nil {
-				v = make([]int64, m.n+1)
-				m.cohortValue[cj*m.ncur+int(p.cur)] = v
-			}
-			v[k0] += p.mrr
-			v[j1+1] -= p.mrr
+		if j0 <= j1 {
+			lo, hi = min(lo, j0), max(hi, j1)
 		}
 	}
+	for j := lo; j <= hi; j++ {
+		row := m.acc[j*m.ncur : (j+1)*m.ncur]
+		v := e.fx.valueOf(row, m.snap[j])
+		clear(row)
+		m.mrrValued[j] += v
+		if cj >= 0 && j >= cj {
+			grown(&m.cohortValued[cj], m.n)[j] += v
+		}
+	}
+}
+
+// grown is *s, made n long when it is nil.
+func grown(s *[]int64, n int) []int64 {
+	if *s == nil {
+		*s = make([]int64, n)
+	}
+	return *s
 }
 
 // add sums another worker's accumulators into m (same month range).
@@ -175,17 +214,14 @@ func (m *months) add(o *months) {
 	if m.n == 0 {
 		return
 	}
-	for k := range m.mrrDiff {
-		sum(m.mrrDiff[k], o.mrrDiff[k])
-	}
-	for _, p := range [][2][]int64{{m.custDiff, o.custDiff}, {m.newMRR, o.newMRR}, {m.expansion, o.expansion},
+	for _, p := range [][2][]int64{{m.mrrDiff, o.mrrDiff}, {m.mrrValued, o.mrrValued}, {m.custDiff, o.custDiff}, {m.newMRR, o.newMRR}, {m.expansion, o.expansion},
 		{m.contraction, o.contraction}, {m.churn, o.churn}, {m.rea, o.rea}, {m.newCust, o.newCust},
 		{m.reactCust, o.reactCust}, {m.churnCust, o.churnCust}, {m.churnActive, o.churnActive},
 		{m.subBilled, o.subBilled}, {m.oneTime, o.oneTime}, {m.refunded, o.refunded},
 		{m.cohortCustomers, o.cohortCustomers}, {m.cohortMRR, o.cohortMRR}} {
 		sum(p[0], p[1])
 	}
-	for _, p := range [][2][][]int64{{m.cohortActive, o.cohortActive}, {m.cohortValue, o.cohortValue}} {
+	for _, p := range [][2][][]int64{{m.cohortActive, o.cohortActive}, {m.cohortDiff, o.cohortDiff}, {m.cohortValued, o.cohortValued}} {
 		for i, b := range p[1] {
 			if b == nil {
 				continue
@@ -196,17 +232,6 @@ func (m *months) add(o *months) {
 			sum(p[0][i], b)
 		}
 	}
-}
-
-// valueAt values running per-currency sums at the rates of a day.
-func (m *months) valueAt(e *engine, sums []int64, day int32) int64 {
-	var v int64
-	for cur, x := range sums {
-		if x != 0 {
-			v += e.fx.convert(x, int16(cur), day)
-		}
-	}
-	return v
 }
 
 // cashFlow adds a customer's billed lines to their months and its
@@ -258,13 +283,10 @@ func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
 	m := e.months
 	r := schemas.NewRows(e.mem, schemas.MRRMonthly)
 	defer r.Release()
-	var custEnd, prevMRR, prevCust int64
-	sums := make([]int64, m.ncur)
+	var custEnd, prevMRR, prevCust, reporting int64
 	for j := 0; j < m.n; j++ {
-		for k := range sums {
-			sums[k] += m.mrrDiff[k][j]
-		}
-		mrrEnd := m.valueAt(e, sums, m.snap[j])
+		reporting += m.mrrDiff[j]
+		mrrEnd := reporting + m.mrrValued[j]
 		custEnd += m.custDiff[j]
 		net := m.newMRR[j] + m.expansion[j] + m.rea[j] - m.contraction[j] - m.churn[j]
 		fx := mrrEnd - (prevMRR + net)
@@ -313,16 +335,16 @@ func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
 		if m.cohortCustomers[cj] == 0 {
 			continue
 		}
-		var active int64
-		sums := make([]int64, m.ncur)
+		var active, reporting int64
 		for j := cj; j < m.n; j++ {
 			active += m.cohortActive[cj][j]
-			for k := range sums {
-				if v := m.cohortValue[cj*m.ncur+k]; v != nil {
-					sums[k] += v[j]
-				}
+			if d := m.cohortDiff[cj]; d != nil {
+				reporting += d[j]
 			}
-			value := m.valueAt(e, sums, m.snap[j])
+			value := reporting
+			if v := m.cohortValued[cj]; v != nil {
+				value += v[j]
+			}
 			c.Date(firstDayOfMonth(m.first+int32(cj)), true)
 			c.Int64(int64(j - cj))
 			c.Date(firstDayOfMonth(m.first+int32(j)), true)

@@ -34,7 +34,9 @@ type segment struct {
 // customers so that the scan does not allocate.
 type scratch struct {
 	// pol is the policy of the customer being scanned.
-	pol       *policy
+	pol *policy
+	// byCur sums MRR by currency code, to value it (all 0 between uses).
+	byCur     []int64
 	events    []event
 	segs      []segment
 	cwCancel  []int32 // the customer's cancellations that name no subscription

@@ -76,16 +76,72 @@ func abs(x int) int {
 	return x
 }
 
-// convert values an amount of minor units of a currency in minor units of
-// the reporting currency, at the rate of a day: the latest on or before
-// it, or the first known before any.
-func (fx *fxTable) convert(amount int64, cur int16, day int32) int64 {
-	if int(cur) >= len(fx.points) || fx.points[cur] == nil {
-		return amount // the reporting currency
-	}
+// rateAt is a currency's rate on a day: the latest on or before it, or the
+// first known before any.
+func (fx *fxTable) rateAt(cur int16, day int32) fxPoint {
 	pts := fx.points[cur]
 	i, _ := slices.BinarySearchFunc(pts, day+1, func(p fxPoint, d int32) int { return int(p.day) - int(d) })
-	p := pts[max(i-1, 0)]
+	return pts[max(i-1, 0)]
+}
+
+// foreign says whether a currency is not the reporting currency.
+func (fx *fxTable) foreign(cur int16) bool { return int(cur) < len(fx.points) && fx.points[cur] != nil }
+
+// convert values an amount of minor units of a currency in minor units of
+// the reporting currency, at the rate of a day, rounded half away from
+// zero.
+func (fx *fxTable) convert(amount int64, cur int16, day int32) int64 {
+	if !fx.foreign(cur) {
+		return amount // the reporting currency
+	}
+	p := fx.rateAt(cur, day)
 	v, _ := mulDivRound(amount, p.num, p.den)
 	return v
+}
+
+// valueOf values one customer's MRR, amounts[cur] in each currency, as one
+// number in the reporting currency at the rates of a day: the exact sum,
+// rounded once (docs/RULES.md §4), so that every total is a sum of
+// customers' valued numbers.
+func (fx *fxTable) valueOf(amounts []int64, day int32) int64 {
+	var v int64
+	foreign, n := int16(-1), 0
+	for cur, x := range amounts {
+		switch {
+		case x == 0:
+		case !fx.foreign(int16(cur)):
+			v += x
+		default:
+			foreign, n = int16(cur), n+1
+		}
+	}
+	switch n {
+	case 0:
+		return v
+	case 1: // an integer plus one rounded product: rounding once
+		return v + fx.convert(amounts[foreign], foreign, day)
+	}
+	sum := new(big.Rat)
+	for cur, x := range amounts {
+		if x == 0 || !fx.foreign(int16(cur)) {
+			continue
+		}
+		p := fx.rateAt(int16(cur), day)
+		num := new(big.Int).Mul(big.NewInt(x), new(big.Int).SetUint64(p.num))
+		sum.Add(sum, new(big.Rat).SetFrac(num, new(big.Int).SetUint64(p.den)))
+	}
+	return v + roundRat(sum)
+}
+
+// roundRat rounds a fraction to the nearest integer, half away from zero.
+func roundRat(r *big.Rat) int64 {
+	num, den := new(big.Int).Abs(r.Num()), r.Denom()
+	q, rem := new(big.Int).QuoRem(num, den, new(big.Int))
+	if rem.Lsh(rem, 1).Cmp(den) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if r.Sign() < 0 {
+		q.Neg(q)
+	}
+	return q.Int64()
 }

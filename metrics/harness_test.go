@@ -115,7 +115,9 @@ type output struct {
 	cohorts   []map[string]string
 	snapshot  []map[string]string
 	periods   []string // "customer from to mrr"
-	quality   []string
+	// periodRows are the customer_mrr_periods rows, all columns.
+	periodRows []map[string]string
+	quality    []string
 }
 
 func (s *scenario) run(t *testing.T) *output {
@@ -133,6 +135,7 @@ func (s *scenario) run(t *testing.T) *output {
 	eachRow(res.Cohorts, func(r map[string]string) { o.cohorts = append(o.cohorts, r) })
 	eachRow(res.Snapshot, func(r map[string]string) { o.snapshot = append(o.snapshot, r) })
 	eachRow(res.Periods, func(r map[string]string) {
+		o.periodRows = append(o.periodRows, r)
 		o.periods = append(o.periods, fmt.Sprintf("%s %s %s %s", r["customer_id"], r["valid_from"], r["valid_to"], r["mrr"]))
 	})
 	eachRow(res.Quality, func(r map[string]string) { o.quality = append(o.quality, r["customer_id"]+" "+r["check"]) })
