@@ -22,7 +22,6 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/goccy/bigquery-emulator/server"
 	"github.com/goccy/bigquery-emulator/types"
 	"github.com/rs/zerolog"
@@ -111,20 +110,13 @@ func localRows(t *testing.T, wh string, tb *schemas.Table) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := load.ReadLocal(context.Background(), memory.DefaultAllocator, ws, tb)
+	text, err := load.ReadText(context.Background(), ws, tb, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []string
-	for _, rec := range recs {
-		for r := 0; r < int(rec.NumRows()); r++ {
-			vals := make([]string, rec.NumCols())
-			for c := range vals {
-				vals[c] = schemas.FormatValue(rec.Column(c), r)
-			}
-			rows = append(rows, strings.Join(vals, "|"))
-		}
-		rec.Release()
+	rows := make([]string, len(text))
+	for i, r := range text {
+		rows[i] = strings.Join(r, "|")
 	}
 	slices.Sort(rows)
 	return rows

@@ -216,3 +216,31 @@ func TestUpsertAndReplaceAcrossRuns(t *testing.T) {
 		t.Errorf("replace: invoice_lines = %v", got)
 	}
 }
+
+// A run leaves the caller's config as it was: the options' as_of and
+// warehouse apply to the run only.
+func TestRunLeavesTheConfigAlone(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"config.yaml":    "as_of: 2024-03-31\nsources:\n  - {name: s, kind: growpanel, plans: plans.json, customers: customers.json, invoices: invoices.json}\n",
+		"plans.json":     `[{"id": "m", "name": "M", "interval": "month", "currency": "usd"}]`,
+		"customers.json": `[{"id": "c", "name": "C"}]`,
+		"invoices.json":  `[{"id": "i", "customer_id": "c", "plan_id": "m", "type": "subscription", "date": "2024-01-01", "amount": 100, "currency": "usd"}]`,
+	})
+	cfg, err := configs.Load(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := *cfg
+	wh := t.TempDir()
+	rec, err := Run(context.Background(), cfg, Options{AsOf: "2024-02-15", Warehouse: wh, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.AsOf != "2024-02-15" || cfg.AsOf != before.AsOf || cfg.Warehouse != before.Warehouse {
+		t.Errorf("run as of %s; the config now says as_of %s, warehouse %s (was %s, %s)", rec.AsOf, cfg.AsOf, cfg.Warehouse, before.AsOf, before.Warehouse)
+	}
+	if _, err := os.Stat(filepath.Join(wh, "_state")); err != nil {
+		t.Errorf("the run did not use the options' warehouse: %v", err)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 
 	"github.com/mrrflow/mrrflow/configs"
@@ -119,32 +118,15 @@ func tableCSV(t *testing.T, wh string, tbl *schemas.Table) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := load.ReadLocal(context.Background(), memory.DefaultAllocator, w, tbl)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var header []string
-	var idx []int
-	for i, c := range tbl.Columns {
+	for _, c := range tbl.Columns {
 		if !volatileColumns[c.Name] {
 			header = append(header, c.Name)
-			idx = append(idx, i)
 		}
 	}
-	var rows [][]string
-	for _, rec := range recs {
-		for r := 0; r < int(rec.NumRows()); r++ {
-			row := make([]string, len(idx))
-			for k, j := range idx {
-				if col := rec.Column(j); col.IsNull(r) {
-					row[k] = "NULL"
-				} else {
-					row[k] = schemas.FormatValue(col, r)
-				}
-			}
-			rows = append(rows, row)
-		}
-		rec.Release()
+	rows, err := load.ReadText(context.Background(), w, tbl, header, "NULL")
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(rows) == 0 {
 		return nil
