@@ -95,3 +95,56 @@ func TestSubscriptionsPayloadFeatures(t *testing.T) {
 		t.Errorf("snapshot = %v", got)
 	}
 }
+
+// The same ChartMogul data sent again, formatted differently (indentation,
+// key order of nested attributes), is the same record: the second run
+// accounts every record unchanged, and says the source is unchanged.
+func TestSameDataFormattedDifferentlyIsUnchanged(t *testing.T) {
+	dir, wh := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"config.yaml": "as_of: 2024-03-31\nsources:\n  - {name: cm, kind: chartmogul, path: doc.json}\n",
+		"doc.json": `{"customers": [{"external_id": "c1", "name": "Adam", "attributes": {"tags": ["a", "b"], "custom": [{"key": "k", "value": 1}]},
+  "address": {"zip": "1", "city": "Oslo"}}],
+ "plans": [{"external_id": "p", "name": "P", "interval_count": 1, "interval_unit": "month"}],
+ "invoices": [{"external_id": "i1", "date": "2024-01-01 00:00:00", "currency": "USD", "customer_external_id": "c1",
+   "line_items": [{"type": "subscription", "amount_in_cents": 5000, "plan_external_id": "p", "subscription_external_id": "s"}],
+   "transactions": [{"type": "payment", "result": "successful", "date": "2024-01-02 00:00:00"}]}]}`,
+	})
+	first, err := runDir(t, dir, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := first.Sources[0].Total(); a.Inserted != a.Read || a.Read != 5 {
+		t.Fatalf("first run: %s, want 5 inserted", a)
+	}
+	writeFiles(t, dir, map[string]string{"doc.json": `{
+  "plans": [ { "interval_unit": "month", "interval_count": 1, "name": "P", "external_id": "p" } ],
+  "customers": [
+    {
+      "address": { "city": "Oslo", "zip": "1" },
+      "attributes": { "custom": [ { "value": 1, "key": "k" } ], "tags": [ "a", "b" ] },
+      "name": "Adam",
+      "external_id": "c1"
+    }
+  ],
+  "invoices": [
+    {
+      "customer_external_id": "c1", "currency": "USD", "date": "2024-01-01T00:00:00Z", "external_id": "i1",
+      "line_items": [ { "subscription_external_id": "s", "plan_external_id": "p", "amount_in_cents": 5000, "type": "subscription" } ],
+      "transactions": [ { "date": "2024-01-02 00:00:00 UTC", "result": "successful", "type": "payment" } ]
+    }
+  ]
+}`})
+	second, err := runDir(t, dir, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := second.Sources[0].Total(); a.Unchanged != a.Read || a.Read != 5 || !second.Sources[0].Unchanged {
+		t.Errorf("second run: %s, unchanged %v; want every record unchanged", a, second.Sources[0].Unchanged)
+	}
+	for _, tbl := range second.Tables {
+		if len(tbl.FilesChanged) > 0 {
+			t.Errorf("table %s: files changed %v", tbl.Name, tbl.FilesChanged)
+		}
+	}
+}
