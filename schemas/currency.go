@@ -1,5 +1,10 @@
 package schemas
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Currencies whose minor unit is not the hundredth (ISO 4217): none, and
 // the thousandth. The others have two decimals.
 var (
@@ -21,4 +26,36 @@ func MinorDigits(cur string) int {
 		}
 	}
 	return 2
+}
+
+// FormatMajor writes an amount of minor units in major units of its
+// currency, with thousands separators: 123456 USD is "1,234.56", 1200 JPY
+// "1,200".
+func FormatMajor(amount int64, currency string) string {
+	digits := MinorDigits(currency)
+	neg := amount < 0
+	u := uint64(amount)
+	if neg {
+		u = uint64(-amount)
+	}
+	s := strconv.FormatUint(u, 10)
+	for len(s) <= digits {
+		s = "0" + s
+	}
+	whole, frac := s[:len(s)-digits], s[len(s)-digits:]
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if digits > 0 {
+		b.WriteByte('.')
+		b.WriteString(frac)
+	}
+	return b.String()
 }

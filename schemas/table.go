@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -89,3 +90,7 @@ type TableBatch struct {
 	Table *Table
 	Rec   arrow.RecordBatch
 }
+
+// IsMoney says whether a column holds money in minor units of the
+// reporting currency.
+func (c Column) IsMoney() bool { return strings.HasSuffix(c.Doc, docMoney) }

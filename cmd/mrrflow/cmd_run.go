@@ -14,6 +14,7 @@ import (
 	"github.com/mrrflow/mrrflow/jobs"
 	"github.com/mrrflow/mrrflow/load"
 	"github.com/mrrflow/mrrflow/metrics"
+	"github.com/mrrflow/mrrflow/report"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -25,6 +26,7 @@ func runCmd(e env) *cobra.Command {
 	var verbose bool
 	var partitionLines int
 	var allowShrink bool
+	var money string
 	cmd := &cobra.Command{
 		Use:   "run [-c FILE]",
 		Short: "Run one full job: extract, normalize, compute, load (without -c: the demo)",
@@ -32,7 +34,10 @@ func runCmd(e env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(e, verbose)
 			if configFile == "" {
-				return runDemo(cmd.Context(), e, asOf, warehouse, verbose)
+				if err := checkMoney(money, schemas.MRRMonthly); err != nil {
+					return err
+				}
+				return runDemo(cmd.Context(), e, asOf, warehouse, verbose, money == "major")
 			}
 			cfg, err := configs.Load(configFile)
 			if err != nil {
@@ -47,6 +52,7 @@ func runCmd(e env) *cobra.Command {
 	cmd.Flags().StringVar(&asOf, "as-of", "", "compute the state at the end of this day (YYYY-MM-DD), overriding as_of")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory, overriding the config's")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug lines too")
+	cmd.Flags().StringVar(&money, "money", "minor", "the demo's table: amounts in minor units (cents) or major units (1,234.56)")
 	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	cmd.Flags().IntVar(&partitionLines, "partition-lines", 0, fmt.Sprintf("most invoice lines the engine computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	return cmd
@@ -54,7 +60,7 @@ func runCmd(e env) *cobra.Command {
 
 // runDemo writes deterministic sample GrowPanel exports into the demo
 // warehouse, runs them, and prints MRR month by month.
-func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) error {
+func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose, major bool) error {
 	if warehouse == "" {
 		warehouse = demoWarehouse
 	}
@@ -95,5 +101,13 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose bool) e
 	fmt.Fprintf(e.stdout, "\nMRR by month (%s, as of %s; %d rows rejected, see `mrrflow show rejected_rows --warehouse %s`):\n",
 		rec.Currency, rec.AsOf, rec.Rejected, warehouse)
 	cols := []string{"month", "mrr_start", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact", "mrr_end", "customers_end", "is_partial"}
-	return printTable(e.stdout, recs, cols, "table")
+	if err := printTable(e.stdout, recs, schemas.MRRMonthly, cols, "table", major); err != nil {
+		return err
+	}
+	out := filepath.Join(warehouse, "report.html")
+	if err := writeReport(ctx, w, report.Options{}, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nThe revenue report, with charts: %s (open it in a browser; it needs no network)\n", out)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -20,9 +21,9 @@ import (
 )
 
 func showCmd(e env) *cobra.Command {
-	var configFile, warehouse, format, columns string
+	var configFile, warehouse, format, columns, money string
 	cmd := &cobra.Command{
-		Use:   "show TABLE [-c FILE] [--warehouse DIR] [--format table|csv|json]",
+		Use:   "show TABLE [-c FILE] [--warehouse DIR] [--format table|csv|json] [--money minor|major]",
 		Short: "Print a table of the local warehouse",
 		Long:  "Print a table of the local warehouse. Tables: " + tableNames(),
 		Args:  cobra.ExactArgs(1),
@@ -33,6 +34,9 @@ func showCmd(e env) *cobra.Command {
 			}
 			if format != "table" && format != "csv" && format != "json" {
 				return usageError{fmt.Errorf("--format %q: use table, csv or json", format)}
+			}
+			if err := checkMoney(money, t); err != nil {
+				return err
 			}
 			if warehouse == "" {
 				switch {
@@ -72,14 +76,30 @@ func showCmd(e env) *cobra.Command {
 					cols = append(cols, c.Name)
 				}
 			}
-			return printTable(e.stdout, recs, cols, format)
+			return printTable(e.stdout, recs, t, cols, format, money == "major")
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose warehouse to read")
 	cmd.Flags().StringVar(&warehouse, "warehouse", "", "local warehouse directory (default: the config's, or the demo's)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, csv or json (one object per line)")
 	cmd.Flags().StringVar(&columns, "columns", "", "comma-separated columns to print (default: all)")
+	cmd.Flags().StringVar(&money, "money", "minor", "amounts as stored (minor: cents) or in major units with separators (major: 1,234.56; mrr_monthly)")
 	return cmd
+}
+
+// checkMoney checks --money: major needs a table whose rows name their
+// currency.
+func checkMoney(money string, t *schemas.Table) error {
+	switch money {
+	case "minor":
+		return nil
+	case "major":
+		if t != schemas.MRRMonthly {
+			return usageError{fmt.Errorf("--money major: only for mrr_monthly (its rows name their currency)")}
+		}
+		return nil
+	}
+	return usageError{fmt.Errorf("--money %q: use minor or major", money)}
 }
 
 func tableNames() string {
@@ -90,9 +110,10 @@ func tableNames() string {
 	return strings.Join(names, ", ")
 }
 
-// printTable writes the named columns of batches as an aligned table, CSV
-// or JSON lines.
-func printTable(out io.Writer, recs []arrow.RecordBatch, cols []string, format string) error {
+// printTable writes the named columns of batches of table t as an aligned
+// table, CSV or JSON lines; major writes money in major units (table only,
+// by the row's currency).
+func printTable(out io.Writer, recs []arrow.RecordBatch, t *schemas.Table, cols []string, format string, major bool) error {
 	switch format {
 	case "csv":
 		w := csv.NewWriter(out)
@@ -123,8 +144,18 @@ func printTable(out io.Writer, recs []arrow.RecordBatch, cols []string, format s
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	eachRow(recs, cols, func(rec arrow.RecordBatch, idx []int, r int) {
-		for _, j := range idx {
-			fmt.Fprint(tw, tableCell(schemas.FormatValue(rec.Column(j), r)), "\t")
+		cur := ""
+		if major {
+			cur = schemas.FormatValue(rec.Column(rec.Schema().FieldIndices("currency")[0]), r)
+		}
+		for i, j := range idx {
+			v := schemas.FormatValue(rec.Column(j), r)
+			if c := t.Columns[t.Index(cols[i])]; major && c.IsMoney() && !rec.Column(j).IsNull(r) {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					v = schemas.FormatMajor(n, cur)
+				}
+			}
+			fmt.Fprint(tw, tableCell(v), "\t")
 		}
 		fmt.Fprintln(tw)
 	})

@@ -48,7 +48,7 @@ func runWith(ctx context.Context, args []string, e env) error {
 		}
 	}()
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(runCmd(e), showCmd(e), validateCmd(e), backfillCmd(e), scheduleCmd(e), resetCmd(e), runsCmd(e), generateCmd(e), explainCmd(e))
+	root.AddCommand(runCmd(e), showCmd(e), validateCmd(e), backfillCmd(e), scheduleCmd(e), resetCmd(e), runsCmd(e), generateCmd(e), explainCmd(e), reportCmd(e))
 	root.SetArgs(args)
 	if e.stop == nil {
 		e.stop = ctx.Done()
