@@ -94,8 +94,11 @@
     var m = months[i];
     var steps = [["Start", m.mrr_start, "total"], ["New", m.new, "up"], ["Expansion", m.expansion, "up"], ["Reactivation", m.reactivation, "up"],
       ["Contraction", -m.contraction, "down"], ["Churn", -m.churn, "down"], ["FX impact", m.fx_impact, m.fx_impact >= 0 ? "up" : "down"], ["End", m.mrr_end, "total"]];
-    var base = [], delta = [], level = 0;
+    var base = [], delta = [], level = 0, lo = Infinity, hi = -Infinity;
     steps.forEach(function (s) {
+      var next = s[2] === "total" ? s[1] : level + s[1];
+      lo = Math.min(lo, next);
+      hi = Math.max(hi, next);
       if (s[2] === "total") { base.push(0); delta.push({ value: major(s[1]), itemStyle: { color: "#1d2430" } }); level = s[1]; return; }
       var from = level, to = level + s[1];
       base.push(major(Math.min(from, to)));
@@ -111,7 +114,8 @@
       } },
       grid: { left: 8, right: 8, top: 16, bottom: 8, containLabel: true },
       xAxis: { type: "category", data: steps.map(function (s) { return s[0]; }), axisLabel: { interval: 0, rotate: window.innerWidth < 600 ? 45 : 0 } },
-      yAxis: axisMoney,
+      // The axis starts near the month's lowest level, so that its steps show.
+      yAxis: Object.assign({ min: Math.max(0, Math.floor(major(lo - Math.max(hi - lo, Math.abs(hi) / 50) * 2))) }, axisMoney),
       series: [
         { name: "Base", type: "bar", stack: "bridge", itemStyle: { color: "transparent" }, emphasis: { disabled: true }, data: base },
         { name: "Change", type: "bar", stack: "bridge", data: delta, label: { show: window.innerWidth >= 600, position: "top",
