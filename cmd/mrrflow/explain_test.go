@@ -45,3 +45,48 @@ func TestExplain(t *testing.T) {
 		t.Errorf("unknown customer: %v (exit %d), want a usage error", err, exitCode(err))
 	}
 }
+
+// show --money major prints mrr_monthly's amounts as 1,234.56; report
+// writes the page of the warehouse; bad flags are usage errors.
+func TestShowMoneyMajorAndReport(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"config.yaml", "customers.json", "plans.json", "invoices.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "jobs", "testdata", "scenarios", "growpanel_lifecycle", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	wh := filepath.Join(dir, "wh")
+	var out, errs bytes.Buffer
+	e := env{stdout: &out, stderr: &errs}
+	if err := runWith(context.Background(), []string{"run", "-c", filepath.Join(dir, "config.yaml"), "--warehouse", wh}, e); err != nil {
+		t.Fatalf("run: %v\n%s", err, errs.String())
+	}
+	out.Reset()
+	if err := runWith(context.Background(), []string{"show", "mrr_monthly", "--warehouse", wh, "--money", "major", "--columns", "month,mrr_end,customers_end"}, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2024-03-01  299.00  3", "2024-09-01  150.00  2"} {
+		if !strings.Contains(strings.Join(strings.Fields(out.String()), "  "), want) {
+			t.Errorf("show --money major lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := runWith(context.Background(), []string{"show", "mrr_movements", "--warehouse", wh, "--money", "major"}, e); exitCode(err) != exitUsage {
+		t.Errorf("--money major on mrr_movements: %v, want a usage error", err)
+	}
+	page := filepath.Join(dir, "r.html")
+	out.Reset()
+	if err := runWith(context.Background(), []string{"report", "--warehouse", wh, "--out", page, "--from", "2024-02"}, e); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil || !bytes.Contains(b, []byte(`<script id="report-data"`)) || !bytes.Contains(b, []byte(`"month":"2024-02"`)) || bytes.Contains(b, []byte(`"month":"2024-01"`)) {
+		t.Errorf("report page: %v, %d bytes", err, len(b))
+	}
+	for _, bad := range [][]string{{"report", "--warehouse", wh, "--from", "2024-13"}, {"report", "--warehouse", wh, "--currency-format", "emoji"}} {
+		if err := runWith(context.Background(), bad, e); exitCode(err) != exitUsage {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
