@@ -185,32 +185,6 @@ func compared[T any](prior *T, found bool, incoming *T, same func(a, b *T) bool)
 	return updated
 }
 
-// dedupe keeps the last record of each id in a delivery (in read order)
-// and settles the earlier ones as superseded, naming them. It keeps the
-// order of the records kept.
-func dedupe[T any](n *normalizer, e schemas.Entity, items []T, id func(*T) string, refOf func(*T) ref, origin func(*T) string) []T {
-	if len(items) < 2 {
-		return items
-	}
-	last := make(map[string]int, len(items))
-	for i := range items {
-		last[id(&items[i])] = i
-	}
-	if len(last) == len(items) {
-		return items
-	}
-	out := items[:0:0]
-	for i := range items {
-		k := id(&items[i])
-		if j := last[k]; j != i {
-			n.supersede(e, k, origin(&items[i]), origin(&items[j]), refOf(&items[i]))
-			continue
-		}
-		out = append(out, items[i])
-	}
-	return out
-}
-
 // maxNamed is the most superseded records a result names; all are counted.
 const maxNamed = 100
 

@@ -123,16 +123,6 @@ func (n *normalizer) lastOfEach(incoming []*pendingLine) []*pendingLine {
 	return fresh
 }
 
-// inOrder reports whether lines come with strictly increasing ids.
-func inOrder(ls []*schemas.InvoiceLine, byLine func(a, b *schemas.InvoiceLine) int) bool {
-	for i := 1; i < len(ls); i++ {
-		if byLine(ls[i-1], ls[i]) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // sortParallel sorts s by a total order: its halves on two goroutines,
 // then merged.
 func sortParallel[T any](s []T, cmp func(a, b T) int) {
