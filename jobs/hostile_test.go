@@ -148,17 +148,7 @@ func TestHostileFiles(t *testing.T) {
 				}
 				rec, err := runDir(t, dir, wh)
 				if len(c.err) > 0 {
-					if err == nil {
-						t.Fatalf("the run succeeded; want it refused with %q", c.err)
-					}
-					for _, w := range c.err {
-						if !strings.Contains(err.Error(), w) {
-							t.Errorf("error %q does not say %q", err, w)
-						}
-					}
-					if after := martBytes(t, wh); !mapsEqual(before, after) {
-						t.Error("a refused delivery changed the published tables")
-					}
+					checkRefused(t, err, c.err, before, wh)
 					return
 				}
 				if err != nil {
@@ -191,6 +181,23 @@ func TestHostileFiles(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// checkRefused checks a run that must have been refused: its error says
+// each of want, and the published tables are as they were.
+func checkRefused(t *testing.T, err error, want []string, before map[string][]byte, wh string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("the run succeeded; want it refused with %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if !mapsEqual(before, martBytes(t, wh)) {
+		t.Error("a refused delivery changed the published tables")
 	}
 }
 
@@ -286,17 +293,7 @@ func TestHostileDocuments(t *testing.T) {
 			}
 			rec, err := Run(context.Background(), cfg, Options{Warehouse: wh, Log: zerolog.Nop(), AllowShrink: c.allow})
 			if len(c.err) > 0 {
-				if err == nil {
-					t.Fatalf("the run succeeded; want it refused with %q", c.err)
-				}
-				for _, w := range c.err {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not say %q", err, w)
-					}
-				}
-				if !mapsEqual(before, martBytes(t, wh)) {
-					t.Error("a refused delivery changed the published tables")
-				}
+				checkRefused(t, err, c.err, before, wh)
 				return
 			}
 			if err != nil {

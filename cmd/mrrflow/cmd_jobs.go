@@ -13,10 +13,27 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/jobs"
 )
 
 // loadConfig reads the -c config; a missing flag is bad usage.
+// readWarehouse is the warehouse a reading command reads: --warehouse, or
+// the config's, or the demo's; it must exist (reading creates nothing).
+func readWarehouse(configFile, warehouse string) (*store.Warehouse, error) {
+	if warehouse == "" {
+		warehouse = demoWarehouse
+		if configFile != "" {
+			cfg, err := configs.Load(configFile)
+			if err != nil {
+				return nil, err
+			}
+			warehouse = cfg.Warehouse
+		}
+	}
+	return store.OpenExisting(warehouse)
+}
+
 func loadConfig(file string) (*configs.Config, error) {
 	if file == "" {
 		return nil, usageError{fmt.Errorf("-c FILE is required")}
@@ -120,18 +137,11 @@ func runsCmd(e env) *cobra.Command {
 		Short: "List the runs of a warehouse",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if warehouse == "" {
-				if configFile == "" {
-					warehouse = demoWarehouse
-				} else {
-					cfg, err := configs.Load(configFile)
-					if err != nil {
-						return err
-					}
-					warehouse = cfg.Warehouse
-				}
+			w, err := readWarehouse(configFile, warehouse)
+			if err != nil {
+				return err
 			}
-			runs, err := jobs.Runs(warehouse)
+			runs, err := jobs.Runs(w.Dir)
 			if err != nil {
 				return err
 			}

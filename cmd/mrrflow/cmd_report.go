@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/report"
 )
@@ -31,19 +30,7 @@ func reportCmd(e env) *cobra.Command {
 			if currencyFormat != "symbol" && currencyFormat != "code" {
 				return usageError{fmt.Errorf("--currency-format %q: use symbol ($1,234.56) or code (USD 1,234.56)", currencyFormat)}
 			}
-			if warehouse == "" {
-				switch {
-				case configFile != "":
-					cfg, err := configs.Load(configFile)
-					if err != nil {
-						return err
-					}
-					warehouse = cfg.Warehouse
-				default:
-					warehouse = demoWarehouse
-				}
-			}
-			w, err := store.OpenExisting(warehouse)
+			w, err := readWarehouse(configFile, warehouse)
 			if err != nil {
 				return err
 			}

@@ -14,8 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/spf13/cobra"
 
-	"github.com/mrrflow/mrrflow/configs"
-	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/load"
 	"github.com/mrrflow/mrrflow/schemas"
 )
@@ -38,19 +36,7 @@ func showCmd(e env) *cobra.Command {
 			if err := checkMoney(money, t); err != nil {
 				return err
 			}
-			if warehouse == "" {
-				switch {
-				case configFile != "":
-					cfg, err := configs.Load(configFile)
-					if err != nil {
-						return err
-					}
-					warehouse = cfg.Warehouse
-				default:
-					warehouse = demoWarehouse
-				}
-			}
-			w, err := store.OpenExisting(warehouse)
+			w, err := readWarehouse(configFile, warehouse)
 			if err != nil {
 				return err
 			}

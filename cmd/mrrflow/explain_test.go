@@ -12,14 +12,7 @@ import (
 // explain shows one customer's lines, MRR runs and movements with their
 // causing invoices; an unknown customer is a usage error.
 func TestExplain(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"config.yaml", "customers.json", "plans.json", "invoices.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "jobs", "testdata", "scenarios", "growpanel_lifecycle", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, f), b, 0o644)
-	}
+	dir := scenario(t, "growpanel_lifecycle")
 	cfg := filepath.Join(dir, "config.yaml")
 	var out, errs bytes.Buffer
 	e := env{stdout: &out, stderr: &errs}
@@ -49,14 +42,7 @@ func TestExplain(t *testing.T) {
 // show --money major prints mrr_monthly's amounts as 1,234.56; report
 // writes the page of the warehouse; bad flags are usage errors.
 func TestShowMoneyMajorAndReport(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"config.yaml", "customers.json", "plans.json", "invoices.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "jobs", "testdata", "scenarios", "growpanel_lifecycle", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, f), b, 0o644)
-	}
+	dir := scenario(t, "growpanel_lifecycle")
 	wh := filepath.Join(dir, "wh")
 	var out, errs bytes.Buffer
 	e := env{stdout: &out, stderr: &errs}
@@ -89,4 +75,28 @@ func TestShowMoneyMajorAndReport(t *testing.T) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
 	}
+}
+
+// scenario copies one of the repository's scenarios into a new folder.
+func scenario(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "jobs", "testdata", "scenarios", name)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
