@@ -25,6 +25,9 @@ type Source struct {
 	// minor units, cents) or major (decimal major units, 99.50), converted
 	// by the currency's digits, exactly.
 	Amounts string `yaml:"amounts"`
+	// MaxShrink, when set, is this source's max_shrink, over the
+	// top-level one.
+	MaxShrink *Share `yaml:"max_shrink"`
 
 	// AllowEmpty lets a file of the source hold no record (the run's
 	// --allow-shrink); not a key.
@@ -49,15 +52,16 @@ type Source struct {
 type Path string
 
 // commonKeys are the keys of every source, decoded by Source itself.
-var commonKeys = []string{"name", "kind", "mode", "amounts", "policies"}
+var commonKeys = []string{"name", "kind", "mode", "amounts", "max_shrink", "policies"}
 
 // UnmarshalYAML decodes the common keys and keeps the block for the kind.
 func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	var common struct {
-		Name    string `yaml:"name"`
-		Kind    string `yaml:"kind"`
-		Mode    string `yaml:"mode"`
-		Amounts string `yaml:"amounts"`
+		Name      string `yaml:"name"`
+		Kind      string `yaml:"kind"`
+		Mode      string `yaml:"mode"`
+		Amounts   string `yaml:"amounts"`
+		MaxShrink *Share `yaml:"max_shrink"`
 	}
 	if n.Kind != yaml.MappingNode {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a source is a mapping of keys", n.Line)}}
@@ -72,7 +76,7 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	if err := sub.Decode(&common); err != nil {
 		return err
 	}
-	s.Name, s.Kind, s.Mode, s.Amounts, s.node = common.Name, common.Kind, common.Mode, common.Amounts, n
+	s.Name, s.Kind, s.Mode, s.Amounts, s.MaxShrink, s.node = common.Name, common.Kind, common.Mode, common.Amounts, common.MaxShrink, n
 	s.policies = mappingValue(n, "policies")
 	return nil
 }

@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 		default:
 			return c.errorf(SourceField(i, "mode"), "%q is neither upsert nor replace", s.Mode)
 		}
+		if m := s.MaxShrink; m != nil && (*m < 0 || *m > 1) {
+			return c.errorf(SourceField(i, "max_shrink"), "must be a share from 0 to 1 (0.5, or 50%%), not %g", float64(*m))
+		}
 		switch s.Amounts {
 		case "", AmountsMinor, AmountsMajor:
 		default:

@@ -67,7 +67,7 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkShrink(src.Name, mode, res.Tables); err != nil {
+	if err := r.checkShrink(src, mode, res.Tables); err != nil {
 		return nil, err
 	}
 	if inc != nil && inc.CursorColumn() != "" {
@@ -111,13 +111,17 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 
 // checkShrink stops a replace source's delivery that would remove more of
 // a table's stored rows than max_shrink allows, unless the run allows it.
-func (r *run) checkShrink(source, mode string, tables map[string]transform.TableChange) error {
+func (r *run) checkShrink(src configs.Source, mode string, tables map[string]transform.TableChange) error {
 	if mode != configs.ModeReplace {
 		return nil
 	}
+	source, limit := src.Name, r.cfg.MaxShrink
+	if src.MaxShrink != nil {
+		limit = *src.MaxShrink
+	}
 	for _, name := range slices.Sorted(maps.Keys(tables)) {
 		t := tables[name]
-		if t.Before == 0 || float64(t.Removed) <= float64(r.cfg.MaxShrink)*float64(t.Before) {
+		if t.Before == 0 || float64(t.Removed) <= float64(limit)*float64(t.Before) {
 			continue
 		}
 		if r.opt.AllowShrink {
@@ -126,7 +130,7 @@ func (r *run) checkShrink(source, mode string, tables map[string]transform.Table
 			continue
 		}
 		return fmt.Errorf("source %s: %w: it would remove %d of the %d stored rows of %s (max_shrink is %g%%): a partial export? Nothing was replaced; if the source really shrank, run with --allow-shrink",
-			source, ErrShrink, t.Removed, t.Before, name, 100*float64(r.cfg.MaxShrink))
+			source, ErrShrink, t.Removed, t.Before, name, 100*float64(limit))
 	}
 	return nil
 }

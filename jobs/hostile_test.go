@@ -248,6 +248,7 @@ func TestHostileDocuments(t *testing.T) {
 		name, kind, text string
 		shrink           string // max_shrink, when not the default
 		allow            bool   // the run has --allow-shrink
+		sourceShrink     string // the source's own max_shrink
 		err              []string
 		rejected         int
 		superseded       int
@@ -269,6 +270,8 @@ func TestHostileDocuments(t *testing.T) {
 		{name: "payload empty, allowed", kind: "subscriptions", text: `{"currency": "USD", "subscriptions": []}`, allow: true},
 		{name: "payload shrinks by a rejection", kind: "subscriptions", text: strings.Replace(payload, "2000", "20.00", 1), shrink: "0.4",
 			err: []string{"it would remove 1 of the 2 stored rows of customers", "max_shrink is 40%"}},
+		{name: "the source's own max_shrink", kind: "subscriptions", text: strings.Replace(payload, "2000", "20.00", 1), shrink: "0.4",
+			sourceShrink: "60%", rejected: 1},
 		{name: "payload non-integer", kind: "subscriptions", text: strings.Replace(payload, "2000", "20.00", 1), rejected: 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -278,8 +281,12 @@ func TestHostileDocuments(t *testing.T) {
 				extra = "max_shrink: " + c.shrink + "\n"
 			}
 			first := map[string]string{"chartmogul": cm, "subscriptions": payload}[c.kind]
+			own := ""
+			if c.sourceShrink != "" {
+				own = ", max_shrink: " + c.sourceShrink
+			}
 			writeFiles(t, dir, map[string]string{
-				"config.yaml": "as_of: 2024-03-31\n" + extra + "sources:\n  - {name: s, kind: " + c.kind + ", path: doc.json}\n",
+				"config.yaml": "as_of: 2024-03-31\n" + extra + "sources:\n  - {name: s, kind: " + c.kind + ", path: doc.json" + own + "}\n",
 				"doc.json":    first,
 			})
 			if _, err := runDir(t, dir, wh); err != nil {
