@@ -82,21 +82,43 @@ type ref int32
 // noRef marks a record made by mrrflow, not read (none is).
 const noRef ref = -1
 
-// ledger holds each record read's entity and outcome, in read order.
+// ledger holds each record read's entity and outcome, in read order: two
+// bytes a record, for the tens of millions of lines of a history.
 type ledger struct {
-	entity  []schemas.Entity
+	entity  []uint8 // a code of entities
 	outcome []outcome
-	// origin is where each record was read, for the error of one left
-	// unsettled.
-	origin []string
 }
 
+// entities are the entities a ledger codes; entityCode their codes.
+var (
+	entities = []schemas.Entity{schemas.EntityCustomer, schemas.EntityPlan, schemas.EntityInvoice, schemas.EntityLineItem,
+		schemas.EntityTransaction, schemas.EntitySubscription, schemas.EntitySubscriptionEvent, schemas.EntityContact}
+	entityCode = func() map[schemas.Entity]uint8 {
+		m := map[schemas.Entity]uint8{}
+		for i, e := range entities {
+			m[e] = uint8(i)
+		}
+		return m
+	}()
+)
+
 // open enters a record read and returns its ref.
-func (l *ledger) open(e schemas.Entity, origin string) ref {
-	l.entity = append(l.entity, e)
+func (l *ledger) open(e schemas.Entity) ref {
+	code, ok := entityCode[e]
+	if !ok {
+		code = uint8(len(entities)) // not an entity: left unsettled, it fails the run
+	}
+	l.entity = append(l.entity, code)
 	l.outcome = append(l.outcome, unsettled)
-	l.origin = append(l.origin, origin)
 	return ref(len(l.entity) - 1)
+}
+
+// entity is the entity of a code.
+func entityOfCode(c uint8) schemas.Entity {
+	if int(c) < len(entities) {
+		return entities[c]
+	}
+	return "unknown"
 }
 
 // settle records what became of a record; a rejection stands against any
@@ -123,7 +145,7 @@ func (l *ledger) entityOf(r ref, def schemas.Entity) schemas.Entity {
 	if r == noRef {
 		return def
 	}
-	return l.entity[r]
+	return entityOfCode(l.entity[r])
 }
 
 // absorb appends another ledger's records, and returns the offset their
@@ -132,7 +154,6 @@ func (l *ledger) absorb(o *ledger) ref {
 	off := ref(len(l.entity))
 	l.entity = append(l.entity, o.entity...)
 	l.outcome = append(l.outcome, o.outcome...)
-	l.origin = append(l.origin, o.origin...)
 	return off
 }
 
@@ -141,7 +162,8 @@ func (l *ledger) absorb(o *ledger) ref {
 func (l *ledger) accounts() (map[schemas.Entity]Account, error) {
 	out := map[schemas.Entity]Account{}
 	var loose []string
-	for i, e := range l.entity {
+	for i, code := range l.entity {
+		e := entityOfCode(code)
 		a := out[e]
 		a.Read++
 		switch l.outcome[i] {
@@ -157,7 +179,7 @@ func (l *ledger) accounts() (map[schemas.Entity]Account, error) {
 			a.Superseded++
 		default:
 			if len(loose) < 5 {
-				loose = append(loose, fmt.Sprintf("%s at %s", e, l.origin[i]))
+				loose = append(loose, fmt.Sprintf("%s number %d of the delivery", e, i+1))
 			}
 		}
 		out[e] = a

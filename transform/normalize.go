@@ -172,7 +172,7 @@ type pendingEvent struct {
 func (n *normalizer) add(rec *extract.Record) error {
 	n.res.Read[rec.Entity]++
 	rec.MajorUnits = n.major
-	r := n.ledger.open(rec.Entity, rec.Origin)
+	r := n.ledger.open(rec.Entity)
 	if rec.Err != nil {
 		n.reject(rec, r, rec.Err.Error())
 		return nil

@@ -118,7 +118,7 @@ func TestUpsertLines(t *testing.T) {
 		n := newNormalizer("test")
 		pending := make([]*pendingLine, len(c.incoming))
 		for i, l := range c.incoming {
-			pending[i] = &pendingLine{line: *l, ref: n.ledger.open(schemas.EntityInvoice, fmt.Sprint("line ", i))}
+			pending[i] = &pendingLine{line: *l, ref: n.ledger.open(schemas.EntityInvoice)}
 		}
 		fresh := n.lastOfEach(pending)
 		lines := make([]*schemas.InvoiceLine, len(fresh))
