@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -206,8 +205,7 @@ func (c *chunk) eachCSV(obj *object, fn func(*object) error) error {
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
 		obj.raw, obj.text = obj.raw[:0], nil
 		lines := strings.Count(text, "\n") + 1
-		var ce *csvError
-		if errors.As(perr, &ce) {
+		if ce, ok := perr.(*csvError); ok {
 			// A record that cannot be parsed runs to the line of its problem
 			// (at the end of the file, its last line's).
 			at := min(ce.at, len(b))
