@@ -176,7 +176,7 @@ func TestValidateSources(t *testing.T) {
 		keys map[string]any
 		want string
 	}{
-		{"stripe", nil, `unknown kind "stripe"`},
+		{"chargebee", nil, `unknown kind "chargebee"`},
 		{"growpanel", map[string]any{"plans": "p.json", "customers": "c.json"}, "sources[0].invoices: is required"},
 		{"growpanel", map[string]any{"plans": "p.json", "customers": "c.json", "invoices": "i.json", "dsn": "x"},
 			"sources[0].dsn: is not a key of kind growpanel (it has customers, plans, invoices)"},

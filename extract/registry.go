@@ -81,6 +81,7 @@ func Kinds() []Kind {
 		subscriptionsKind,
 		postgresKind,
 		mysqlKind,
+		stripeKind,
 	}
 }
 

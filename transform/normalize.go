@@ -73,6 +73,9 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	if err != nil {
 		return nil, err
 	}
+	if w, ok := ex.(interface{ Warnings() []string }); ok {
+		n.res.Warnings = append(n.res.Warnings, w.Warnings()...)
+	}
 	if mode == configs.ModeUpsert && n.res.read() == 0 {
 		n.res.Unchanged = true
 		n.res.Took = time.Since(start)

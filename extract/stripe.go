@@ -1,0 +1,647 @@
+package extract
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// stripeKind reads Stripe API objects from files, exactly as the API
+// returns them: list envelopes ({"object": "list", "data": [...]}),
+// arrays or one object per line, any mix; each object is routed by its
+// "object" field, and the newest version of each wins (by created, then by
+// the time of the event that carried it). The objects are mapped to
+// canonical records (README, "Stripe"), in both API shapes: up to 2024
+// (line.type, line.price, invoice.subscription, tax_amounts) and from 2025
+// (line.parent, line.pricing, invoice.parent, taxes), told apart per object.
+var stripeKind = Kind{
+	Name:        "stripe",
+	DefaultMode: configs.ModeUpsert,
+	// A subscription's cancellation line is dated when Stripe stopped the
+	// service (ended_at, or the cancel_at it is scheduled for), so it takes
+	// effect then (README, "Stripe").
+	Policies: func(p *configs.Policies) { p.Cancellation = configs.CancelImmediate },
+	Open: opener(func(src configs.Source, c *StripeConfig) (Extractor, error) {
+		return &stripeFiles{src: src, path: string(c.Path)}, nil
+	}),
+}
+
+// StripeConfig is a stripe source's block.
+type StripeConfig struct {
+	// Path is a JSON or NDJSON file of Stripe objects, or a glob pattern of
+	// them.
+	Path configs.Path `yaml:"path"`
+}
+
+// Validate checks the pattern and that it names JSON or NDJSON files.
+func (c *StripeConfig) Validate(src configs.Source) error {
+	if err := checkPattern(src, "path", string(c.Path), "stripe", "JSON or NDJSON files of Stripe API objects"); err != nil {
+		return err
+	}
+	// A pattern may mix JSON and NDJSON files ("*.*json"): each file is
+	// then read by its own extension.
+	if f := format(string(c.Path)); f != "json" && f != "ndjson" && !strings.ContainsAny(filepath.Ext(string(c.Path)), "*?[") {
+		return src.Errorf("path", "%q: kind stripe reads JSON or NDJSON files (.json, .ndjson, .jsonl, optionally .gz)", c.Path)
+	}
+	return nil
+}
+
+type stripeFiles struct {
+	src      configs.Source
+	path     string
+	warnings []string
+}
+
+// Warnings says what the read skipped: objects of types mrrflow does not
+// map, counted by type.
+func (s *stripeFiles) Warnings() []string { return s.warnings }
+
+// stripeObject is the fields mrrflow reads of any Stripe object.
+type stripeObject struct {
+	ID       string            `json:"id"`
+	Object   string            `json:"object"`
+	Created  int64             `json:"created"`
+	Currency string            `json:"currency"`
+	Name     string            `json:"name"`
+	Email    string            `json:"email"`
+	Metadata map[string]string `json:"metadata"`
+	Address  *struct {
+		Country string `json:"country"`
+		State   string `json:"state"`
+	} `json:"address"`
+	Customer json.RawMessage `json:"customer"` // an id, or the object expanded
+
+	// price, plan
+	Nickname   string           `json:"nickname"`
+	Product    json.RawMessage  `json:"product"`
+	UnitAmount *int64           `json:"unit_amount"`
+	Amount     *int64           `json:"amount"`
+	Interval   string           `json:"interval"`       // plan
+	IntCount   int64            `json:"interval_count"` // plan
+	UsageType  string           `json:"usage_type"`     // plan
+	Recurring  *stripeRecurring `json:"recurring"`
+
+	// subscription
+	Status            string `json:"status"`
+	CanceledAt        *int64 `json:"canceled_at"`
+	CancelAt          *int64 `json:"cancel_at"`
+	EndedAt           *int64 `json:"ended_at"`
+	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
+
+	// invoice
+	Subscription      json.RawMessage `json:"subscription"`
+	Parent            *stripeParent   `json:"parent"`
+	StatusTransitions *struct {
+		PaidAt *int64 `json:"paid_at"`
+	} `json:"status_transitions"`
+	Lines *struct {
+		Data    []stripeLine `json:"data"`
+		HasMore bool         `json:"has_more"`
+	} `json:"lines"`
+
+	// credit note
+	Invoice json.RawMessage `json:"invoice"`
+	Total   *int64          `json:"total"`
+
+	// event
+	Type string `json:"type"`
+	Data *struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+type stripeRecurring struct {
+	Interval  string `json:"interval"`
+	IntCount  int64  `json:"interval_count"`
+	UsageType string `json:"usage_type"`
+}
+
+type stripeParent struct {
+	Type                string `json:"type"`
+	SubscriptionDetails *struct {
+		Subscription json.RawMessage `json:"subscription"`
+	} `json:"subscription_details"`
+	SubscriptionItemDetails *struct {
+		Subscription string `json:"subscription"`
+		Proration    bool   `json:"proration"`
+	} `json:"subscription_item_details"`
+	InvoiceItemDetails *struct {
+		Subscription string `json:"subscription"`
+		Proration    bool   `json:"proration"`
+	} `json:"invoice_item_details"`
+}
+
+// stripeLine is an invoice line item, in either API shape.
+type stripeLine struct {
+	ID           string          `json:"id"`
+	Amount       int64           `json:"amount"`
+	Currency     string          `json:"currency"`
+	Type         string          `json:"type"` // up to 2024: subscription, invoiceitem
+	Proration    bool            `json:"proration"`
+	Quantity     *int64          `json:"quantity"`
+	Subscription string          `json:"subscription"`
+	Price        json.RawMessage `json:"price"` // up to 2024: the price object
+	Plan         json.RawMessage `json:"plan"`
+	Invoice      string          `json:"invoice"` // a line item listed on its own
+	Period       struct {
+		Start int64 `json:"start"`
+		End   int64 `json:"end"`
+	} `json:"period"`
+	Parent  *stripeParent `json:"parent"` // from 2025
+	Pricing *struct {
+		PriceDetails *struct {
+			Price json.RawMessage `json:"price"`
+		} `json:"price_details"`
+	} `json:"pricing"`
+	DiscountAmounts []struct {
+		Amount int64 `json:"amount"`
+	} `json:"discount_amounts"`
+	TaxAmounts []struct { // up to 2024
+		Amount    int64 `json:"amount"`
+		Inclusive bool  `json:"inclusive"`
+	} `json:"tax_amounts"`
+	Taxes []struct { // from 2025
+		Amount      int64  `json:"amount"`
+		TaxBehavior string `json:"tax_behavior"`
+	} `json:"taxes"`
+}
+
+// stripeVersion is the newest version of an object read, and where.
+type stripeVersion struct {
+	obj    stripeObject
+	raw    []byte
+	origin string
+	at     [2]int64 // created, then the carrying event's time
+	err    error    // the object's fields could not be read
+}
+
+// stripeMapped are the object types mrrflow maps.
+var stripeMapped = map[string]bool{"customer": true, "product": true, "price": true, "plan": true, "subscription": true,
+	"invoice": true, "line_item": true, "credit_note": true, "event": true}
+
+// stripeRead are the object types read for what other objects already
+// carry, with why they add no record of their own.
+var stripeRead = map[string]string{
+	"coupon":        "their effect is in the invoice lines' discount_amounts",
+	"refund":        "refunds are read from credit notes; a refund without one is not counted",
+	"draft invoice": "a draft is not issued yet",
+	"void invoice":  "a voided invoice was never owed",
+	"older version": "a newer version of the same object replaced each",
+}
+
+// Extract reads every file, keeps the newest version of each object, and
+// passes on the records they map to: plans, customers, then invoice lines
+// (cancellations and refunds among them).
+func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error {
+	paths, err := expandGlob(s.path)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", s.src.Name, err)
+	}
+	st := &stripeState{objects: map[string]*stripeVersion{}, skipped: map[string]int{}}
+	rec := &Record{}
+	for _, path := range paths {
+		file := originPath(s.src, path)
+		records := 0
+		take := func(o *object) error {
+			records++
+			origin := file + ":" + strconv.Itoa(o.line)
+			if o.err != nil { // an NDJSON line that is not JSON
+				rec.reset(s.src.Name, schemas.EntityInvoice, origin)
+				rec.raw, rec.Err = o.rawJSON, o.err
+				return fn(rec)
+			}
+			return st.add(o.rawJSON(), origin, [2]int64{})
+		}
+		err := readFileRouted(ctx, path, map[string]func(*object) error{"data": take}, take)
+		if err == nil {
+			err = emptyFile(s.src, path, records)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.src.Name, err)
+		}
+	}
+	if err := st.emit(s.src, rec, fn); err != nil {
+		return err
+	}
+	for _, t := range slices.Sorted(maps.Keys(st.skipped)) {
+		why := stripeRead[t]
+		if why == "" {
+			why = "mrrflow counts none of them"
+		}
+		s.warnings = append(s.warnings, fmt.Sprintf("skipped %d Stripe objects (%s): %s", st.skipped[t], t, why))
+	}
+	return nil
+}
+
+// stripeState holds the newest version of each object read.
+type stripeState struct {
+	objects map[string]*stripeVersion // by object type and id
+	skipped map[string]int
+}
+
+func (st *stripeState) add(raw []byte, origin string, event [2]int64) error {
+	var o stripeObject
+	if err := json.Unmarshal(raw, &o); err != nil {
+		st.objects["bad\x00"+origin] = &stripeVersion{raw: slices.Clone(raw), origin: origin, err: err}
+		return nil
+	}
+	switch {
+	case o.Object == "event":
+		if o.Data == nil || len(o.Data.Object) == 0 {
+			st.skipped["event without data.object"]++
+			return nil
+		}
+		return st.add(o.Data.Object, origin+"#/data/object", [2]int64{o.Created, o.Created})
+	case !stripeMapped[o.Object]:
+		st.skipped[o.Object]++
+		return nil
+	}
+	at := [2]int64{o.Created, event[1]}
+	key := o.Object + "\x00" + o.ID
+	if have, ok := st.objects[key]; ok {
+		st.skipped["older version"]++
+		if have.at[0] > at[0] || (have.at[0] == at[0] && have.at[1] > at[1]) {
+			return nil
+		}
+	}
+	st.objects[key] = &stripeVersion{obj: o, raw: slices.Clone(raw), origin: origin, at: at}
+	return nil
+}
+
+// of lists the newest versions of one object type, by id.
+func (st *stripeState) of(object string) []*stripeVersion {
+	var out []*stripeVersion
+	for k, v := range st.objects {
+		if strings.HasPrefix(k, object+"\x00") {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b *stripeVersion) int {
+		return cmp.Or(strings.Compare(a.obj.ID, b.obj.ID), strings.Compare(a.origin, b.origin))
+	})
+	return out
+}
+
+// idOf reads a reference: an id, or an expanded object's id.
+func idOf(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		return id
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &o)
+	return o.ID
+}
+
+// stripePrice is a recurring price (or legacy plan): a plan of mrrflow.
+type stripePrice struct {
+	id, name, product, currency, unit string
+	count                             int64
+	metered                           bool
+}
+
+// price reads a price or plan object; ok is false for one that does not
+// recur (a one-time price).
+func stripePriceOf(raw json.RawMessage) (p stripePrice, ok bool) {
+	var o stripeObject
+	if json.Unmarshal(raw, &o) != nil || o.ID == "" {
+		return p, false
+	}
+	p = stripePrice{id: o.ID, name: o.Nickname, product: idOf(o.Product), currency: strings.ToLower(o.Currency)}
+	switch {
+	case o.Recurring != nil:
+		p.unit, p.count, p.metered = o.Recurring.Interval, max(o.Recurring.IntCount, 1), o.Recurring.UsageType == "metered"
+	case o.Object == "plan" && o.Interval != "":
+		p.unit, p.count, p.metered = o.Interval, max(o.IntCount, 1), o.UsageType == "metered"
+	default:
+		return p, false
+	}
+	return p, true
+}
+
+// emit passes on the records the objects map to.
+func (st *stripeState) emit(src configs.Source, rec *Record, fn func(*Record) error) error {
+	text := func(name, v string) {
+		if v != "" {
+			rec.Set(name, name, Value{Text: v, Kind: Text})
+		}
+	}
+	num := func(name string, v int64) { rec.Set(name, name, Value{Text: strconv.FormatInt(v, 10), Kind: Number}) }
+	for _, v := range st.of("bad") {
+		rec.reset(src.Name, schemas.EntityInvoice, v.origin)
+		rec.raw = v.rawJSON
+		rec.Err = fmt.Errorf("not a Stripe object: %w", v.err)
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	// Plans: the recurring prices and plans, sent as objects or inside
+	// the lines that bill them.
+	prices := map[string]stripePrice{}
+	for _, t := range []string{"price", "plan"} {
+		for _, v := range st.of(t) {
+			if p, ok := stripePriceOf(v.raw); ok {
+				prices[p.id] = p
+			}
+		}
+	}
+	invoices := st.of("invoice")
+	if err := st.joinLines(src, rec, invoices, fn); err != nil {
+		return err
+	}
+	for _, inv := range invoices {
+		if inv.obj.Lines == nil {
+			continue
+		}
+		for _, l := range inv.obj.Lines.Data {
+			for _, raw := range []json.RawMessage{l.Price, l.Plan, pricingPrice(l)} {
+				if p, ok := stripePriceOf(raw); ok {
+					if _, have := prices[p.id]; !have {
+						prices[p.id] = p
+					}
+				}
+			}
+		}
+	}
+	products := map[string]string{}
+	for _, v := range st.of("product") {
+		products[v.obj.ID] = v.obj.Name
+	}
+	for _, id := range slices.Sorted(maps.Keys(prices)) {
+		p := prices[id]
+		rec.reset(src.Name, schemas.EntityPlan, "stripe price "+p.id)
+		rec.spelling = stripeSpelling
+		text("plan_id", p.id)
+		text("name", cmp.Or(p.name, products[p.product], p.id))
+		text("interval_unit", p.unit)
+		num("interval_count", p.count)
+		text("currency", p.currency)
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	for _, v := range st.of("customer") {
+		o := v.obj
+		rec.reset(src.Name, schemas.EntityCustomer, v.origin)
+		rec.spelling = stripeSpelling
+		rec.raw = v.rawJSON
+		text("customer_id", o.ID)
+		text("name", o.Name)
+		text("email", o.Email)
+		if o.Address != nil {
+			text("country", o.Address.Country)
+			text("state", strings.ToLower(o.Address.State))
+		}
+		if o.Created > 0 {
+			num("created_at", o.Created)
+		}
+		for _, k := range slices.Sorted(maps.Keys(o.Metadata)) {
+			rec.SetAttr(k, o.Metadata[k])
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	for _, inv := range invoices {
+		if err := st.emitInvoice(src, rec, inv, prices, fn); err != nil {
+			return err
+		}
+	}
+	// Cancellations, from the subscriptions.
+	for _, v := range st.of("subscription") {
+		o := v.obj
+		// ended_at is when the service stopped, cancel_at when it is
+		// scheduled to (cancel_at_period_end), canceled_at when it was asked.
+		var at *int64
+		for _, t := range []*int64{o.EndedAt, o.CancelAt, o.CanceledAt} {
+			if at == nil && t != nil && *t > 0 {
+				at = t
+			}
+		}
+		if at == nil {
+			continue
+		}
+		rec.reset(src.Name, schemas.EntityInvoice, v.origin)
+		rec.spelling = stripeSpelling
+		rec.raw = v.rawJSON
+		text("invoice_id", o.ID)
+		text("line_id", "canceled")
+		text("customer_id", idOf(o.Customer))
+		text("subscription_id", o.ID)
+		text("kind", schemas.KindCancellation)
+		num("invoice_date", *at)
+		text("currency", strings.ToLower(o.Currency))
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	// Refunds: the credit notes of invoices that were not voided.
+	for _, v := range st.of("credit_note") {
+		o := v.obj
+		if o.Status == "void" {
+			continue
+		}
+		amount := o.Total
+		if amount == nil {
+			amount = o.Amount
+		}
+		rec.reset(src.Name, schemas.EntityInvoice, v.origin)
+		rec.spelling = stripeSpelling
+		rec.raw = v.rawJSON
+		text("invoice_id", idOf(o.Invoice))
+		text("line_id", o.ID)
+		text("customer_id", idOf(o.Customer))
+		text("kind", schemas.KindRefund)
+		num("invoice_date", o.Created)
+		if amount != nil {
+			num("amount", *amount)
+		}
+		text("currency", strings.ToLower(o.Currency))
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinLines adds the line items read on their own (a listing of an
+// invoice's lines, for invoices whose embedded lines were truncated) to
+// their invoices; a line item of an invoice not read is rejected.
+func (st *stripeState) joinLines(src configs.Source, rec *Record, invoices []*stripeVersion, fn func(*Record) error) error {
+	byID := map[string]*stripeVersion{}
+	for _, inv := range invoices {
+		byID[inv.obj.ID] = inv
+	}
+	for _, v := range st.of("line_item") {
+		var l stripeLine
+		json.Unmarshal(v.raw, &l)
+		inv := byID[l.Invoice]
+		if inv == nil {
+			rec.reset(src.Name, schemas.EntityInvoice, v.origin)
+			rec.raw = v.rawJSON
+			rec.Err = fmt.Errorf("line item %s: field invoice: invoice %q was not read; export it with the line", l.ID, l.Invoice)
+			if err := fn(rec); err != nil {
+				return err
+			}
+			continue
+		}
+		o := &inv.obj
+		if o.Lines == nil {
+			o.Lines = &struct {
+				Data    []stripeLine `json:"data"`
+				HasMore bool         `json:"has_more"`
+			}{}
+		}
+		if !slices.ContainsFunc(o.Lines.Data, func(have stripeLine) bool { return have.ID == l.ID }) {
+			o.Lines.Data = append(o.Lines.Data, l)
+		}
+		o.Lines.HasMore = false // the listing completes it
+	}
+	return nil
+}
+
+// rawJSON is the version's text, for rejected rows.
+func (v *stripeVersion) rawJSON() []byte { return v.raw }
+
+func pricingPrice(l stripeLine) json.RawMessage {
+	if l.Pricing != nil && l.Pricing.PriceDetails != nil {
+		return l.Pricing.PriceDetails.Price
+	}
+	return nil
+}
+
+// stripeSpelling names canonical fields as Stripe's objects do.
+var stripeSpelling = map[string]string{
+	"customer_id": "customer", "plan_id": "price", "invoice_id": "invoice", "line_id": "id", "subscription_id": "subscription",
+	"invoice_date": "created", "period_start": "period.start", "period_end": "period.end", "interval_unit": "recurring.interval",
+	"currency": "currency", "amount": "amount", "paid_at": "status_transitions.paid_at",
+}
+
+// emitInvoice passes on an invoice's lines: draft and void invoices count
+// for nothing; a line's amount is after its discounts, tax-inclusive tax
+// kept as the line's tax (exclusive tax is not in the amount).
+func (st *stripeState) emitInvoice(src configs.Source, rec *Record, inv *stripeVersion, prices map[string]stripePrice, fn func(*Record) error) error {
+	o := inv.obj
+	if o.Status == "draft" || o.Status == "void" {
+		st.skipped[o.Status+" invoice"]++
+		return nil
+	}
+	invoiceSub := idOf(o.Subscription)
+	if o.Parent != nil && o.Parent.SubscriptionDetails != nil {
+		invoiceSub = idOf(o.Parent.SubscriptionDetails.Subscription)
+	}
+	var paid int64
+	if o.Status == "paid" && o.StatusTransitions != nil && o.StatusTransitions.PaidAt != nil {
+		paid = *o.StatusTransitions.PaidAt
+	}
+	if o.Lines == nil || o.Lines.HasMore {
+		rec.reset(src.Name, schemas.EntityInvoice, inv.origin)
+		rec.raw = inv.rawJSON
+		rec.Err = fmt.Errorf("invoice %s: lines are missing or truncated (lines.has_more): export the invoice with all its lines", o.ID)
+		return fn(rec)
+	}
+	for k, l := range o.Lines.Data {
+		rec.reset(src.Name, schemas.EntityInvoice, fmt.Sprintf("%s#/lines/data/%d", inv.origin, k))
+		rec.spelling = stripeSpelling
+		rec.raw = inv.rawJSON
+		set := func(name, v string) {
+			if v != "" {
+				rec.Set(name, name, Value{Text: v, Kind: Text})
+			}
+		}
+		num := func(name string, v int64) { rec.Set(name, name, Value{Text: strconv.FormatInt(v, 10), Kind: Number}) }
+		sub, proration, subLine := l.Subscription, l.Proration, l.Type == "subscription"
+		if p := l.Parent; p != nil {
+			switch {
+			case p.SubscriptionItemDetails != nil:
+				sub, proration, subLine = p.SubscriptionItemDetails.Subscription, p.SubscriptionItemDetails.Proration, true
+			case p.InvoiceItemDetails != nil:
+				sub, proration = p.InvoiceItemDetails.Subscription, p.InvoiceItemDetails.Proration
+			}
+		}
+		if sub == "" {
+			sub = invoiceSub
+		}
+		priceID := ""
+		for _, raw := range []json.RawMessage{l.Price, l.Plan, pricingPrice(l)} {
+			if id := idOf(raw); id != "" {
+				priceID = id
+				break
+			}
+		}
+		_, recurring := prices[priceID]
+		kind := schemas.KindOneTime
+		if subLine || (recurring && proration) {
+			kind = schemas.KindSubscription
+		}
+		// line.amount is before discounts, with inclusive tax and without
+		// exclusive tax; mrrflow's amount is what was charged, tax in it.
+		var discount, tax int64
+		for _, d := range l.DiscountAmounts {
+			discount += d.Amount
+		}
+		amount := l.Amount - discount
+		for _, t := range l.TaxAmounts {
+			tax += t.Amount
+			if !t.Inclusive {
+				amount += t.Amount
+			}
+		}
+		for _, t := range l.Taxes {
+			tax += t.Amount
+			if t.TaxBehavior != "inclusive" {
+				amount += t.Amount
+			}
+		}
+		set("invoice_id", o.ID)
+		set("line_id", l.ID)
+		set("customer_id", idOf(o.Customer))
+		set("subscription_id", sub)
+		if kind == schemas.KindSubscription {
+			// A metered price's line counts as billed: its usage of the
+			// period is that period's MRR (README, "Stripe").
+			set("plan_id", priceID)
+		}
+		set("kind", kind)
+		num("invoice_date", o.Created)
+		if l.Period.Start > 0 {
+			num("period_start", l.Period.Start)
+		}
+		if l.Period.End > l.Period.Start {
+			num("period_end", l.Period.End)
+		}
+		num("amount", amount)
+		num("tax", tax)
+		if discount != 0 {
+			num("discount", discount)
+		}
+		if l.Quantity != nil {
+			num("quantity", *l.Quantity)
+		}
+		if proration {
+			set("prorated", "true")
+		}
+		if paid > 0 {
+			num("paid_at", paid)
+		}
+		set("currency", strings.ToLower(cmp.Or(l.Currency, o.Currency)))
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
