@@ -14,6 +14,7 @@ require (
 	github.com/rs/zerolog v1.35.1
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
+	github.com/stripe/stripe-go/v83 v83.2.1
 	google.golang.org/api v0.287.1
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -190,6 +190,11 @@ func TestValidateSources(t *testing.T) {
 			"sources[0].queries: an invoices or a subscription_events query is required"},
 		{"postgres", map[string]any{"dsn": "x", "queries": map[string]string{"plans": "x", "customers": "y", "charges": "z"}},
 			`sources[0].queries: "charges" is not one of`},
+		{"stripe", map[string]any{}, `sources[0].path: is required for kind stripe`},
+		{"stripe", map[string]any{"path": "s.csv"}, `sources[0].path: "s.csv": kind stripe reads JSON or NDJSON files`},
+		{"stripe", map[string]any{"path": "s.json", "api_key": "sk_x"}, `sources[0].path: give path (files) or api_key (the API), not both`},
+		{"stripe", map[string]any{"api_base": "http://localhost:12111"}, `sources[0].api_key: is required with api_base`},
+		{"stripe", map[string]any{"api_key": "sk_x", "api_base": "localhost:12111"}, `sources[0].api_base: "localhost:12111" is not an http(s) address`},
 		{"mysql", map[string]any{"dsn": "not a dsn", "queries": map[string]string{"plans": "x", "customers": "y", "invoices": "z"}},
 			"sources[0].dsn: not a MySQL DSN"},
 	} {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,6 +32,9 @@ var stripeKind = Kind{
 	// effect then (README, "Stripe").
 	Policies: func(p *configs.Policies) { p.Cancellation = configs.CancelImmediate },
 	Open: opener(func(src configs.Source, c *StripeConfig) (Extractor, error) {
+		if c.APIKey != "" {
+			return &stripeAPI{src: src, key: c.APIKey, base: c.APIBase}, nil
+		}
 		return &stripeFiles{src: src, path: string(c.Path)}, nil
 	}),
 }
@@ -40,10 +44,30 @@ type StripeConfig struct {
 	// Path is a JSON or NDJSON file of Stripe objects, or a glob pattern of
 	// them.
 	Path configs.Path `yaml:"path"`
+	// APIKey reads the account through the API instead: a secret or
+	// restricted key, usually ${STRIPE_API_KEY}.
+	APIKey string `yaml:"api_key"`
+	// APIBase overrides the API's address (https://api.stripe.com).
+	APIBase string `yaml:"api_base"`
 }
 
-// Validate checks the pattern and that it names JSON or NDJSON files.
+// Validate checks that the source reads either files or the API, and the
+// files' pattern.
 func (c *StripeConfig) Validate(src configs.Source) error {
+	if c.APIKey != "" || c.APIBase != "" {
+		switch {
+		case c.Path != "":
+			return src.Errorf("path", "give path (files) or api_key (the API), not both")
+		case c.APIKey == "":
+			return src.Errorf("api_key", "is required with api_base")
+		}
+		if c.APIBase != "" {
+			if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return src.Errorf("api_base", "%q is not an http(s) address", c.APIBase)
+			}
+		}
+		return nil
+	}
 	if err := checkPattern(src, "path", string(c.Path), "stripe", "JSON or NDJSON files of Stripe API objects"); err != nil {
 		return err
 	}
@@ -206,7 +230,7 @@ func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.src.Name, err)
 	}
-	st := &stripeState{objects: map[string]*stripeVersion{}, skipped: map[string]int{}}
+	st := &stripeState{objects: map[string]*stripeVersion{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
 	rec := &Record{}
 	for _, path := range paths {
 		file := originPath(s.src, path)
@@ -232,20 +256,28 @@ func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error
 	if err := st.emit(s.src, rec, fn); err != nil {
 		return err
 	}
+	s.warnings = st.warnings()
+	return nil
+}
+
+// warnings counts the objects read and not mapped, by type, with why.
+func (st *stripeState) warnings() []string {
+	var out []string
 	for _, t := range slices.Sorted(maps.Keys(st.skipped)) {
 		why := stripeRead[t]
 		if why == "" {
 			why = "mrrflow counts none of them"
 		}
-		s.warnings = append(s.warnings, fmt.Sprintf("skipped %d Stripe objects (%s): %s", st.skipped[t], t, why))
+		out = append(out, fmt.Sprintf("skipped %d Stripe objects (%s): %s", st.skipped[t], t, why))
 	}
-	return nil
+	return out
 }
 
 // stripeState holds the newest version of each object read.
 type stripeState struct {
 	objects map[string]*stripeVersion // by object type and id
 	skipped map[string]int
+	lines   map[string][]stripeLine // listed on their own, by invoice id
 }
 
 func (st *stripeState) add(raw []byte, origin string, event [2]int64) error {
@@ -489,25 +521,32 @@ func (st *stripeState) joinLines(src configs.Source, rec *Record, invoices []*st
 	for _, v := range st.of("line_item") {
 		var l stripeLine
 		json.Unmarshal(v.raw, &l)
-		inv := byID[l.Invoice]
-		if inv == nil {
-			rec.reset(src.Name, schemas.EntityInvoice, v.origin)
-			rec.raw = v.rawJSON
-			rec.Err = fmt.Errorf("line item %s: field invoice: invoice %q was not read; export it with the line", l.ID, l.Invoice)
-			if err := fn(rec); err != nil {
-				return err
-			}
+		if byID[l.Invoice] != nil {
+			st.lines[l.Invoice] = append(st.lines[l.Invoice], l)
 			continue
 		}
-		o := &inv.obj
+		rec.reset(src.Name, schemas.EntityInvoice, v.origin)
+		rec.raw = v.rawJSON
+		rec.Err = fmt.Errorf("line item %s: field invoice: invoice %q was not read; export it with the line", l.ID, l.Invoice)
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(st.lines)) {
+		if byID[id] == nil {
+			continue // the invoice itself could not be read: rejected
+		}
+		o := &byID[id].obj
 		if o.Lines == nil {
 			o.Lines = &struct {
 				Data    []stripeLine `json:"data"`
 				HasMore bool         `json:"has_more"`
 			}{}
 		}
-		if !slices.ContainsFunc(o.Lines.Data, func(have stripeLine) bool { return have.ID == l.ID }) {
-			o.Lines.Data = append(o.Lines.Data, l)
+		for _, l := range st.lines[id] {
+			if !slices.ContainsFunc(o.Lines.Data, func(have stripeLine) bool { return have.ID == l.ID }) {
+				o.Lines.Data = append(o.Lines.Data, l)
+			}
 		}
 		o.Lines.HasMore = false // the listing completes it
 	}

@@ -40,3 +40,30 @@ func BenchmarkNormalize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNormalizeStripe reads and normalizes generated Stripe API
+// objects (both API shapes); bytes/s is invoices per second.
+func BenchmarkNormalizeStripe(b *testing.B) {
+	for _, customers := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("customers=%d", customers), func(b *testing.B) {
+			dir := b.TempDir()
+			st, err := gen.Stripe(dir, gen.Options{Customers: customers, Months: 24, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			src, err := configs.NewSource("stripe", "stripe", "", map[string]any{"path": filepath.Join(dir, "*.*json")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(st.Invoices))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ex, _ := extract.Open(src)
+				if _, err := Normalize(context.Background(), "bench", src, configs.ModeReplace, ex, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ var generateFormats = map[string]string{
 	"growpanel-json":   "GrowPanel exports with invoices.json (one JSON array)",
 	"chartmogul":       "a ChartMogul bulk import (EUR, fx.csv)",
 	"subscriptions":    "a subscriptions payload (seed 002)",
+	"stripe":           "Stripe API objects: prices.json, customers.ndjson, invoices.ndjson, objects.ndjson (both API shapes)",
 	"all":              "the three sources of the demo: growpanel/, chartmogul/, subscriptions/",
 	"parquet":          "the normalized tables straight into warehouse/ (no text export; USD and EUR, fx.csv), for histories too large for text files",
 }
@@ -31,11 +32,11 @@ func generateCmd(e env) *cobra.Command {
 		Short: "Write deterministic synthetic billing data, with a config.yaml that runs it",
 		Long: "Write deterministic synthetic billing data (the same seed gives the same bytes), streaming, " +
 			"with a config.yaml beside it: mrrflow run -c DIR/config.yaml. Formats: growpanel, growpanel-ndjson, " +
-			"growpanel-json, chartmogul, subscriptions, all, parquet.",
+			"growpanel-json, chartmogul, subscriptions, stripe, all, parquet.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, ok := generateFormats[format]; !ok {
-				return usageError{fmt.Errorf("--format %q: use growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, all or parquet", format)}
+				return usageError{fmt.Errorf("--format %q: use growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, stripe, all or parquet", format)}
 			}
 			if customers < 1 || months < 1 || out == "" {
 				return usageError{fmt.Errorf("--customers and --months must be at least 1, and --out is required")}
@@ -56,6 +57,8 @@ func generateCmd(e env) *cobra.Command {
 				st, err = gen.ChartMogul(out, opt)
 			case "subscriptions":
 				st, err = gen.Subscriptions(out, opt)
+			case "stripe":
+				st, err = gen.Stripe(out, opt)
 			case "all":
 				st, err = gen.Demo(out, opt)
 			case "parquet":
@@ -72,7 +75,7 @@ func generateCmd(e env) *cobra.Command {
 	cmd.Flags().IntVar(&customers, "customers", 1000, "number of customers")
 	cmd.Flags().IntVar(&months, "months", 24, "number of months of history")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same data")
-	cmd.Flags().StringVar(&format, "format", "growpanel", "growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, all or parquet")
+	cmd.Flags().StringVar(&format, "format", "growpanel", "growpanel, growpanel-ndjson, growpanel-json, chartmogul, subscriptions, stripe, all or parquet")
 	cmd.Flags().StringVar(&out, "out", "", "folder to write into")
 	cmd.Flags().BoolVar(&clean, "clean", false, "leave out the few malformed records")
 	return cmd
