@@ -13,6 +13,9 @@ import (
 // MRRFLOW_STRIPE_MOCK.
 func TestStripeMockAcceptsEveryRequest(t *testing.T) {
 	base := os.Getenv("MRRFLOW_STRIPE_MOCK")
+	if base == "" && os.Getenv("CI") != "" {
+		t.Fatal("MRRFLOW_STRIPE_MOCK is not set under CI: .ci/run should have started stripe-mock")
+	}
 	if base == "" {
 		t.Skip("MRRFLOW_STRIPE_MOCK is not set: .ci/run starts stripe-mock and sets it")
 	}

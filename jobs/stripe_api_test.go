@@ -37,6 +37,8 @@ type fakeStripe struct {
 	requests []string
 	failed   map[string]bool
 	problems []string
+	// refuseEvents answers the events since a cursor with a 400.
+	refuseEvents bool
 }
 
 func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +60,11 @@ func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.failed["/v1/invoices"] = true
 		w.WriteHeader(http.StatusInternalServerError)
 		w.Write([]byte(`{"error": {"type": "api_error", "message": "An unknown error occurred"}}`))
+		return
+	}
+	if f.refuseEvents && r.URL.Path == "/v1/events" && q.Get("created[gte]") != "" {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error": {"type": "invalid_request_error", "message": "Invalid timestamp"}}`))
 		return
 	}
 	if r.URL.Path == "/v1/subscriptions" && q.Get("status") != "all" {
@@ -304,8 +311,24 @@ func TestStripeAPIReadsEventsSinceTheCursor(t *testing.T) {
 			"period": {"start": 1712707200, "end": 1715299200}, "quantity": 1,
 			"parent": {"type": "subscription_item_details", "subscription_item_details": {"subscription": "sub_A2", "proration": false}},
 			"pricing": {"type": "price_details", "price_details": {"price": "price_pro", "product": "prod_pro"}}}]}}`)
+	// A run that fails leaves the cursor where it was: the next reads the
+	// same events again.
+	fake.refuseEvents = true
+	if _, err := Run(context.Background(), cfg, Options{Warehouse: wh, Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "Invalid timestamp") {
+		t.Fatalf("the run with its events refused: %v", err)
+	}
+	var cursorAsked string
+	for _, r := range fake.requests {
+		if _, after, ok := strings.Cut(r, "created%5Bgte%5D="); ok {
+			cursorAsked, _, _ = strings.Cut(after, "&")
+		}
+	}
+	fake.refuseEvents, fake.requests = false, nil
 	logged := run()
 	asked := strings.Join(fake.requests, "\n")
+	if cursorAsked == "" || !strings.Contains(asked, "created%5Bgte%5D="+cursorAsked) {
+		t.Errorf("after a failed run the events from %q should be read again; asked:\n%s", cursorAsked, asked)
+	}
 	if !strings.Contains(asked, "/v1/events?created%5Bgte%5D=") || strings.Contains(asked, "/v1/customers?") || !strings.Contains(asked, "/v1/prices/price_pro") {
 		t.Errorf("the second run should read the events since the cursor and fetch the price they name, and list nothing; it asked:\n%s", asked)
 	}
