@@ -91,14 +91,16 @@ func (s *stripeFiles) Warnings() []string { return s.warnings }
 
 // stripeObject is the fields mrrflow reads of any Stripe object.
 type stripeObject struct {
-	ID       string            `json:"id"`
-	Object   string            `json:"object"`
-	Created  int64             `json:"created"`
-	Currency string            `json:"currency"`
-	Name     string            `json:"name"`
-	Email    string            `json:"email"`
-	Metadata map[string]string `json:"metadata"`
-	Address  *struct {
+	ID       string `json:"id"`
+	Object   string `json:"object"`
+	Created  int64  `json:"created"`
+	Currency string `json:"currency"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	// Description is a customer's free text, its name when it has none.
+	Description string            `json:"description"`
+	Metadata    map[string]string `json:"metadata"`
+	Address     *struct {
 		Country string `json:"country"`
 		State   string `json:"state"`
 	} `json:"address"`
@@ -432,7 +434,14 @@ func (st *stripeState) emit(src configs.Source, rec *Record, fn func(*Record) er
 		rec.spelling = stripeSpelling
 		rec.raw = v.rawJSON
 		text("customer_id", o.ID)
-		text("name", o.Name)
+		// Stripe needs neither a name nor an email: one without both is
+		// named by its description, else its id, as Stripe's own
+		// dashboard lists it.
+		name := o.Name
+		if name == "" && o.Email == "" {
+			name = cmp.Or(o.Description, o.ID)
+		}
+		text("name", name)
 		text("email", o.Email)
 		if o.Address != nil {
 			text("country", o.Address.Country)

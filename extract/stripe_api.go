@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -134,11 +135,11 @@ func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 			return fmt.Errorf("read %s: %w", s.src.Name, err)
 		}
 	}
-	if len(lists) == 1 {
-		// Events name prices by id: fetch those not read.
-		if err := s.fetchPrices(ctx, raw, st); err != nil {
-			return fmt.Errorf("read %s: %w", s.src.Name, err)
-		}
+	// Lines of the 2025 shape name their price by id: fetch those not
+	// read (events carry no prices; the prices list may leave out
+	// archived ones).
+	if err := s.fetchPrices(ctx, raw, st); err != nil {
+		return fmt.Errorf("read %s: %w", s.src.Name, err)
 	}
 	rec := &Record{}
 	if err := st.emit(s.src, rec, fn); err != nil {
@@ -212,6 +213,10 @@ func (s *stripeAPI) fetchPrices(ctx context.Context, b stripe.RawRequestBackend,
 		params.Context = ctx
 		path := "/v1/prices/" + url.PathEscape(id)
 		resp, err := b.RawRequest(http.MethodGet, path, s.key, "", params)
+		var serr *stripe.Error
+		if errors.As(err, &serr) && serr.HTTPStatusCode == http.StatusNotFound {
+			continue // a deleted plan: its lines are rejected naming it
+		}
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", path, err)
 		}

@@ -88,3 +88,24 @@ not json
 		t.Errorf("emails %q, rejected %q: want the newest event's version, and line 4 rejected", emails, errs)
 	}
 }
+
+// A customer with neither name nor email (Stripe needs neither) is named
+// by its description, else its id, so that it is kept.
+func TestStripeCustomerWithoutNameOrEmail(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "c.ndjson"), []byte(`{"id": "cus_1", "object": "customer", "created": 1}
+{"id": "cus_2", "object": "customer", "created": 1, "description": "Acme (API)"}
+`), 0o644)
+	ex, err := Open(mustSource(t, "s", "stripe", map[string]any{"path": filepath.Join(dir, "c.ndjson")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ex.Extract(context.Background(), func(r *Record) error {
+		names = append(names, r.Get("name").Text)
+		return nil
+	})
+	if strings.Join(names, ",") != "cus_1,Acme (API)" {
+		t.Errorf("names %q, want the id, then the description", names)
+	}
+}
