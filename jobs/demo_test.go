@@ -13,7 +13,7 @@ import (
 	"github.com/mrrflow/mrrflow/internal/gen"
 )
 
-// The demo's data, in all three formats and two currencies, runs through
+// The demo's data, from four kinds of source in two currencies, runs through
 // the pipeline: every source contributes, the bad records are rejected and
 // the monthly invariant holds with fx_impact.
 func TestDemoRuns(t *testing.T) {
@@ -36,7 +36,7 @@ func TestDemoRuns(t *testing.T) {
 	for _, r := range tableRows(t, wh, "mrr_movements", []string{"source", "currency"}) {
 		sources[r] = true
 	}
-	for _, want := range []string{"webshop,usd", "europe,eur", "enterprise,usd"} {
+	for _, want := range []string{"webshop,usd", "europe,eur", "enterprise,usd", "payments,usd"} {
 		if !sources[want] {
 			t.Errorf("no movement from %s (have %v)", want, sources)
 		}

@@ -18,7 +18,7 @@ var generateFormats = map[string]string{
 	"chartmogul":       "a ChartMogul bulk import (EUR, fx.csv)",
 	"subscriptions":    "a subscriptions payload (seed 002)",
 	"stripe":           "Stripe API objects: prices.json, customers.ndjson, invoices.ndjson, objects.ndjson (both API shapes)",
-	"all":              "the three sources of the demo: growpanel/, chartmogul/, subscriptions/",
+	"all":              "the four sources of the demo: growpanel/, chartmogul/, subscriptions/, stripe/",
 	"parquet":          "the normalized tables straight into warehouse/ (no text export; USD and EUR, fx.csv), for histories too large for text files",
 }
 

@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, e env, asOf, warehouse string, verbose, major 
 	if err != nil {
 		return fmt.Errorf("write demo data: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "demo: wrote %d customers in three formats (GrowPanel in USD, ChartMogul in EUR, a subscriptions payload) with EUR rates to %s; a few records are bad on purpose\n",
+	fmt.Fprintf(e.stdout, "demo: wrote %d customers of four billing systems (GrowPanel in USD, ChartMogul in EUR, a subscriptions payload, Stripe API objects) with EUR rates to %s; a few records are bad on purpose\n",
 		st.Customers, dir)
 	cfg, err := configs.Load(filepath.Join(dir, "config.yaml"))
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 
 // Demo writes the embedded demo: GrowPanel exports (in USD), a ChartMogul
 // bulk import of customers billed in EUR, a seed 002 subscriptions
-// payload, monthly EUR rates, and a config.yaml that runs all three.
+// payload, a Stripe account's objects, monthly EUR rates, and a
+// config.yaml that runs all four.
 func Demo(dir string, opt Options) (Stats, error) {
 	if opt.Start.IsZero() {
 		opt.Start = time.Date(2023, 7, 1, 0, 0, 0, 0, time.UTC)
@@ -33,6 +34,9 @@ func Demo(dir string, opt Options) (Stats, error) {
 	if err := writeJSON(filepath.Join(dir, "subscriptions", "payload.json"), subscriptionsDoc(rng, n, opt)); err != nil {
 		return st, err
 	}
+	if _, err := stripeFiles(filepath.Join(dir, "stripe"), Options{Customers: n, Months: opt.Months, Seed: opt.Seed, Start: opt.Start}); err != nil {
+		return st, err
+	}
 	var fx strings.Builder
 	fx.WriteString("date,currency,rate\n")
 	for m := 0; m < opt.Months; m++ {
@@ -41,12 +45,12 @@ func Demo(dir string, opt Options) (Stats, error) {
 	if err := os.WriteFile(filepath.Join(dir, "fx.csv"), []byte(fx.String()), 0o644); err != nil {
 		return st, err
 	}
-	st.Customers += 2 * n
+	st.Customers += 3 * n
 	warehouse := ""
 	if opt.Warehouse != "" {
 		warehouse = "warehouse: " + opt.Warehouse + "\n"
 	}
-	config := fmt.Sprintf(`# The mrrflow demo (seed %d): three billing systems, two currencies.
+	config := fmt.Sprintf(`# The mrrflow demo (seed %d): four billing systems, two currencies.
 %sas_of: %s
 reporting_currency: usd
 fx_rates: fx.csv
@@ -62,6 +66,9 @@ sources:
   - name: enterprise       # a subscriptions payload (seed 002), USD
     kind: subscriptions
     path: subscriptions/payload.json
+  - name: payments         # Stripe API objects, both API shapes, USD
+    kind: stripe
+    path: stripe/*.*json
 `, opt.Seed, warehouse, st.AsOf.Format(time.DateOnly))
 	return st, os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644)
 }

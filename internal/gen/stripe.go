@@ -21,6 +21,15 @@ import (
 // prorations, get a credit note, or cancel at the period's end.
 func Stripe(dir string, opt Options) (Stats, error) {
 	opt = withStart(opt)
+	st, err := stripeFiles(dir, opt)
+	if err != nil {
+		return st, err
+	}
+	return st, writeConfig(dir, opt, st, "sources:\n  - {name: stripe, kind: stripe, path: \"*.*json\"}\n")
+}
+
+// stripeFiles writes the Stripe objects of Stripe, without a config.
+func stripeFiles(dir string, opt Options) (Stats, error) {
 	end := opt.Start.AddDate(0, opt.Months, 0)
 	st := Stats{AsOf: end.AddDate(0, 0, -1)}
 	rng := rand.New(rand.NewPCG(opt.Seed, 79))
@@ -60,7 +69,7 @@ func Stripe(dir string, opt Options) (Stats, error) {
 			return st, err
 		}
 	}
-	return st, writeConfig(dir, opt, st, "sources:\n  - {name: stripe, kind: stripe, path: \"*.*json\"}\n")
+	return st, nil
 }
 
 // stripePriceJSON is a plan as a Stripe price object.
