@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -217,11 +216,12 @@ var stripeMapped = map[string]bool{"customer": true, "product": true, "price": t
 // stripeRead are the object types read for what other objects already
 // carry, with why they add no record of their own.
 var stripeRead = map[string]string{
-	"coupon":        "their effect is in the invoice lines' discount_amounts",
-	"refund":        "refunds are read from credit notes; a refund without one is not counted",
-	"draft invoice": "a draft is not issued yet",
-	"void invoice":  "a voided invoice was never owed",
-	"older version": "a newer version of the same object replaced each",
+	"coupon":          "their effect is in the invoice lines' discount_amounts",
+	"refund":          "refunds are read from credit notes; a refund without one is not counted",
+	"draft invoice":   "a draft is not issued yet",
+	"void invoice":    "a voided invoice was never owed",
+	"older version":   "a newer version of the same object replaced each",
+	"no object field": "without their \"object\" field they are not Stripe API objects",
 }
 
 // Extract reads every file, keeps the newest version of each object, and
@@ -232,7 +232,7 @@ func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.src.Name, err)
 	}
-	st := &stripeState{objects: map[string]*stripeVersion{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
+	st := newStripeState()
 	rec := &Record{}
 	for _, path := range paths {
 		file := originPath(s.src, path)
@@ -277,15 +277,24 @@ func (st *stripeState) warnings() []string {
 
 // stripeState holds the newest version of each object read.
 type stripeState struct {
-	objects map[string]*stripeVersion // by object type and id
+	objects map[string]map[string]*stripeVersion // by object type, then id
+	bad     []*stripeVersion                     // objects whose fields could not be read
 	skipped map[string]int
 	lines   map[string][]stripeLine // listed on their own, by invoice id
 }
 
+func newStripeState() *stripeState {
+	return &stripeState{objects: map[string]map[string]*stripeVersion{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
+}
+
 func (st *stripeState) add(raw []byte, origin string, event [2]int64) error {
 	var o stripeObject
-	if err := json.Unmarshal(raw, &o); err != nil {
-		st.objects["bad\x00"+origin] = &stripeVersion{raw: slices.Clone(raw), origin: origin, err: err}
+	err := json.Unmarshal(raw, &o)
+	if err == nil && o.ID == "" && o.Object != "" && stripeMapped[o.Object] {
+		err = fmt.Errorf("field id: a %s without an id", o.Object)
+	}
+	if err != nil {
+		st.bad = append(st.bad, &stripeVersion{raw: slices.Clone(raw), origin: origin, err: err})
 		return nil
 	}
 	switch {
@@ -295,33 +304,33 @@ func (st *stripeState) add(raw []byte, origin string, event [2]int64) error {
 			return nil
 		}
 		return st.add(o.Data.Object, origin+"#/data/object", [2]int64{o.Created, o.Created})
+	case o.Object == "":
+		st.skipped["no object field"]++
+		return nil
 	case !stripeMapped[o.Object]:
 		st.skipped[o.Object]++
 		return nil
 	}
 	at := [2]int64{o.Created, event[1]}
-	key := o.Object + "\x00" + o.ID
-	if have, ok := st.objects[key]; ok {
+	byID := st.objects[o.Object]
+	if byID == nil {
+		byID = map[string]*stripeVersion{}
+		st.objects[o.Object] = byID
+	}
+	if have, ok := byID[o.ID]; ok {
 		st.skipped["older version"]++
 		if have.at[0] > at[0] || (have.at[0] == at[0] && have.at[1] > at[1]) {
 			return nil
 		}
 	}
-	st.objects[key] = &stripeVersion{obj: o, raw: slices.Clone(raw), origin: origin, at: at}
+	byID[o.ID] = &stripeVersion{obj: o, raw: slices.Clone(raw), origin: origin, at: at}
 	return nil
 }
 
 // of lists the newest versions of one object type, by id.
 func (st *stripeState) of(object string) []*stripeVersion {
-	var out []*stripeVersion
-	for k, v := range st.objects {
-		if strings.HasPrefix(k, object+"\x00") {
-			out = append(out, v)
-		}
-	}
-	slices.SortFunc(out, func(a, b *stripeVersion) int {
-		return cmp.Or(strings.Compare(a.obj.ID, b.obj.ID), strings.Compare(a.origin, b.origin))
-	})
+	out := slices.Collect(maps.Values(st.objects[object]))
+	slices.SortFunc(out, func(a, b *stripeVersion) int { return strings.Compare(a.obj.ID, b.obj.ID) })
 	return out
 }
 

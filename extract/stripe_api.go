@@ -82,7 +82,7 @@ func (s *stripeAPI) rawBackend() stripe.RawRequestBackend {
 // passes on the records they map to, as the files do.
 func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 	raw := s.rawBackend()
-	st := &stripeState{objects: map[string]*stripeVersion{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
+	st := newStripeState()
 	// The newest event before anything is read: the next run reads the
 	// events from it on, so nothing that changes during this read is lost.
 	newest, err := s.newestEvent(ctx, raw)
@@ -202,7 +202,7 @@ func (s *stripeAPI) fetchPrices(ctx context.Context, b stripe.RawRequestBackend,
 				if _, ok := stripePriceOf(raw); ok {
 					break // embedded
 				}
-				if id := idOf(raw); id != "" && st.objects["price\x00"+id] == nil {
+				if id := idOf(raw); id != "" && st.objects["price"][id] == nil {
 					want[id] = true
 				}
 			}

@@ -44,13 +44,9 @@ func stripePriceOf(raw json.RawMessage) (p stripePrice, ok bool) {
 
 // emit passes on the records the objects map to.
 func (st *stripeState) emit(src configs.Source, rec *Record, fn func(*Record) error) error {
-	text := func(name, v string) {
-		if v != "" {
-			rec.Set(name, name, Value{Text: v, Kind: Text})
-		}
-	}
-	num := func(name string, v int64) { rec.Set(name, name, Value{Text: strconv.FormatInt(v, 10), Kind: Number}) }
-	for _, v := range st.of("bad") {
+	text := func(name, v string) { setText(rec, name, v) }
+	num := func(name string, v int64) { setNum(rec, name, v) }
+	for _, v := range st.bad {
 		rec.reset(src.Name, schemas.EntityInvoice, v.origin)
 		rec.raw = v.rawJSON
 		rec.Err = fmt.Errorf("not a Stripe object: %w", v.err)
@@ -281,12 +277,8 @@ func (st *stripeState) emitInvoice(src configs.Source, rec *Record, inv *stripeV
 		rec.reset(src.Name, schemas.EntityInvoice, fmt.Sprintf("%s#/lines/data/%d", inv.origin, k))
 		rec.spelling = stripeSpelling
 		rec.raw = inv.rawJSON
-		set := func(name, v string) {
-			if v != "" {
-				rec.Set(name, name, Value{Text: v, Kind: Text})
-			}
-		}
-		num := func(name string, v int64) { rec.Set(name, name, Value{Text: strconv.FormatInt(v, 10), Kind: Number}) }
+		set := func(name, v string) { setText(rec, name, v) }
+		num := func(name string, v int64) { setNum(rec, name, v) }
 		sub, proration, subLine := l.Subscription, l.Proration, l.Type == "subscription"
 		if p := l.Parent; p != nil {
 			switch {
@@ -367,4 +359,16 @@ func (st *stripeState) emitInvoice(src configs.Source, rec *Record, inv *stripeV
 		}
 	}
 	return nil
+}
+
+// setText sets a text field of a Stripe record; an empty value is absent.
+func setText(rec *Record, name, v string) {
+	if v != "" {
+		rec.Set(name, name, Value{Text: v, Kind: Text})
+	}
+}
+
+// setNum sets a number field of a Stripe record: an amount or epoch seconds.
+func setNum(rec *Record, name string, v int64) {
+	rec.Set(name, name, Value{Text: strconv.FormatInt(v, 10), Kind: Number})
 }

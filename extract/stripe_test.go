@@ -45,11 +45,14 @@ func TestStripeObjectsThatCannotBeMapped(t *testing.T) {
  {"id": "il_9", "object": "line_item", "invoice": "in_9", "amount": 1},
  {"id": "cus_1", "object": "customer", "created": "yesterday"},
  {"id": "txn_1", "object": "balance_transaction"},
- {"id": "txn_2", "object": "balance_transaction"}
+ {"id": "txn_2", "object": "balance_transaction"},
+ {"object": "customer", "name": "No Id"},
+ {"id": "x_1", "amount": 5}
 ]}`
 	got, warnings := stripeRecords(t, "objects.json", doc)
 	want := []string{
 		`objects.json:8: not a Stripe object: json: cannot unmarshal string into Go struct field stripeObject.created of type int64`,
+		`objects.json:11: not a Stripe object: field id: a customer without an id`,
 		`objects.json:7: line item il_9: field invoice: invoice "in_9" was not read; export it with the line`,
 		`objects.json:2: invoice in_1: lines are missing or truncated (lines.has_more): export the invoice with all its lines`,
 		`invoice in_2/il_2a 100`,
@@ -58,8 +61,9 @@ func TestStripeObjectsThatCannotBeMapped(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "skipped 2 Stripe objects (balance_transaction)") {
-		t.Errorf("warnings = %q, want one counting the 2 balance transactions", warnings)
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "skipped 2 Stripe objects (balance_transaction)") ||
+		!strings.Contains(warnings[1], "skipped 1 Stripe objects (no object field)") {
+		t.Errorf("warnings = %q, want one counting the 2 balance transactions, one the object without a type", warnings)
 	}
 }
 
