@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/mrrflow/mrrflow/internal/arena"
 )
@@ -39,7 +40,7 @@ var maxRecord = 256 << 20
 type chunk struct {
 	path   string // the file, for its errors
 	kind   chunkKind
-	data   []byte   // NDJSON, CSV: the records' text
+	data   []byte   // NDJSON, CSV: the records' text, never written once cut
 	line   int      // the line data starts on
 	header []string // CSV
 	raws   [][]byte // JSON: one record each
@@ -115,6 +116,16 @@ func cutChunks(ctx context.Context, path string, r io.Reader, kind chunkKind, em
 	}
 }
 
+// text is the chunk's data as a string, at no copy: cutChunks never
+// writes a chunk's bytes once it has handed it on, so slices of the text
+// may be kept as long as they are needed.
+func (c *chunk) text() string {
+	if len(c.data) == 0 {
+		return ""
+	}
+	return unsafe.String(&c.data[0], len(c.data))
+}
+
 // each parses the chunk's records and hands each to fn, in order; obj is
 // reused for every record.
 func (c *chunk) each(obj *object, fn func(*object) error) error {
@@ -138,22 +149,11 @@ func (c *chunk) each(obj *object, fn func(*object) error) error {
 // becomes a record error.
 func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
 	var values arena.Arena
-	b := c.data
 	member := func(k string, v Value) {
 		obj.keys = append(obj.keys, k)
 		obj.vals = append(obj.vals, v)
 	}
-	for line := c.line; len(b) > 0; line++ {
-		l := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			l, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		t := bytes.TrimSpace(l)
-		if len(t) == 0 {
-			continue
-		}
+	return c.eachLine(func(t []byte, line int) error {
 		obj.line = line
 		obj.raw, obj.text = obj.raw[:0], t
 		obj.keys, obj.vals, obj.err, obj.row = obj.keys[:0], obj.vals[:0], nil, nil
@@ -166,8 +166,25 @@ func (c *chunk) eachNDJSON(obj *object, fn func(*object) error) error {
 		default: // valid, but not for scanValid: the slower way
 			parseObject(t, obj)
 		}
-		if err := fn(obj); err != nil {
-			return err
+		return fn(obj)
+	})
+}
+
+// eachLine calls fn with each line of an NDJSON chunk that is not blank,
+// trimmed, and its number; t is valid only during the call.
+func (c *chunk) eachLine(fn func(t []byte, line int) error) error {
+	b := c.data
+	for line := c.line; len(b) > 0; line++ {
+		l := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			l, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if t := bytes.TrimSpace(l); len(t) > 0 {
+			if err := fn(t, line); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -163,3 +163,60 @@ func equalRows(a, b []csvRow) bool {
 	}
 	return true
 }
+
+// FuzzStripeDecode checks the Stripe object reader against encoding/json:
+// text that is not JSON is refused, never read; an object it reads without
+// a fault has the id, type, creation time and number of lines that
+// encoding/json reads.
+func FuzzStripeDecode(f *testing.F) {
+	for _, s := range []string{`{"id":"in_1","object":"invoice","created":5,"lines":{"data":[{"id":"l","amount":3}]}}`,
+		`{"id":"p","object":"price","recurring":{"interval":"month","interval_count":2}}`, `{"id":1}`, `{"created":1.5}`,
+		`{"object":"event","data":{"object":{"id":"cus_1","object":"customer"}}}`, `{"lines":{"data":[1]}}`, `{"id":"a"`, `[]`,
+		`{"id":"a","id":"b"}`, `{"lines":{"data":[{}]},"lines":{"data":[{},{}]}}`, `{"lines":{"data":[{}],"data":[]}}`, `{"lines":{"data":[{}]},"lines":{}}`, `{"lines":{"data":[{"price":{"id":"x","recurring":null}}]}} x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		if !utf8.ValidString(doc) {
+			return
+		}
+		var o stripeObject
+		err := decodeStripe(doc, &o)
+		if !json.Valid([]byte(doc)) {
+			if err == nil {
+				t.Fatalf("%q is not JSON, and was read", doc)
+			}
+			return
+		}
+		if err != nil {
+			return // a field of the wrong type, or not an object
+		}
+		// Stripe's keys are exact (encoding/json's struct fields are
+		// not): the reference reads the members by their exact keys.
+		var want struct {
+			ID, Object string
+			Created    int64
+		}
+		var top map[string]json.RawMessage
+		if jerr := json.Unmarshal([]byte(doc), &top); jerr != nil {
+			t.Fatalf("%q: read, but it is no object for encoding/json: %v", doc, jerr)
+		}
+		json.Unmarshal(top["id"], &want.ID)
+		json.Unmarshal(top["object"], &want.Object)
+		json.Unmarshal(top["created"], &want.Created)
+		lines := 0
+		var list map[string]json.RawMessage
+		if json.Unmarshal(top["lines"], &list) == nil {
+			var data []json.RawMessage
+			json.Unmarshal(list["data"], &data)
+			for _, l := range data {
+				if string(l) != "null" {
+					lines++
+				}
+			}
+		}
+		if o.ID != want.ID || o.Object != want.Object || o.Created != want.Created || len(o.Lines) != lines {
+			t.Fatalf("%q: read id %q object %q created %d lines %d; encoding/json: %q %q %d %d",
+				doc, o.ID, o.Object, o.Created, len(o.Lines), want.ID, want.Object, want.Created, lines)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package extract
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -56,13 +57,22 @@ func skipSpace(s string, i int) int {
 
 // stringEnd returns the index after the string starting at s[i] == '"'.
 func stringEnd(s string, i int) int {
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	for j := i + 1; j < len(s); {
+		k := strings.IndexByte(s[j:], '"')
+		if k < 0 {
+			break
 		}
+		q := j + k
+		// The quote ends the string unless an odd number of
+		// backslashes escape it.
+		b := q
+		for b > i+1 && s[b-1] == '\\' {
+			b--
+		}
+		if (q-b)%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
 	return len(s)
 }
@@ -106,12 +116,10 @@ func unquote(q string) string {
 		return ""
 	}
 	body := q[1 : len(q)-1]
-	for i := 0; i < len(body); i++ {
-		if body[i] == '\\' {
-			var s string
-			json.Unmarshal([]byte(q), &s)
-			return s
-		}
+	if strings.IndexByte(body, '\\') >= 0 {
+		var s string
+		json.Unmarshal([]byte(q), &s)
+		return s
 	}
 	return body
 }
@@ -226,6 +234,15 @@ func validText(s string, i int) (string, int, bool) {
 	return s[i+1 : end-1], end, true
 }
 
+// plainByte marks the bytes a JSON string holds as they are: all but
+// the quote, the backslash and control characters.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // validString returns the index after the JSON string at s[i], and
 // whether it holds escapes.
 func validString(s string, i int) (end int, escaped, ok bool) {
@@ -233,6 +250,9 @@ func validString(s string, i int) (end int, escaped, ok bool) {
 		return 0, false, false
 	}
 	for j := i + 1; j < len(s); j++ {
+		if plainByte[s[j]] {
+			continue
+		}
 		switch c := s[j]; {
 		case c == '"':
 			return j + 1, escaped, true
@@ -365,4 +385,147 @@ func validNumber(s string, i int) (int, bool) {
 		i = j
 	}
 	return i, true
+}
+
+// jsonCursor reads JSON text in one pass, checking it as it goes: a
+// reader of a known shape takes the values it wants where they are, and
+// skips (checking) the others, so that nested objects are not walked once
+// per level. Any fault of the text sets bad and ends the walk.
+type jsonCursor struct {
+	s   string
+	i   int
+	bad bool
+	// trusted text (checked by encoding/json) is walked without checks:
+	// nesting deeper than validValue goes is valid JSON too.
+	trusted bool
+}
+
+// peek is the first byte of the value at the cursor; 0 at the end.
+func (c *jsonCursor) peek() byte {
+	c.i = skipSpace(c.s, c.i)
+	if c.i >= len(c.s) {
+		c.bad = true
+		return 0
+	}
+	return c.s[c.i]
+}
+
+// skip passes the value at the cursor and returns its text.
+func (c *jsonCursor) skip() string {
+	start := skipSpace(c.s, c.i)
+	end, ok := 0, true
+	if c.trusted {
+		end = valueEnd(c.s, start)
+	} else {
+		end, ok = validValue(c.s, start, 0)
+	}
+	if !ok {
+		c.bad, c.i = true, len(c.s)
+		return ""
+	}
+	c.i = end
+	return c.s[start:end]
+}
+
+// text reads the string at the cursor (peek said '"').
+func (c *jsonCursor) text() string {
+	end, escaped, ok := validString(c.s, c.i)
+	if !ok {
+		c.bad, c.i = true, len(c.s)
+		return ""
+	}
+	q := c.s[c.i:end]
+	c.i = end
+	if escaped {
+		return unquote(q)
+	}
+	return q[1 : len(q)-1]
+}
+
+// number reads the number at the cursor (peek said '-' or a digit), as
+// written.
+func (c *jsonCursor) number() string {
+	end, ok := validNumber(c.s, c.i)
+	if !ok {
+		c.bad, c.i = true, len(c.s)
+		return ""
+	}
+	n := c.s[c.i:end]
+	c.i = end
+	return n
+}
+
+// literal reads true, false or null at the cursor.
+func (c *jsonCursor) literal(lit string) {
+	end, ok := literal(c.s, c.i, lit)
+	if !ok {
+		c.bad, c.i = true, len(c.s)
+		return
+	}
+	c.i = end
+}
+
+// members walks the object at the cursor (peek said '{'), calling fn with
+// each key and the cursor at its value; a value fn does not take is
+// skipped.
+func (c *jsonCursor) members(fn func(key string, c *jsonCursor)) {
+	c.i = skipSpace(c.s, c.i+1)
+	if c.i < len(c.s) && c.s[c.i] == '}' {
+		c.i++
+		return
+	}
+	for !c.bad {
+		if c.peek() != '"' {
+			c.bad = true
+			return
+		}
+		key := c.text()
+		if c.peek() != ':' {
+			c.bad = true
+			return
+		}
+		c.i++
+		at := skipSpace(c.s, c.i)
+		c.i = at
+		fn(key, c)
+		if c.i == at {
+			c.skip()
+		}
+		switch c.peek() {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			return
+		default:
+			c.bad = true
+		}
+	}
+}
+
+// elements walks the array at the cursor (peek said '['), calling fn with
+// the cursor at each element; an element fn does not take is skipped.
+func (c *jsonCursor) elements(fn func(c *jsonCursor)) {
+	c.i = skipSpace(c.s, c.i+1)
+	if c.i < len(c.s) && c.s[c.i] == ']' {
+		c.i++
+		return
+	}
+	for !c.bad {
+		at := skipSpace(c.s, c.i)
+		c.i = at
+		fn(c)
+		if c.i == at {
+			c.skip()
+		}
+		switch c.peek() {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			return
+		default:
+			c.bad = true
+		}
+	}
 }

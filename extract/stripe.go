@@ -1,18 +1,19 @@
 package extract
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mrrflow/mrrflow/configs"
-	"github.com/mrrflow/mrrflow/schemas"
 )
 
 // stripeKind reads Stripe API objects from files, exactly as the API
@@ -31,10 +32,11 @@ var stripeKind = Kind{
 	// effect then (README, "Stripe").
 	Policies: func(p *configs.Policies) { p.Cancellation = configs.CancelImmediate },
 	Open: opener(func(src configs.Source, c *StripeConfig) (Extractor, error) {
+		metered := cmp.Or(c.Metered, MeteredExclude)
 		if c.APIKey != "" {
-			return &stripeAPI{src: src, key: c.APIKey, base: c.APIBase}, nil
+			return &stripeAPI{src: src, key: c.APIKey, base: c.APIBase, metered: metered}, nil
 		}
-		return &stripeFiles{src: src, path: string(c.Path)}, nil
+		return &stripeFiles{src: src, path: string(c.Path), metered: metered}, nil
 	}),
 }
 
@@ -48,11 +50,26 @@ type StripeConfig struct {
 	APIKey string `yaml:"api_key"`
 	// APIBase overrides the API's address (https://api.stripe.com).
 	APIBase string `yaml:"api_base"`
+	// Metered says what a metered price's lines are: exclude (the
+	// default: one-time revenue, no MRR) or mrr (each invoice's usage is
+	// the MRR from that invoice until the next, a run rate).
+	Metered string `yaml:"metered"`
 }
+
+// Values of metered.
+const (
+	MeteredExclude = "exclude"
+	MeteredMRR     = "mrr"
+)
 
 // Validate checks that the source reads either files or the API, and the
 // files' pattern.
 func (c *StripeConfig) Validate(src configs.Source) error {
+	switch c.Metered {
+	case "", MeteredExclude, MeteredMRR:
+	default:
+		return src.Errorf("metered", "%q is not exclude or mrr", c.Metered)
+	}
 	if c.APIKey != "" || c.APIBase != "" {
 		switch {
 		case c.Path != "":
@@ -81,6 +98,7 @@ func (c *StripeConfig) Validate(src configs.Source) error {
 type stripeFiles struct {
 	src      configs.Source
 	path     string
+	metered  string
 	warnings []string
 }
 
@@ -88,130 +106,24 @@ type stripeFiles struct {
 // map, counted by type.
 func (s *stripeFiles) Warnings() []string { return s.warnings }
 
-// stripeObject is the fields mrrflow reads of any Stripe object.
-type stripeObject struct {
-	ID       string `json:"id"`
-	Object   string `json:"object"`
-	Created  int64  `json:"created"`
-	Currency string `json:"currency"`
-	Name     string `json:"name"`
-	Email    string `json:"email"`
-	// Description is a customer's free text, its name when it has none.
-	Description string            `json:"description"`
-	Metadata    map[string]string `json:"metadata"`
-	Address     *struct {
-		Country string `json:"country"`
-		State   string `json:"state"`
-	} `json:"address"`
-	Customer json.RawMessage `json:"customer"` // an id, or the object expanded
-
-	// price, plan
-	Nickname   string           `json:"nickname"`
-	Product    json.RawMessage  `json:"product"`
-	UnitAmount *int64           `json:"unit_amount"`
-	Amount     *int64           `json:"amount"`
-	Interval   string           `json:"interval"`       // plan
-	IntCount   int64            `json:"interval_count"` // plan
-	UsageType  string           `json:"usage_type"`     // plan
-	Recurring  *stripeRecurring `json:"recurring"`
-
-	// subscription
-	Status            string `json:"status"`
-	CanceledAt        *int64 `json:"canceled_at"`
-	CancelAt          *int64 `json:"cancel_at"`
-	EndedAt           *int64 `json:"ended_at"`
-	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
-
-	// invoice
-	Subscription      json.RawMessage `json:"subscription"`
-	Parent            *stripeParent   `json:"parent"`
-	StatusTransitions *struct {
-		PaidAt *int64 `json:"paid_at"`
-	} `json:"status_transitions"`
-	Lines *struct {
-		Data    []stripeLine `json:"data"`
-		HasMore bool         `json:"has_more"`
-	} `json:"lines"`
-
-	// credit note
-	Invoice json.RawMessage `json:"invoice"`
-	Total   *int64          `json:"total"`
-
-	// event
-	Type string `json:"type"`
-	Data *struct {
-		Object json.RawMessage `json:"object"`
-	} `json:"data"`
-}
-
-type stripeRecurring struct {
-	Interval  string `json:"interval"`
-	IntCount  int64  `json:"interval_count"`
-	UsageType string `json:"usage_type"`
-}
-
-type stripeParent struct {
-	Type                string `json:"type"`
-	SubscriptionDetails *struct {
-		Subscription json.RawMessage `json:"subscription"`
-	} `json:"subscription_details"`
-	SubscriptionItemDetails *struct {
-		Subscription string `json:"subscription"`
-		Proration    bool   `json:"proration"`
-	} `json:"subscription_item_details"`
-	InvoiceItemDetails *struct {
-		Subscription string `json:"subscription"`
-		Proration    bool   `json:"proration"`
-	} `json:"invoice_item_details"`
-}
-
-// stripeLine is an invoice line item, in either API shape.
-type stripeLine struct {
-	ID           string          `json:"id"`
-	Amount       int64           `json:"amount"`
-	Currency     string          `json:"currency"`
-	Type         string          `json:"type"` // up to 2024: subscription, invoiceitem
-	Proration    bool            `json:"proration"`
-	Quantity     *int64          `json:"quantity"`
-	Subscription string          `json:"subscription"`
-	Price        json.RawMessage `json:"price"` // up to 2024: the price object
-	Plan         json.RawMessage `json:"plan"`
-	Invoice      string          `json:"invoice"` // a line item listed on its own
-	Period       struct {
-		Start int64 `json:"start"`
-		End   int64 `json:"end"`
-	} `json:"period"`
-	Parent  *stripeParent `json:"parent"` // from 2025
-	Pricing *struct {
-		PriceDetails *struct {
-			Price json.RawMessage `json:"price"`
-		} `json:"price_details"`
-	} `json:"pricing"`
-	DiscountAmounts []struct {
-		Amount int64 `json:"amount"`
-	} `json:"discount_amounts"`
-	TaxAmounts []struct { // up to 2024
-		Amount    int64 `json:"amount"`
-		Inclusive bool  `json:"inclusive"`
-	} `json:"tax_amounts"`
-	Taxes []struct { // from 2025
-		Amount      int64  `json:"amount"`
-		TaxBehavior string `json:"tax_behavior"`
-	} `json:"taxes"`
-}
-
 // stripeVersion is the newest version of an object read, and where.
 type stripeVersion struct {
 	obj    stripeObject
-	raw    []byte
+	raw    string // the object's text; obj's strings are slices of it
 	origin string
 	at     [2]int64 // created, then the carrying event's time
 	err    error    // the object's fields could not be read
+	skip   string   // why the object is not mapped, when it is not
 }
 
-// stripeMapped are the object types mrrflow maps.
-var stripeMapped = map[string]bool{"customer": true, "product": true, "price": true, "plan": true, "subscription": true,
-	"invoice": true, "line_item": true, "credit_note": true, "event": true}
+// stripeMapped says whether mrrflow maps objects of a type.
+func stripeMapped(object string) bool {
+	switch object {
+	case "customer", "product", "price", "plan", "subscription", "invoice", "line_item", "credit_note", "event":
+		return true
+	}
+	return false
+}
 
 // stripeRead are the object types read for what other objects already
 // carry, with why they add no record of their own.
@@ -228,38 +140,91 @@ var stripeRead = map[string]string{
 // passes on the records they map to: plans, customers, then invoice lines
 // (cancellations and refunds among them).
 func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error {
+	return s.ExtractBlocks(ctx, func(b Block) error { return b.Each(fn) })
+}
+
+// ExtractBlocks reads every file, then hands on the records in blocks that
+// can be passed on at once: the invoices' lines a few thousand invoices a
+// block.
+func (s *stripeFiles) ExtractBlocks(ctx context.Context, fn func(Block) error) error {
 	paths, err := expandGlob(s.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.src.Name, err)
 	}
-	st := newStripeState()
-	rec := &Record{}
+	st := newStripeState(s.metered)
 	for _, path := range paths {
-		file := originPath(s.src, path)
-		records := 0
-		take := func(o *object) error {
-			records++
-			origin := file + ":" + strconv.Itoa(o.line)
-			if o.err != nil { // an NDJSON line that is not JSON
-				rec.reset(s.src.Name, schemas.EntityInvoice, origin)
-				rec.raw, rec.Err = o.rawJSON, o.err
-				return fn(rec)
-			}
-			return st.add(o.rawJSON(), origin, [2]int64{})
-		}
-		err := readFileRouted(ctx, path, map[string]func(*object) error{"data": take}, take)
-		if err == nil {
-			err = emptyFile(s.src, path, records)
-		}
-		if err != nil {
+		if err := st.readFile(ctx, s.src, path); err != nil {
 			return fmt.Errorf("read %s: %w", s.src.Name, err)
 		}
 	}
-	if err := st.emit(s.src, rec, fn); err != nil {
-		return err
-	}
+	parts := st.parts(s.src)
 	s.warnings = st.warnings()
+	for _, part := range parts {
+		if err := fn(part); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// readFile reads one file's objects. The lines of NDJSON are decoded on
+// several goroutines, a chunk of lines each, and kept in the file's order.
+func (st *stripeState) readFile(ctx context.Context, src configs.Source, path string) error {
+	file := originPath(src, path)
+	records := 0
+	// A type first met in this file gets room for as many objects as a
+	// file of its size holds at a few hundred bytes each.
+	if info, err := os.Stat(path); err == nil {
+		st.room = int(min(info.Size()/512, 1<<22))
+	}
+	take := func(raw []byte, line int) error {
+		records++
+		st.keep(decodeObject(string(raw), file+":"+strconv.Itoa(line), [2]int64{}, nil))
+		return nil
+	}
+	// A file is JSON (take, on this goroutine) or NDJSON (chunks,
+	// decoded on others and kept in order on one), never both.
+	type part struct {
+		versions []*stripeVersion
+		records  int
+	}
+	decoded := make(chan chan part, 2*runtime.GOMAXPROCS(0))
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		for out := range decoded {
+			p := <-out
+			st.keep(p.versions)
+			records += p.records
+		}
+	}()
+	chunks := func(c *chunk) error {
+		out := make(chan part, 1)
+		select {
+		case decoded <- out:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		go func() {
+			all := c.text() // the chunk's objects keep slices of it
+			var p part
+			c.eachLine(func(t []byte, line int) error {
+				off := cap(c.data) - cap(t) // t is a slice of c.data
+				p.versions = decodeObject(all[off:off+len(t)], file+":"+strconv.Itoa(line), [2]int64{}, p.versions)
+				p.records++
+				return nil
+			})
+			out <- p
+		}()
+		return nil
+	}
+	err := cutFile(ctx, path, map[string]rawHandler{"data": take}, take, chunks)
+	close(decoded)
+	<-kept
+	if err == nil {
+		err = emptyFile(src, path, records)
+	}
+	return err
 }
 
 // warnings counts the objects read and not mapped, by type, with why.
@@ -277,75 +242,105 @@ func (st *stripeState) warnings() []string {
 
 // stripeState holds the newest version of each object read.
 type stripeState struct {
-	objects map[string]map[string]*stripeVersion // by object type, then id
-	bad     []*stripeVersion                     // objects whose fields could not be read
+	objects map[string]*stripeKindState // by object type
+	bad     []*stripeVersion            // objects whose fields could not be read
 	skipped map[string]int
 	lines   map[string][]stripeLine // listed on their own, by invoice id
+	room    int                     // how many objects a type first met may hold
+	metered string                  // what metered prices' lines are
 }
 
-func newStripeState() *stripeState {
-	return &stripeState{objects: map[string]map[string]*stripeVersion{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
+func newStripeState(metered string) *stripeState {
+	return &stripeState{metered: metered, objects: map[string]*stripeKindState{}, skipped: map[string]int{}, lines: map[string][]stripeLine{}}
 }
 
-func (st *stripeState) add(raw []byte, origin string, event [2]int64) error {
-	var o stripeObject
-	err := json.Unmarshal(raw, &o)
-	if err == nil && o.ID == "" && o.Object != "" && stripeMapped[o.Object] {
+// add reads one object from its text (raw, owned by the state from now on)
+// and keeps it when it is the newest version of its id read so far.
+func (st *stripeState) add(raw string, origin string, event [2]int64) {
+	st.keep(decodeObject(raw, origin, event, nil))
+}
+
+// decodeObject reads one object from its text (raw, kept by the versions
+// made) and appends what it is to out: a version of an object mapped (an
+// event's object for an event), one that could not be read (err), or one
+// skipped (skip, the reason). It touches no state: chunks of a file are
+// decoded at once.
+func decodeObject(raw, origin string, event [2]int64, out []*stripeVersion) []*stripeVersion {
+	v := &stripeVersion{raw: raw, origin: origin}
+	o := &v.obj
+	err := decodeStripe(raw, o)
+	if err == nil && o.ID == "" && o.Object != "" && stripeMapped(o.Object) {
 		err = fmt.Errorf("field id: a %s without an id", o.Object)
 	}
-	if err != nil {
-		st.bad = append(st.bad, &stripeVersion{raw: slices.Clone(raw), origin: origin, err: err})
-		return nil
-	}
 	switch {
+	case err != nil:
+		*v = stripeVersion{raw: raw, origin: origin, err: fmt.Errorf("not a Stripe object: %w", err)}
 	case o.Object == "event":
-		if o.Data == nil || len(o.Data.Object) == 0 {
-			st.skipped["event without data.object"]++
-			return nil
+		if o.DataObject == "" {
+			v.skip = "event without data.object"
+			break
 		}
-		return st.add(o.Data.Object, origin+"#/data/object", [2]int64{o.Created, o.Created})
+		return decodeObject(o.DataObject, origin+"#/data/object", [2]int64{o.Created, o.Created}, out)
 	case o.Object == "":
-		st.skipped["no object field"]++
-		return nil
-	case !stripeMapped[o.Object]:
-		st.skipped[o.Object]++
-		return nil
+		v.skip = "no object field"
+	case !stripeMapped(o.Object):
+		v.skip = o.Object
 	}
-	at := [2]int64{o.Created, event[1]}
-	byID := st.objects[o.Object]
-	if byID == nil {
-		byID = map[string]*stripeVersion{}
-		st.objects[o.Object] = byID
-	}
-	if have, ok := byID[o.ID]; ok {
+	v.at = [2]int64{o.Created, event[1]}
+	return append(out, v)
+}
+
+// keep takes decoded objects into the state, in the order read: each
+// object's newest version wins (by created, then by the time of the event
+// that carried it; the later read of equals).
+func (st *stripeState) keep(vs []*stripeVersion) {
+	for _, v := range vs {
+		switch {
+		case v.err != nil:
+			st.bad = append(st.bad, v)
+			continue
+		case v.skip != "":
+			st.skipped[v.skip]++
+			continue
+		}
+		kind := st.objects[v.obj.Object]
+		if kind == nil {
+			kind = &stripeKindState{byID: make(map[string]int, st.room), order: make([]*stripeVersion, 0, st.room)}
+			st.objects[v.obj.Object] = kind
+		}
+		k, ok := kind.byID[v.obj.ID]
+		if !ok {
+			kind.byID[v.obj.ID] = len(kind.order)
+			kind.order = append(kind.order, v)
+			continue
+		}
 		st.skipped["older version"]++
-		if have.at[0] > at[0] || (have.at[0] == at[0] && have.at[1] > at[1]) {
-			return nil
+		if have := kind.order[k]; have.at[0] < v.at[0] || (have.at[0] == v.at[0] && have.at[1] <= v.at[1]) {
+			kind.order[k] = v
 		}
 	}
-	byID[o.ID] = &stripeVersion{obj: o, raw: slices.Clone(raw), origin: origin, at: at}
-	return nil
 }
 
-// of lists the newest versions of one object type, by id.
+// stripeKindState is the newest version of each object of one type.
+type stripeKindState struct {
+	byID  map[string]int   // the place of each id in order
+	order []*stripeVersion // in the order their ids were first read
+}
+
+// has says whether an object was read.
+func (st *stripeState) has(object, id string) bool {
+	if kind := st.objects[object]; kind != nil {
+		_, ok := kind.byID[id]
+		return ok
+	}
+	return false
+}
+
+// of lists the newest versions of one object type, in the order their
+// ids were first read.
 func (st *stripeState) of(object string) []*stripeVersion {
-	out := slices.Collect(maps.Values(st.objects[object]))
-	slices.SortFunc(out, func(a, b *stripeVersion) int { return strings.Compare(a.obj.ID, b.obj.ID) })
-	return out
-}
-
-// idOf reads a reference: an id, or an expanded object's id.
-func idOf(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+	if kind := st.objects[object]; kind != nil {
+		return kind.order
 	}
-	var id string
-	if json.Unmarshal(raw, &id) == nil {
-		return id
-	}
-	var o struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(raw, &o)
-	return o.ID
+	return nil
 }

@@ -27,6 +27,7 @@ type stripeAPI struct {
 	src      configs.Source
 	key      string
 	base     string
+	metered  string
 	warnings []string
 	// wait is how long to wait before retrying a throttled request when
 	// Stripe does not say (Retry-After); tests shorten it.
@@ -82,7 +83,7 @@ func (s *stripeAPI) rawBackend() stripe.RawRequestBackend {
 // passes on the records they map to, as the files do.
 func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 	raw := s.rawBackend()
-	st := newStripeState()
+	st := newStripeState(s.metered)
 	// The newest event before anything is read: the next run reads the
 	// events from it on, so nothing that changes during this read is lost.
 	newest, err := s.newestEvent(ctx, raw)
@@ -105,9 +106,7 @@ func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 	}
 	for _, list := range lists {
 		err := s.each(ctx, raw, list, func(obj json.RawMessage, origin string) error {
-			if err := st.add(obj, origin, [2]int64{}); err != nil {
-				return err
-			}
+			st.add(string(obj), origin, [2]int64{})
 			if event, ok := eventObject(obj); ok {
 				obj = event
 			}
@@ -123,8 +122,8 @@ func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 			}
 			// The list embeds the first lines only: list them all.
 			return s.each(ctx, raw, "/v1/invoices/"+url.PathEscape(inv.ID)+"/lines", func(line json.RawMessage, _ string) error {
-				var l stripeLine
-				if err := json.Unmarshal(line, &l); err != nil {
+				l, err := decodeLine(string(line))
+				if err != nil {
 					return fmt.Errorf("invoice %s: a line: %w", inv.ID, err)
 				}
 				st.lines[inv.ID] = append(st.lines[inv.ID], l)
@@ -141,11 +140,13 @@ func (s *stripeAPI) Extract(ctx context.Context, fn func(*Record) error) error {
 	if err := s.fetchPrices(ctx, raw, st); err != nil {
 		return fmt.Errorf("read %s: %w", s.src.Name, err)
 	}
-	rec := &Record{}
-	if err := st.emit(s.src, rec, fn); err != nil {
-		return err
-	}
+	parts := st.parts(s.src)
 	s.warnings = append(notes, st.warnings()...)
+	for _, part := range parts {
+		if err := part.Each(fn); err != nil {
+			return err
+		}
+	}
 	s.next = newest
 	if s.since.After(newest) {
 		s.next = s.since
@@ -194,17 +195,10 @@ func eventObject(raw json.RawMessage) (json.RawMessage, bool) {
 func (s *stripeAPI) fetchPrices(ctx context.Context, b stripe.RawRequestBackend, st *stripeState) error {
 	want := map[string]bool{}
 	for _, inv := range st.of("invoice") {
-		if inv.obj.Lines == nil {
-			continue
-		}
-		for _, l := range inv.obj.Lines.Data {
-			for _, raw := range []json.RawMessage{l.Price, l.Plan, pricingPrice(l)} {
-				if _, ok := stripePriceOf(raw); ok {
-					break // embedded
-				}
-				if id := idOf(raw); id != "" && st.objects["price"][id] == nil {
-					want[id] = true
-				}
+		for _, l := range inv.obj.Lines {
+			embedded := slices.ContainsFunc(l.Prices, func(p stripePrice) bool { return p.id == l.PriceID })
+			if l.PriceID != "" && !embedded && !st.has("price", l.PriceID) && !st.has("plan", l.PriceID) {
+				want[l.PriceID] = true
 			}
 		}
 	}
@@ -220,9 +214,7 @@ func (s *stripeAPI) fetchPrices(ctx context.Context, b stripe.RawRequestBackend,
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", path, err)
 		}
-		if err := st.add(resp.RawJSON, "GET "+path, [2]int64{}); err != nil {
-			return err
-		}
+		st.add(string(resp.RawJSON), "GET "+path, [2]int64{})
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -16,7 +17,7 @@ func stripeRecords(t *testing.T, name, content string) ([]string, []string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ex, err := Open(mustSource(t, "s", "stripe", map[string]any{"path": filepath.Join(dir, "*.json")}))
+	ex, err := Open(mustSource(t, "s", "stripe", map[string]any{"path": filepath.Join(dir, "*.*json")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestStripeObjectsThatCannotBeMapped(t *testing.T) {
 ]}`
 	got, warnings := stripeRecords(t, "objects.json", doc)
 	want := []string{
-		`objects.json:8: not a Stripe object: json: cannot unmarshal string into Go struct field stripeObject.created of type int64`,
+		`objects.json:8: not a Stripe object: field created: "yesterday" is not an integer`,
 		`objects.json:11: not a Stripe object: field id: a customer without an id`,
 		`objects.json:7: line item il_9: field invoice: invoice "in_9" was not read; export it with the line`,
 		`objects.json:2: invoice in_1: lines are missing or truncated (lines.has_more): export the invoice with all its lines`,
@@ -111,5 +112,93 @@ func TestStripeCustomerWithoutNameOrEmail(t *testing.T) {
 	})
 	if strings.Join(names, ",") != "cus_1,Acme (API)" {
 		t.Errorf("names %q, want the id, then the description", names)
+	}
+}
+
+// A field of the wrong type anywhere in an object, nested ones too, makes
+// the object a rejected row naming the field; nothing of it is mapped.
+func TestStripeFieldOfTheWrongType(t *testing.T) {
+	lines := []string{
+		`{"id": "in_1", "object": "invoice", "customer": "cus_1", "created": 1, "status": "paid", "lines": {"has_more": false, "data": [{"id": "il_1", "amount": 1.5}]}}`,
+		`{"id": "in_2", "object": "invoice", "customer": "cus_1", "created": 1, "status": "paid", "lines": {"has_more": "no", "data": []}}`,
+		`{"id": "in_3", "object": "invoice", "customer": "cus_1", "created": 1, "status": "paid", "lines": {"data": [{"id": "il_3", "amount": 1, "taxes": [{"amount": "7"}]}]}}`,
+		`{"id": "in_4", "object": "invoice", "customer": {"id": 4}, "created": 1, "status": "paid", "lines": {"data": []}}`,
+		`{"id": "in_5", "object": "invoice", "customer": "cus_1", "created": 1, "status": "paid", "lines": {"data": [{"id": "il_5", "amount": 1, "price": {"id": "p", "object": "price", "recurring": {"interval_count": "2"}}}]}}`,
+		`{"id": "sub_1", "object": "subscription", "customer": "cus_1", "pause_collection": "void"}`,
+		`{"id": "cus_1", "object": "customer", "metadata": {"tier": 3}}`,
+		`{"id": "in_6", "object": "invoice", "customer": "cus_1", "created": 1, "status": "paid", "lines": {"data": [{"id": "il_6", "amount": 1}]}`,
+		`["not", "an", "object"]`,
+	}
+	got, _ := stripeRecords(t, "o.ndjson", strings.Join(lines, "\n")+"\n")
+	want := []string{
+		`o.ndjson:1: not a Stripe object: field lines.data[].amount: 1.5 is not an integer`,
+		`o.ndjson:2: not a Stripe object: field lines.has_more: "no" is not true or false`,
+		`o.ndjson:3: not a Stripe object: field lines.data[].taxes[].amount: "7" is not an integer`,
+		`o.ndjson:4: not a Stripe object: field customer.id: 4 is not a string`,
+		`o.ndjson:5: not a Stripe object: field lines.data[].price.recurring.interval_count: "2" is not an integer`,
+		`o.ndjson:6: not a Stripe object: field pause_collection: "void" is not an object`,
+		`o.ndjson:7: not a Stripe object: field metadata.tier: 3 is not a string`,
+		`o.ndjson:8: not a Stripe object: not valid JSON: unexpected end of JSON input at column 137`,
+		`o.ndjson:9: not a Stripe object: not a JSON object: found a JSON array`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A paused subscription's invoices that Stripe issued void, draft or
+// uncollectible after its last paid one are its paused periods, at 0; a
+// void invoice before that one, or of a subscription not paused, counts
+// for nothing. A credit note carries its invoice's subscription and tax.
+func TestStripePausedPeriodsAndCreditNotes(t *testing.T) {
+	inv := func(id, sub, status string, created int) string {
+		return `{"id": "` + id + `", "object": "invoice", "customer": "cus_1", "created": ` + strconv.Itoa(created) + `, "status": "` + status +
+			`", "currency": "usd", "subscription": "` + sub + `", "status_transitions": {"paid_at": ` + strconv.Itoa(created+1) + `},
+			"lines": {"has_more": false, "data": [{"id": "l_` + id + `", "amount": 900, "type": "subscription", "subscription": "` + sub +
+			`", "period": {"start": ` + strconv.Itoa(created) + `, "end": ` + strconv.Itoa(created+100) + `}}]}}`
+	}
+	doc := strings.Join([]string{
+		`{"id": "sub_p", "object": "subscription", "customer": "cus_1", "pause_collection": {"behavior": "mark_uncollectible", "resumes_at": null}}`,
+		`{"id": "sub_q", "object": "subscription", "customer": "cus_1", "pause_collection": null}`,
+		inv("in_1", "sub_p", "void", 100), inv("in_2", "sub_p", "paid", 200), inv("in_3", "sub_p", "uncollectible", 300),
+		inv("in_4", "sub_p", "draft", 400), inv("in_5", "sub_q", "void", 500),
+		`{"id": "cn_1", "object": "credit_note", "customer": "cus_1", "invoice": "in_2", "created": 250, "status": "issued", "type": "pre_payment",
+		  "total": 1200, "total_excluding_tax": 1000, "currency": "usd"}`,
+	}, ",\n")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "o.json"), []byte("["+doc+"]"), 0o644)
+	ex, err := Open(mustSource(t, "s", "stripe", map[string]any{"path": filepath.Join(dir, "o.json")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = ex.Extract(context.Background(), func(r *Record) error {
+		if r.Entity == "invoice" && r.Err == nil {
+			got = append(got, r.Get("invoice_id").Text+" "+r.Get("subscription_id").Text+" "+r.Get("kind").Text+" "+
+				r.Get("amount").Text+" tax "+r.Get("tax").Text+" paid "+r.Get("paid_at").Text)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"in_2 sub_p subscription 900 tax 0 paid 201",
+		"in_3 sub_p subscription 0 tax 0 paid 300",
+		"in_4 sub_p subscription 0 tax 0 paid 400",
+		"in_2 sub_p refund 1200 tax 200 paid ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if w := strings.Join(ex.(*stripeFiles).Warnings(), "\n"); !strings.Contains(w, "skipped 2 Stripe objects (void invoice)") {
+		t.Errorf("warnings %q: the 2 void invoices that are no pause should be counted", w)
+	}
+}
+
+func TestStripeMeteredSetting(t *testing.T) {
+	_, err := Open(mustSource(t, "s", "stripe", map[string]any{"path": "x.json", "metered": "smooth"}))
+	if err == nil || !strings.Contains(err.Error(), `metered: "smooth" is not exclude or mrr`) {
+		t.Errorf("metered: smooth: %v", err)
 	}
 }

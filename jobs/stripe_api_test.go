@@ -333,8 +333,8 @@ func TestStripeAPIReadsEventsSinceTheCursor(t *testing.T) {
 		t.Errorf("the second run should read the events since the cursor and fetch the price they name, and list nothing; it asked:\n%s", asked)
 	}
 	customers := string(tableCSV(t, wh, schemas.Customers))
-	if !strings.Contains(customers, "cus_B,Bolt GmbH,new@bolt.test") || strings.Count(customers, "\n") != 8 {
-		t.Errorf("customers after the events: cus_B's new email, and all 7 kept:\n%s", customers)
+	if !strings.Contains(customers, "cus_B,Bolt GmbH,new@bolt.test") || strings.Count(customers, "\n") != 9 {
+		t.Errorf("customers after the events: cus_B's new email, and all 8 kept:\n%s", customers)
 	}
 	movements := string(tableCSV(t, wh, schemas.MRRMovements))
 	if !strings.Contains(movements, "2024-04-10,stripe,cus_A,expansion,10000,") {
