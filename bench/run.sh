@@ -6,6 +6,7 @@
 #   bench/run.sh                 # 100k and 1M invoice lines, CSV and NDJSON
 #   bench/run.sh 10000000        # sizes in invoice lines (about)
 #   FORMATS=growpanel bench/run.sh 1000000
+#   FORMATS=stripe bench/run.sh 1000000      # Stripe API objects (NDJSON)
 #   FORMATS=parquet bench/run.sh 100000000   # normalized tables, no text
 #
 # With FORMATS=parquet the data is generated straight into the normalized
@@ -51,20 +52,21 @@ for raw in open(sys.argv[1]):
     except ValueError:
         continue
     msg = m.get("message", "")
+    took = m.get("took_ms", 0) / 1000
     if msg == "source normalized":
         if m.get("unchanged"):
             lines += m.get("invoice_lines", 0)
             unchanged = True
         else:
-            lines += m.get("read", {}).get("invoice", 0)
-        ext += m.get("took", 0) / 1000
+            lines += m.get("accounts", {}).get("invoice", {}).get("read", 0)
+        ext += took
     elif msg == "normalized tables staged":
-        staged += m.get("took", 0) / 1000
+        staged += took
     elif msg == "computed":
-        comp = m.get("took", 0) / 1000
+        comp = took
         parts = m.get("partitions", 1)
     elif msg.startswith("loaded"):
-        load = m.get("took", 0) / 1000
+        load = took
     elif msg.startswith("run finished"):
         total = m.get("took_ms", 0) / 1000
 rate = lines / ext if ext and not unchanged else 0

@@ -327,13 +327,14 @@ type stripeKindState struct {
 	order []*stripeVersion // in the order their ids were first read
 }
 
-// has says whether an object was read.
-func (st *stripeState) has(object, id string) bool {
+// version is the newest version read of an object; nil if none was.
+func (st *stripeState) version(object, id string) *stripeVersion {
 	if kind := st.objects[object]; kind != nil {
-		_, ok := kind.byID[id]
-		return ok
+		if k, ok := kind.byID[id]; ok {
+			return kind.order[k]
+		}
 	}
-	return false
+	return nil
 }
 
 // of lists the newest versions of one object type, in the order their

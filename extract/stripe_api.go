@@ -197,7 +197,7 @@ func (s *stripeAPI) fetchPrices(ctx context.Context, b stripe.RawRequestBackend,
 	for _, inv := range st.of("invoice") {
 		for _, l := range inv.obj.Lines {
 			embedded := slices.ContainsFunc(l.Prices, func(p stripePrice) bool { return p.id == l.PriceID })
-			if l.PriceID != "" && !embedded && !st.has("price", l.PriceID) && !st.has("plan", l.PriceID) {
+			if l.PriceID != "" && !embedded && st.version("price", l.PriceID) == nil && st.version("plan", l.PriceID) == nil {
 				want[l.PriceID] = true
 			}
 		}

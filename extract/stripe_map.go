@@ -91,11 +91,11 @@ func (st *stripeState) parts(src configs.Source) []Block {
 		}))
 	}
 	subscriptions, notes := st.of("subscription"), st.of("credit_note")
-	invoiceSub := map[string]string{} // the subscription of each invoice a credit note names
-	if len(notes) > 0 {
-		for _, inv := range invoices {
-			invoiceSub[inv.obj.ID] = inv.obj.subscription()
+	invoiceSub := func(id string) string { // the subscription of an invoice a credit note names
+		if inv := st.version("invoice", id); inv != nil {
+			return inv.obj.subscription()
 		}
+		return ""
 	}
 	return append(blocks, stripePart(func(out *stripeOut, fn func(*Record) error) error {
 		rec := out.rec
@@ -140,7 +140,7 @@ func (st *stripeState) parts(src configs.Source) []Block {
 			text("invoice_id", o.Invoice)
 			text("line_id", o.ID)
 			text("customer_id", o.Customer)
-			text("subscription_id", invoiceSub[o.Invoice])
+			text("subscription_id", invoiceSub(o.Invoice))
 			text("kind", schemas.KindRefund)
 			num("invoice_date", o.Created)
 			if has {
