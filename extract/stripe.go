@@ -274,6 +274,9 @@ func decodeObject(raw, origin string, event [2]int64, out []*stripeVersion) []*s
 	}
 	switch {
 	case err != nil:
+		if o.ID != "" { // the walk goes on past a field of the wrong type
+			err = fmt.Errorf("%s %s: %w", cmp.Or(o.Object, "object"), o.ID, err)
+		}
 		*v = stripeVersion{raw: raw, origin: origin, err: fmt.Errorf("not a Stripe object: %w", err)}
 	case o.Object == "event":
 		if o.DataObject == "" {

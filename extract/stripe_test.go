@@ -52,7 +52,7 @@ func TestStripeObjectsThatCannotBeMapped(t *testing.T) {
 ]}`
 	got, warnings := stripeRecords(t, "objects.json", doc)
 	want := []string{
-		`objects.json:8: not a Stripe object: field created: "yesterday" is not an integer`,
+		`objects.json:8: not a Stripe object: customer cus_1: field created: "yesterday" is not an integer`,
 		`objects.json:11: not a Stripe object: field id: a customer without an id`,
 		`objects.json:7: line item il_9: field invoice: invoice "in_9" was not read; export it with the line`,
 		`objects.json:2: invoice in_1: lines are missing or truncated (lines.has_more): export the invoice with all its lines`,
@@ -131,13 +131,13 @@ func TestStripeFieldOfTheWrongType(t *testing.T) {
 	}
 	got, _ := stripeRecords(t, "o.ndjson", strings.Join(lines, "\n")+"\n")
 	want := []string{
-		`o.ndjson:1: not a Stripe object: field lines.data[].amount: 1.5 is not an integer`,
-		`o.ndjson:2: not a Stripe object: field lines.has_more: "no" is not true or false`,
-		`o.ndjson:3: not a Stripe object: field lines.data[].taxes[].amount: "7" is not an integer`,
-		`o.ndjson:4: not a Stripe object: field customer.id: 4 is not a string`,
-		`o.ndjson:5: not a Stripe object: field lines.data[].price.recurring.interval_count: "2" is not an integer`,
-		`o.ndjson:6: not a Stripe object: field pause_collection: "void" is not an object`,
-		`o.ndjson:7: not a Stripe object: field metadata.tier: 3 is not a string`,
+		`o.ndjson:1: not a Stripe object: invoice in_1: field lines.data[].amount: 1.5 is not an integer`,
+		`o.ndjson:2: not a Stripe object: invoice in_2: field lines.has_more: "no" is not true or false`,
+		`o.ndjson:3: not a Stripe object: invoice in_3: field lines.data[].taxes[].amount: "7" is not an integer`,
+		`o.ndjson:4: not a Stripe object: invoice in_4: field customer.id: 4 is not a string`,
+		`o.ndjson:5: not a Stripe object: invoice in_5: field lines.data[].price.recurring.interval_count: "2" is not an integer`,
+		`o.ndjson:6: not a Stripe object: subscription sub_1: field pause_collection: "void" is not an object`,
+		`o.ndjson:7: not a Stripe object: customer cus_1: field metadata.tier: 3 is not a string`,
 		`o.ndjson:8: not a Stripe object: not valid JSON: unexpected end of JSON input at column 137`,
 		`o.ndjson:9: not a Stripe object: not a JSON object: found a JSON array`,
 	}
