@@ -32,6 +32,9 @@ type Source struct {
 	// AllowEmpty lets a file of the source hold no record (the run's
 	// --allow-shrink); not a key.
 	AllowEmpty bool `yaml:"-"`
+	// SkipFiles are files the source's patterns name that the run leaves
+	// out: read, as they are now, by an earlier run (upsert); not a key.
+	SkipFiles map[string]bool `yaml:"-"`
 
 	// Dir is the directory of the config file the source was read from:
 	// Path keys are resolved against it, and records name their files

@@ -90,8 +90,11 @@ var chartmogulSpellings = map[schemas.Entity]map[string]string{
 	schemas.EntityTransaction: spellings(chartmogulTransactionFields), schemas.EntitySubscriptionEvent: spellings(chartmogulEventFields),
 }
 
+// Files lists the files the source reads.
+func (c *chartMogul) Files() ([]string, error) { return filesOf(c.path) }
+
 func (c *chartMogul) Extract(ctx context.Context, fn func(*Record) error) error {
-	paths, err := expandGlob(c.path)
+	paths, err := sourceFiles(c.src, c.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", c.src.Name, err)
 	}

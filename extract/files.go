@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,6 +83,31 @@ func emptyFile(src configs.Source, path string, records int) error {
 		return nil
 	}
 	return &FileError{Path: path, Err: ErrEmptyFile}
+}
+
+// sourceFiles lists the files a pattern of a source names, sorted, less
+// those the run leaves out (SkipFiles). A pattern all of whose files are
+// left out names none, and that is no error.
+func sourceFiles(src configs.Source, pattern string) ([]string, error) {
+	paths, err := expandGlob(pattern)
+	if err != nil || len(src.SkipFiles) == 0 {
+		return paths, err
+	}
+	return slices.DeleteFunc(paths, func(p string) bool { return src.SkipFiles[p] }), nil
+}
+
+// filesOf lists the files the patterns name, sorted, each once.
+func filesOf(patterns ...string) ([]string, error) {
+	var out []string
+	for _, p := range patterns {
+		paths, err := expandGlob(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, paths...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // expandGlob returns the files a pattern names, sorted.

@@ -141,6 +141,15 @@ func (g *growPanel) steps() []growpanelStep {
 	}
 }
 
+// Files lists the files the source reads, of all its keys.
+func (g *growPanel) Files() ([]string, error) {
+	var patterns []string
+	for _, st := range g.steps() {
+		patterns = append(patterns, st.pattern)
+	}
+	return filesOf(patterns...)
+}
+
 func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
 	return g.ExtractBlocks(ctx, func(b Block) error { return b.Each(fn) })
 }
@@ -151,7 +160,7 @@ func (g *growPanel) Extract(ctx context.Context, fn func(*Record) error) error {
 // by any).
 func (g *growPanel) ExtractBlocks(ctx context.Context, fn func(Block) error) error {
 	for _, st := range g.steps() {
-		paths, err := expandGlob(st.pattern)
+		paths, err := sourceFiles(g.src, st.pattern)
 		if err != nil {
 			return fmt.Errorf("source %s %s: %w", g.src.Name, st.plural, err)
 		}

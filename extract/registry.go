@@ -25,6 +25,13 @@ type BlockExtractor interface {
 	ExtractBlocks(ctx context.Context, fn func(Block) error) error
 }
 
+// FileLister is an extractor that reads files.
+type FileLister interface {
+	// Files lists the files the source's patterns name now, sorted; a
+	// run leaves out those in the source's SkipFiles.
+	Files() ([]string, error)
+}
+
 // Block is a run of records of a source.
 type Block interface {
 	// Each parses the block's records and hands each to fn, in order. It

@@ -147,6 +147,10 @@ func (s *stripeFiles) Extract(ctx context.Context, fn func(*Record) error) error
 // can be passed on at once: the invoices' lines a few thousand invoices a
 // block.
 func (s *stripeFiles) ExtractBlocks(ctx context.Context, fn func(Block) error) error {
+	// Every file, every run (a stripe source is no FileLister): its
+	// objects refer to each other across files (an invoice's prices and
+	// subscription, a credit note's invoice), and the mapping needs them
+	// all at once.
 	paths, err := expandGlob(s.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.src.Name, err)

@@ -61,11 +61,14 @@ var (
 	}
 )
 
+// Files lists the files the source reads.
+func (p *subscriptionsPayload) Files() ([]string, error) { return filesOf(p.path) }
+
 // Extract reads the payload whole (it is one API request) and passes on
 // its subscriptions first, then invoices and contacts. Origins are the
 // file and a JSON pointer (payload.json#/subscriptions/2).
 func (p *subscriptionsPayload) Extract(ctx context.Context, fn func(*Record) error) error {
-	paths, err := expandGlob(p.path)
+	paths, err := sourceFiles(p.src, p.path)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", p.src.Name, err)
 	}

@@ -40,6 +40,18 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	if err != nil {
 		return nil, err
 	}
+	files, err := r.filesToSkip(src, mode, ex)
+	if err != nil {
+		return nil, err
+	}
+	if files != nil && len(files.skip) > 0 {
+		src.SkipFiles = files.skip
+		if ex, err = extract.Open(src); err != nil {
+			return nil, err
+		}
+		r.log.Info().Str("source", src.Name).Int("files_skipped", len(files.skip)).Int("files_read", len(files.now)-len(files.skip)).
+			Msg("files an earlier run read, as they are now, left out (run --full reads them again)")
+	}
 	if rt, ok := ex.(extract.Retrier); ok {
 		rt.OnRetry(func(step string, a retry.Attempt) {
 			r.log.Warn().Err(a.Err).Str("source", src.Name).Str("step", step).Int("attempt", a.N).
@@ -70,6 +82,11 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	if err := r.checkShrink(src, mode, res.Tables); err != nil {
 		return nil, err
 	}
+	if files != nil {
+		if err := stageFiles(r.tx, r.rec.RunID, src.Name, files.now); err != nil {
+			return nil, err
+		}
+	}
 	if inc != nil && inc.CursorColumn() != "" {
 		next := laterCursor(stored, inc.Cursor())
 		if err := stageCursor(r.tx, r.rec.RunID, src.Name, inc.CursorColumn(), next); err != nil {
@@ -83,6 +100,9 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		Stored: map[string]int{"customers": len(b.Customers), "plans": len(b.Plans), "invoice_lines": len(b.Lines),
 			"transactions": len(b.Transactions), "subscription_events": len(b.Events), "contacts": len(b.Contacts)},
 		Accounts: map[string]transform.Account{}, Superseded: res.Superseded, Tables: res.Tables,
+	}
+	if files != nil {
+		sr.FilesRead, sr.FilesSkipped = len(files.now)-len(files.skip), len(files.skip)
 	}
 	for e, a := range res.Accounts {
 		sr.Accounts[string(e)] = a

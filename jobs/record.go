@@ -59,8 +59,12 @@ type SourceRecord struct {
 	Tables map[string]transform.TableChange `json:"tables,omitempty"`
 	// Unchanged is a source whose delivery changed nothing stored: it read
 	// nothing new, or only records equal to those stored.
-	Unchanged bool  `json:"unchanged,omitempty"`
-	TookMS    int64 `json:"took_ms"`
+	Unchanged bool `json:"unchanged,omitempty"`
+	// FilesRead and FilesSkipped count an upsert file source's files: read,
+	// or left out as an earlier run read them.
+	FilesRead    int   `json:"files_read,omitempty"`
+	FilesSkipped int   `json:"files_skipped,omitempty"`
+	TookMS       int64 `json:"took_ms"`
 }
 
 // Total adds up a source's accounts over its entities.

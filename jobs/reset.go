@@ -42,6 +42,7 @@ func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options)
 	defer tx.Abort()
 	transform.Forget(tx, source)
 	tx.Remove(cursorPath(source))
+	tx.Remove(filesPath(source))
 	rec.Outcome = "succeeded"
 	rec.finish(time.Now())
 	if err := commitWithRecord(tx, rec); err != nil {

@@ -38,6 +38,9 @@ type Options struct {
 	// AllowShrink lets a delivery hold an empty file, and a replace
 	// source's delivery remove more of its records than max_shrink.
 	AllowShrink bool
+	// Full reads every file again: an upsert source otherwise leaves out
+	// the files an earlier run read as they are now.
+	Full bool
 }
 
 // ErrShrink is a delivery that would remove more of a source's stored

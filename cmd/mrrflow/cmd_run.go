@@ -25,7 +25,7 @@ func runCmd(e env) *cobra.Command {
 	var configFile, asOf, warehouse string
 	var verbose bool
 	var partitionLines int
-	var allowShrink bool
+	var allowShrink, full bool
 	var money string
 	cmd := &cobra.Command{
 		Use:   "run [-c FILE]",
@@ -44,7 +44,7 @@ func runCmd(e env) *cobra.Command {
 				return err
 			}
 			_, err = jobs.Run(cmd.Context(), cfg, jobs.Options{AsOf: asOf, Warehouse: warehouse, Log: log, Command: "run", Progress: newProgress(e),
-				PartitionLines: partitionLines, AllowShrink: allowShrink})
+				PartitionLines: partitionLines, AllowShrink: allowShrink, Full: full})
 			return err
 		},
 	}
@@ -54,6 +54,7 @@ func runCmd(e env) *cobra.Command {
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug lines too")
 	cmd.Flags().StringVar(&money, "money", "minor", "the demo's table: amounts in minor units (cents) or major units (1,234.56)")
 	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
+	cmd.Flags().BoolVar(&full, "full", false, "read every file again (an upsert source leaves out the files an earlier run read as they are now)")
 	cmd.Flags().IntVar(&partitionLines, "partition-lines", 0, fmt.Sprintf("most invoice lines the engine computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	return cmd
 }
