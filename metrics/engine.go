@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -93,29 +92,15 @@ func (r *Result) Release() {
 var ErrCurrency = errors.New("currency cannot be converted")
 
 // Compute runs the engine over the whole input, in one piece or, when its
-// lines are more than Options.PartitionLines, in partitions of customers.
+// lines are more than Options.PartitionLines, in partitions of customers:
+// the partial of all the customers, finalized.
 func Compute(ctx context.Context, mem memory.Allocator, in Input, opt Options) (*Result, error) {
-	if err := in.check(); err != nil {
-		return nil, err
-	}
-	e := newEngine(opt)
-	e.mem = mem
-	n, err := in.lineCount()
+	p, err := ComputePartial(ctx, mem, in, opt)
 	if err != nil {
 		return nil, err
 	}
-	e.parts = e.partitions(n)
-	if e.parts > 1 {
-		err = e.computeParts(ctx, in, e.parts)
-	} else {
-		err = e.computeWhole(ctx, in)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := e.build()
-	r.Partitions = e.parts
-	return r, nil
+	defer p.Release()
+	return p.Finalize(mem), nil
 }
 
 // newEngine prepares an engine for the options.
@@ -170,24 +155,4 @@ type engine struct {
 	parts     int        // the partitions computed
 	firstDay  int32      // first day with a line (by invoice date or period start)
 	hasLines  bool
-}
-
-// build assembles the outputs into batches, each table in its own
-// goroutine: they only read the engine's state (the quality rows, sorted
-// in place, belong to one of them alone).
-func (e *engine) build() *Result {
-	r := &Result{Currency: e.currency}
-	var wg sync.WaitGroup
-	for _, f := range []func(){
-		func() { r.Monthly, r.Cohorts = e.monthly() },
-		func() { r.Periods = e.periodsRecord() },
-		func() { r.Movements = e.movementsRecord() },
-		func() { r.Snapshot = e.snapshotRecord() },
-		func() { r.Quality = e.qualityRecord() },
-	} {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	wg.Wait()
-	return r
 }

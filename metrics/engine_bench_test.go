@@ -142,7 +142,9 @@ func BenchmarkEngine(b *testing.B) {
 				b.StopTimer()
 				e := prepared(b, bi, 3)
 				b.StartTimer()
-				e.build().Release()
+				p := e.partial()
+				p.Finalize(e.mem).Release()
+				p.Release()
 			}
 		})
 		b.Run(name+"/all", func(b *testing.B) {

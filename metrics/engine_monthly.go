@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -43,22 +44,31 @@ type months struct {
 }
 
 func newMonths(e *engine) *months {
+	if !e.hasLines || e.firstDay > e.asOfDay {
+		return newMonthsFrom(0, -1, 0)
+	}
+	return newMonthsFrom(monthOfDay(e.firstDay), e.asOfDay, max(len(e.fx.points), 1))
+}
+
+// newMonthsFrom makes the accumulators of the months from first to that of
+// the day asOf, valuing ncur currencies; none when asOf is before first.
+func newMonthsFrom(first, asOf int32, ncur int) *months {
 	m := &months{curCust: -1}
 	for i := range m.lastCust {
 		m.lastCust[i] = -1
 	}
-	if !e.hasLines || e.firstDay > e.asOfDay {
+	if asOf < firstDayOfMonth(first) {
 		return m
 	}
-	m.first = monthOfDay(e.firstDay)
-	last := monthOfDay(e.asOfDay)
+	m.first = first
+	last := monthOfDay(asOf)
 	m.n = int(last-m.first) + 1
 	m.snap = make([]int32, m.n)
 	for j := range m.snap {
-		m.snap[j] = min(lastDayOfMonth(m.first+int32(j)), e.asOfDay)
+		m.snap[j] = min(lastDayOfMonth(m.first+int32(j)), asOf)
 	}
 	mk := func() []int64 { return make([]int64, m.n+1) }
-	m.ncur = max(len(e.fx.points), 1)
+	m.ncur = ncur
 	m.mrrDiff, m.mrrValued = mk(), mk()
 	m.custDiff = mk()
 	m.newMRR, m.expansion, m.contraction, m.churn, m.rea = mk(), mk(), mk(), mk(), mk()
@@ -204,15 +214,18 @@ func grown(s *[]int64, n int) []int64 {
 	return *s
 }
 
-// add sums another worker's accumulators into m (same month range).
+// add sums the accumulators of other customers into m, whose months run
+// from the same first month or an earlier one, to the same last month
+// (that of as_of).
 func (m *months) add(o *months) {
+	if o.n == 0 {
+		return
+	}
+	off := int(o.first - m.first)
 	sum := func(a, b []int64) {
 		for i := range b {
-			a[i] += b[i]
+			a[off+i] += b[i]
 		}
-	}
-	if m.n == 0 {
-		return
 	}
 	for _, p := range [][2][]int64{{m.mrrDiff, o.mrrDiff}, {m.mrrValued, o.mrrValued}, {m.custDiff, o.custDiff}, {m.newMRR, o.newMRR}, {m.expansion, o.expansion},
 		{m.contraction, o.contraction}, {m.churn, o.churn}, {m.rea, o.rea}, {m.newCust, o.newCust},
@@ -226,10 +239,10 @@ func (m *months) add(o *months) {
 			if b == nil {
 				continue
 			}
-			if p[0][i] == nil {
-				p[0][i] = make([]int64, len(b))
+			if p[0][off+i] == nil {
+				p[0][off+i] = make([]int64, len(b)+off)
 			}
-			sum(p[0][i], b)
+			sum(p[0][off+i], b)
 		}
 	}
 }
@@ -278,10 +291,10 @@ func (e *engine) status(c int32, mrr int64, everPaid bool) string {
 	return "lead"
 }
 
-// monthly builds the mrr_monthly and cohorts batches.
-func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
-	m := e.months
-	r := schemas.NewRows(e.mem, schemas.MRRMonthly)
+// monthly builds the mrr_monthly and cohorts batches from the months'
+// accumulators, in the reporting currency.
+func monthly(mem memory.Allocator, m *months, currency string) (arrow.RecordBatch, arrow.RecordBatch) {
+	r := schemas.NewRows(mem, schemas.MRRMonthly)
 	defer r.Release()
 	var custEnd, prevMRR, prevCust, reporting int64
 	for j := 0; j < m.n; j++ {
@@ -324,12 +337,12 @@ func (e *engine) monthly() (arrow.RecordBatch, arrow.RecordBatch) {
 		r.Int64(m.oneTime[j])
 		r.Int64(m.refunded[j])
 		r.Bool(j == m.n-1)
-		r.String(e.currency)
+		r.String(currency)
 		prevMRR, prevCust = mrrEnd, custEnd
 	}
 	monthly := r.Record()
 
-	c := schemas.NewRows(e.mem, schemas.Cohorts)
+	c := schemas.NewRows(mem, schemas.Cohorts)
 	defer c.Release()
 	for cj := 0; cj < m.n; cj++ {
 		if m.cohortCustomers[cj] == 0 {
