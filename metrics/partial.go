@@ -91,7 +91,9 @@ func (e *engine) partial() *Partial {
 // Release frees the partial's batches.
 func (p *Partial) Release() {
 	for _, rec := range p.batches() {
-		rec.Release()
+		if rec != nil {
+			rec.Release()
+		}
 	}
 }
 

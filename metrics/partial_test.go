@@ -78,7 +78,7 @@ func TestPartialsMergeToTheWhole(t *testing.T) {
 					t.Fatalf("seed %d, shard %d of %d: %v", seed, k, shards, err)
 				}
 				release(in)
-				parts = append(parts, p)
+				parts = append(parts, roundTrip(t, mem, p, rng))
 			}
 			// Merge two random partials (or more) at a time until one is
 			// left.
@@ -92,7 +92,7 @@ func TestPartialsMergeToTheWhole(t *testing.T) {
 				for _, p := range parts[:n] {
 					p.Release()
 				}
-				parts = append(parts[n:], m)
+				parts = append(parts[n:], roundTrip(t, mem, m, rng))
 			}
 			res := parts[0].Finalize(mem)
 			parts[0].Release()
@@ -133,4 +133,62 @@ func TestPartialsThatDoNotMerge(t *testing.T) {
 	if err != nil || m.Currency != "eur" {
 		t.Errorf("one partial: %v, %q", err, m.Currency)
 	}
+}
+
+// roundTrip sends one partial in two through its encoding, as a
+// distributed run does between workers.
+func roundTrip(t *testing.T, mem memory.Allocator, p *Partial, rng *rand.Rand) *Partial {
+	t.Helper()
+	if rng.IntN(2) == 0 {
+		return p
+	}
+	data, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release()
+	q, err := UnmarshalPartial(mem, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// Bytes that are not an encoded partial, whole or cut short anywhere, are
+// an error, never a panic or a partial.
+func TestUnmarshalPartialRefusesBrokenBytes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	s := randomWorld(9, 10, true)
+	in := Input{Customers: []arrow.RecordBatch{schemas.CustomersRecord(mem, s.customers)}, Plans: []arrow.RecordBatch{schemas.PlansRecord(mem, s.plans)},
+		Lines: []arrow.RecordBatch{schemas.InvoiceLinesRecord(mem, schemas.Refs(s.lines))}}
+	p, err := ComputePartial(context.Background(), mem, in, s.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, recs := range [][]arrow.RecordBatch{in.Customers, in.Plans, in.Lines} {
+		recs[0].Release()
+	}
+	data, err := p.MarshalBinary()
+	p.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := 0; cut < len(data); cut += 1 + cut/20 {
+		if q, err := UnmarshalPartial(mem, data[:cut]); !errors.Is(err, ErrPartial) {
+			if q != nil {
+				q.Release()
+			}
+			t.Fatalf("cut at %d of %d: %v", cut, len(data), err)
+		}
+	}
+	bad := bytes.Replace(data, []byte(`"months":`), []byte(`"months":1`), 1)
+	if _, err := UnmarshalPartial(mem, bad); !errors.Is(err, ErrPartial) {
+		t.Errorf("a month count off: %v", err)
+	}
+	q, err := UnmarshalPartial(mem, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Release()
+	mem.AssertSize(t, 0)
 }
