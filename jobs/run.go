@@ -41,6 +41,9 @@ type Options struct {
 	// Full reads every file again: an upsert source otherwise leaves out
 	// the files an earlier run read as they are now.
 	Full bool
+	// Compute, when set, runs the engine instead of metrics.Compute: on
+	// another engine (mrrflow-beam), with the same input and options.
+	Compute func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error)
 }
 
 // ErrShrink is a delivery that would remove more of a source's stored
@@ -228,7 +231,11 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 		return err
 	}
 	t0 := time.Now()
-	res, err := metrics.Compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
+	compute := metrics.Compute
+	if r.opt.Compute != nil {
+		compute = r.opt.Compute
+	}
+	res, err := compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
 		AsOf: r.asOf, Location: r.cfg.Location(), ReportingCurrency: r.cfg.ReportingCurrency, Policies: r.cfg.Policies,
 		SourcePolicies: own, Rates: rates, PartitionLines: r.opt.PartitionLines, SpillDir: r.w.Path(store.StagingDir),
 	})

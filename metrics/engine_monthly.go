@@ -45,18 +45,25 @@ type months struct {
 
 func newMonths(e *engine) *months {
 	if !e.hasLines || e.firstDay > e.asOfDay {
-		return newMonthsFrom(0, -1, 0)
+		return noMonths()
 	}
 	return newMonthsFrom(monthOfDay(e.firstDay), e.asOfDay, max(len(e.fx.points), 1))
+}
+
+// noMonths are the accumulators of no month: no data, or none before the
+// as-of day.
+func noMonths() *months {
+	m := &months{curCust: -1}
+	for i := range m.lastCust {
+		m.lastCust[i] = -1
+	}
+	return m
 }
 
 // newMonthsFrom makes the accumulators of the months from first to that of
 // the day asOf, valuing ncur currencies; none when asOf is before first.
 func newMonthsFrom(first, asOf int32, ncur int) *months {
-	m := &months{curCust: -1}
-	for i := range m.lastCust {
-		m.lastCust[i] = -1
-	}
+	m := noMonths()
 	if asOf < firstDayOfMonth(first) {
 		return m
 	}

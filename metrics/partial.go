@@ -139,7 +139,7 @@ func Merge(mem memory.Allocator, parts ...*Partial) (*Partial, error) {
 		}
 		out.parts += p.parts
 	}
-	out.months = newMonthsFrom(0, -1, 0)
+	out.months = noMonths()
 	if any {
 		out.months = newMonthsFrom(first, out.asOfDay, 1)
 	}

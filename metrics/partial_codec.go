@@ -113,7 +113,7 @@ func UnmarshalPartial(mem memory.Allocator, data []byte) (*Partial, error) {
 	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPartial, err)
 	}
-	m := newMonthsFrom(0, -1, 0)
+	m := noMonths()
 	if h.N > 0 {
 		m = newMonthsFrom(h.First, h.AsOfDay, 1)
 	}

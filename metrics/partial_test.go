@@ -66,8 +66,10 @@ func TestPartialsMergeToTheWhole(t *testing.T) {
 			for _, c := range s.customers {
 				shardOf[c.Source+"\x00"+c.CustomerID] = rng.IntN(shards)
 			}
+			// One more shard with no customer at all: its partial has no
+			// month, and merges as nothing.
 			var parts []*Partial
-			for k := range shards {
+			for k := range shards + 1 {
 				in := input(func(source, customer string) bool { return shardOf[source+"\x00"+customer] == k })
 				opt := s.opt
 				if rng.IntN(3) == 0 {

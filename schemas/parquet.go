@@ -173,7 +173,7 @@ func DistinctStrings(ctx context.Context, mem memory.Allocator, path string, t *
 // scanParquet streams the columns cols (nil: all, under the table's
 // schema) of a Parquet file of table t to fn, those named in dict as
 // dictionaries.
-func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Table, cols []int, dict []string, fn func(arrow.RecordBatch) error) error {
+func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Table, cols []int, dict []string, fn func(arrow.RecordBatch) error, rowGroups ...int) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
@@ -217,7 +217,7 @@ func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Tabl
 	if cols == nil && have == len(t.Columns) {
 		read = nil
 	}
-	rr, err := fr.GetRecordReader(ctx, read, nil)
+	rr, err := fr.GetRecordReader(ctx, read, rowGroups)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
@@ -231,6 +231,23 @@ func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Tabl
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
+}
+
+// ScanParquetRowGroup reads one row group of a Parquet file of table t,
+// and no more of the file, batch by batch; a batch is valid during fn only.
+func ScanParquetRowGroup(ctx context.Context, mem memory.Allocator, path string, t *Table, rowGroup int, fn func(arrow.RecordBatch) error) error {
+	return scanParquet(ctx, mem, path, t, nil, nil, fn, rowGroup)
+}
+
+// ParquetRowGroups is the number of row groups of a Parquet file, from its
+// footer.
+func ParquetRowGroups(path string) (int, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer pf.Close()
+	return pf.NumRowGroups(), nil
 }
 
 // ParquetRows is the number of rows a Parquet file holds, from its footer.

@@ -1,0 +1,83 @@
+// Command mrrflow-beam runs a job as mrrflow run does, with the engine on
+// Apache Beam: the customers in shards, one partial each, merged. It takes
+// the same config and flags as mrrflow run, --shards N, and Beam's runner
+// flags: Prism (in-process, the default) or Dataflow (--runner=dataflow
+// --project --region --staging_location --worker_binary; --dry_run
+// describes the job and runs nothing).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/rs/zerolog"
+
+	"github.com/mrrflow/mrrflow/beam/scaleout"
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/jobs"
+)
+
+func main() {
+	var configFile string
+	flag.StringVar(&configFile, "c", "", "config file (YAML)")
+	flag.StringVar(&configFile, "config", "", "config file (YAML)")
+	asOf := flag.String("as-of", "", "compute the state at the end of this day (YYYY-MM-DD), overriding as_of")
+	warehouse := flag.String("warehouse", "", "local warehouse directory, overriding the config's")
+	allowShrink := flag.Bool("allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
+	full := flag.Bool("full", false, "read every file again")
+	verbose := flag.Bool("v", false, "log debug lines too")
+	shards := flag.Int("shards", 8, "shards of customers computed apart")
+	flag.Parse()
+	beam.Init()
+
+	level := zerolog.InfoLevel
+	if *verbose {
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
+	if configFile == "" {
+		fmt.Fprintln(os.Stderr, "mrrflow-beam: -c FILE is required")
+		os.Exit(2)
+	}
+	cfg, err := configs.Load(configFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runner, dryRun := flagValue("runner"), flagValue("dry_run") == "true"
+	execute := func(ctx context.Context, p *beam.Pipeline) error {
+		if runner == "" || runner == "prism" {
+			_, err := prism.Execute(ctx, p)
+			return err
+		}
+		_, err := beam.Run(ctx, runner, p)
+		return err
+	}
+	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
+		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Compute(*shards, "", execute, dryRun)})
+	switch {
+	case errors.Is(err, scaleout.ErrDryRun):
+		log.Info().Msg("dry run: the job was described; nothing was computed or published")
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
+		os.Exit(1)
+	}
+}
+
+// flagValue is the value of a flag Beam's packages define, or "".
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
