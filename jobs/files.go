@@ -9,11 +9,8 @@ package jobs
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"runtime"
 	"sync"
@@ -123,27 +120,13 @@ func digestFile(path string) (fileDigest, error) {
 // loadFiles reads the digests of a source's files stored by its last
 // successful run; none is nil.
 func loadFiles(w *store.Warehouse, source string) (map[string]fileDigest, error) {
-	data, err := os.ReadFile(w.Path(filesPath(source)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var f filesState
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("read the files of %s: %w", source, err)
-	}
-	return f.Files, nil
+	_, err := loadState(w, filesPath(source), &f)
+	return f.Files, err
 }
 
 // stageFiles writes the digests of a source's files into the run's
 // transaction: published, with the tables, only when the run succeeds.
 func stageFiles(tx *store.Tx, runID, source string, files map[string]fileDigest) error {
-	data, _ := json.MarshalIndent(filesState{Source: source, RunID: runID, Files: files}, "", "  ")
-	_, err := tx.WriteFile(filesPath(source), func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-	return err
+	return stageState(tx, filesPath(source), filesState{Source: source, RunID: runID, Files: files})
 }

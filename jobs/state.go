@@ -29,16 +29,10 @@ func cursorPath(source string) string { return CursorsDir + "/" + source + ".jso
 
 // loadCursor reads a source's stored cursor; none is nil.
 func loadCursor(w *store.Warehouse, source string) (extract.Cursor, error) {
-	data, err := os.ReadFile(w.Path(cursorPath(source)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var f cursorFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("read cursor of %s: %w", source, err)
+	ok, err := loadState(w, cursorPath(source), &f)
+	if !ok || err != nil {
+		return nil, err
 	}
 	return f.Cursor, nil
 }
@@ -46,8 +40,29 @@ func loadCursor(w *store.Warehouse, source string) (extract.Cursor, error) {
 // stageCursor writes a source's new cursor into the run's transaction: it
 // is published, with the tables, only when the whole run succeeds.
 func stageCursor(tx *store.Tx, runID, source, column string, c extract.Cursor) error {
-	data, _ := json.MarshalIndent(cursorFile{Source: source, Column: column, Cursor: c, RunID: runID}, "", "  ")
-	_, err := tx.WriteFile(cursorPath(source), func(w io.Writer) error {
+	return stageState(tx, cursorPath(source), cursorFile{Source: source, Column: column, Cursor: c, RunID: runID})
+}
+
+// loadState reads a state file (JSON) into v; ok is false when there is
+// none.
+func loadState(w *store.Warehouse, path string, v any) (ok bool, err error) {
+	data, err := os.ReadFile(w.Path(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// stageState writes a state file (JSON) into the run's transaction.
+func stageState(tx *store.Tx, path string, v any) error {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	_, err := tx.WriteFile(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
