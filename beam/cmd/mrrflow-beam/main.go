@@ -65,10 +65,19 @@ func main() {
 	}
 	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
 		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Compute(*shards, "", execute, dryRun)})
+	// Exit codes as mrrflow's: 1 a failed run, 2 bad usage or config, 3
+	// finished with rejected rows over max_rejected_rows.
 	switch {
+	case err == nil:
 	case errors.Is(err, scaleout.ErrDryRun):
 		log.Info().Msg("dry run: the job was described; nothing was computed or published")
-	case err != nil:
+	case errors.Is(err, jobs.ErrTooManyRejected):
+		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
+		os.Exit(3)
+	case errors.Is(err, configs.ErrConfig):
+		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
 		os.Exit(1)
 	}
