@@ -32,9 +32,7 @@ type stripeObject struct {
 	// subscription (Status also an invoice's and a credit note's)
 	Status                        string
 	CanceledAt, CancelAt, EndedAt int64 // 0 when not set
-	CancelAtPeriodEnd             bool
-	Paused                        bool // pause_collection is set
-	ResumesAt                     int64
+	Paused                        bool  // pause_collection is set
 
 	// invoice
 	Subscription string // invoice.subscription, or parent.subscription_details
@@ -51,8 +49,6 @@ type stripeObject struct {
 	HasTotalExTax bool
 	Amount        int64
 	HasAmount     bool
-	Type          string // credit note: pre_payment, post_payment; event: its type
-	Charge        string // refund
 
 	// event
 	DataObject string // the object as of the event, as text
@@ -317,14 +313,8 @@ func decodeMembers(c *jsonCursor, o *stripeObject) error {
 			o.CancelAt = d.int(k, v)
 		case "ended_at":
 			o.EndedAt = d.int(k, v)
-		case "cancel_at_period_end":
-			o.CancelAtPeriodEnd = d.bool(k, v)
 		case "pause_collection":
-			o.Paused = d.object(k, v, func(pk string, pv *jsonCursor) {
-				if pk == "resumes_at" {
-					o.ResumesAt = d.int("pause_collection.resumes_at", pv)
-				}
-			})
+			o.Paused = d.object(k, v, func(string, *jsonCursor) {})
 		case "subscription":
 			if o.Subscription == "" {
 				o.Subscription = d.ref(k, v)
@@ -375,10 +365,6 @@ func decodeMembers(c *jsonCursor, o *stripeObject) error {
 			o.TotalExTax, o.HasTotalExTax = d.intOK(k, v)
 		case "amount":
 			o.Amount, o.HasAmount = d.intOK(k, v)
-		case "type":
-			o.Type = d.str(k, v)
-		case "charge":
-			o.Charge = d.ref(k, v)
 		case "data":
 			d.object(k, v, func(dk string, dv *jsonCursor) {
 				if dk == "object" && dv.peek() == '{' {

@@ -47,15 +47,15 @@ type Execute func(ctx context.Context, p *beam.Pipeline) error
 
 // Compute returns an engine with metrics.Compute's signature (for
 // jobs.Options.Compute) that computes on Beam in shards: the pipeline is
-// run by execute, and its merged partial passes through dir (a directory
-// of the warehouse's staging) before it is finalized here. dryRun says the
-// runner only describes the job.
-func Compute(shards int, dir string, execute Execute, dryRun bool) func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
+// run by execute, and its merged partial passes through a temporary
+// directory (local: a Dataflow run needs it on gs://, not done yet) before
+// it is finalized here. dryRun says the runner only describes the job.
+func Compute(shards int, execute Execute, dryRun bool) func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
 	return func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
 		if shards < 1 {
 			return nil, fmt.Errorf("shards: %d is not a number of shards", shards)
 		}
-		out, err := os.MkdirTemp(dir, "beam-")
+		out, err := os.MkdirTemp("", "mrrflow-beam-")
 		if err != nil {
 			return nil, err
 		}

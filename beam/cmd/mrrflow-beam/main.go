@@ -64,7 +64,7 @@ func main() {
 		return err
 	}
 	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
-		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Compute(*shards, "", execute, dryRun)})
+		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Compute(*shards, execute, dryRun)})
 	// Exit codes as mrrflow's: 1 a failed run, 2 bad usage or config, 3
 	// finished with rejected rows over max_rejected_rows.
 	switch {
