@@ -32,6 +32,9 @@ type Record struct {
 	Currency   string         `json:"reporting_currency,omitempty"`
 	// Partitions is the number of partitions the engine computed in.
 	Partitions int `json:"partitions,omitempty"`
+	// Incremental says how many customers the run computed, and why all
+	// when it did.
+	Incremental *IncrementalRecord `json:"incremental,omitempty"`
 	// ChangedMonths lists the months whose mrr_monthly row this run changed.
 	ChangedMonths []string `json:"changed_months,omitempty"`
 	// BigQuery lists what the BigQuery sink replaced, when there is one.

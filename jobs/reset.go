@@ -43,6 +43,7 @@ func Reset(ctx context.Context, cfg *configs.Config, source string, opt Options)
 	transform.Forget(tx, source)
 	tx.Remove(cursorPath(source))
 	tx.Remove(filesPath(source))
+	forgetIncremental(tx)
 	rec.Outcome = "succeeded"
 	rec.finish(time.Now())
 	if err := commitWithRecord(tx, rec); err != nil {

@@ -103,6 +103,8 @@ type run struct {
 	rejected     []schemas.Rejected
 	res          *metrics.Result
 	filesChanged int
+	// ratesMissing says lines were left out for want of a rate.
+	ratesMissing bool
 }
 
 // newRun checks the config with the options' overrides; the run's record
@@ -209,6 +211,7 @@ func (r *run) inputs(ctx context.Context, rates []metrics.Rate) (*inputs, error)
 		return nil, err
 	}
 	r.reject(noRate)
+	r.ratesMissing = len(noRate) > 0
 	if len(noRate) > 0 {
 		r.log.Warn().Int("rejected", len(noRate)).Str("first", noRate[0].Origin+": "+noRate[0].Error).Msg("lines without an exchange rate")
 	}
@@ -231,21 +234,34 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 		return err
 	}
 	t0 := time.Now()
-	compute := metrics.Compute
-	if r.opt.Compute != nil {
-		compute = r.opt.Compute
-	}
-	res, err := compute(ctx, memory.DefaultAllocator, in.input(), metrics.Options{
+	opt := metrics.Options{
 		AsOf: r.asOf, Location: r.cfg.Location(), ReportingCurrency: r.cfg.ReportingCurrency, Policies: r.cfg.Policies,
 		SourcePolicies: own, Rates: rates, PartitionLines: r.opt.PartitionLines, SpillDir: r.w.Path(store.StagingDir),
-	})
+	}
+	var res *metrics.Result
+	if r.opt.Compute != nil {
+		// Another engine keeps no incremental state: the next run here
+		// computes everything.
+		forgetIncremental(r.tx)
+		res, err = r.opt.Compute(ctx, memory.DefaultAllocator, in.input(), opt)
+	} else {
+		var p *metrics.Partial
+		if p, err = r.computePartial(ctx, in, opt); err == nil {
+			res = p.Finalize(memory.DefaultAllocator)
+			p.Release()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("compute: %w", err)
 	}
 	r.res = res
 	r.rec.Currency, r.rec.Partitions = res.Currency, res.Partitions
 	r.rec.ChangedMonths = changedMonths(before, res.Monthly)
-	r.log.Info().Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
+	ev := r.log.Info()
+	if inc := r.rec.Incremental; inc != nil {
+		ev = ev.Int("recomputed", inc.Recomputed).Bool("full", inc.Full).Str("why", inc.Why)
+	}
+	ev.Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
 		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Int64("took_ms", time.Since(t0).Milliseconds()).Msg("computed")
 	return nil
 }

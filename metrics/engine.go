@@ -39,6 +39,11 @@ type Options struct {
 	// SpillDir is where partitions are spilled; empty is the system's
 	// temporary directory.
 	SpillDir string
+	// EventSources are the sources that have subscription events (their
+	// lines count in cash flow only), when the input holds only some of
+	// the customers: a shard, or the customers a run recomputes. Nil is
+	// the input's own.
+	EventSources []string
 }
 
 // Input is the normalized data: batches of the customers, plans and

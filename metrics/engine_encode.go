@@ -158,6 +158,9 @@ func (e *engine) encodeHeads(in Input, k *coder) error {
 	}
 	var err error
 	k.eventSources, err = e.encodeEvents(in.Events, k)
+	for _, src := range e.opt.EventSources {
+		k.eventSources[src] = true
+	}
 	return err
 }
 

@@ -224,14 +224,17 @@ func grown(s *[]int64, n int) []int64 {
 // add sums the accumulators of other customers into m, whose months run
 // from the same first month or an earlier one, to the same last month
 // (that of as_of).
-func (m *months) add(o *months) {
+func (m *months) add(o *months) { m.addScaled(o, 1) }
+
+// addScaled adds k times the accumulators of o (k = -1 takes them away).
+func (m *months) addScaled(o *months, k int64) {
 	if o.n == 0 {
 		return
 	}
 	off := int(o.first - m.first)
 	sum := func(a, b []int64) {
 		for i := range b {
-			a[off+i] += b[i]
+			a[off+i] += k * b[i]
 		}
 	}
 	for _, p := range [][2][]int64{{m.mrrDiff, o.mrrDiff}, {m.mrrValued, o.mrrValued}, {m.custDiff, o.custDiff}, {m.newMRR, o.newMRR}, {m.expansion, o.expansion},

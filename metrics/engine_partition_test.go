@@ -38,6 +38,19 @@ func withEvents(s *scenario, seed uint64) []schemas.SubscriptionEvent {
 				InvoiceDate: t.UnixMicro(), PeriodStart: t.UnixMicro(), PeriodEnd: t.UnixMicro()})
 		}
 	}
+	// Customers of the events' source with no event of their own: their
+	// subscription lines count in cash flow only, as the source's do,
+	// wherever they are computed.
+	s.plans = append(s.plans, schemas.Plan{Source: "ev", PlanID: "evq", Name: "evq", IntervalUnit: "month", IntervalCount: 1, Currency: "usd"})
+	for c := range 2 {
+		cust := fmt.Sprintf("q%03d", c)
+		s.customers = append(s.customers, schemas.Customer{Source: "ev", CustomerID: cust, Name: cust, Attributes: "{}", CreatedAt: schemas.NoTime, TrialStartedAt: schemas.NoTime})
+		t := base.Add(time.Duration(rng.IntN(400*24)) * time.Hour)
+		inv := "evq_" + cust
+		s.lines = append(s.lines, schemas.InvoiceLine{Source: "ev", InvoiceID: inv, LineID: inv, CustomerID: cust, PlanID: "evq",
+			Kind: schemas.KindSubscription, Amount: 4200, Quantity: 1, Currency: "usd", PaidAt: schemas.NoTime,
+			InvoiceDate: t.UnixMicro(), PeriodStart: t.UnixMicro(), PeriodEnd: t.AddDate(0, 1, 0).UnixMicro()})
+	}
 	return evs
 }
 

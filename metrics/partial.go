@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 	if err := in.check(); err != nil {
 		return nil, err
 	}
+	if opt.EventSources == nil {
+		// Partitions of the input hold only some of its events.
+		opt.EventSources = EventSources(in)
+	}
 	e := newEngine(opt)
 	e.mem = mem
 	n, err := in.lineCount()
@@ -67,6 +72,19 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 		return nil, err
 	}
 	return e.partial(), nil
+}
+
+// EventSources are the sources that have subscription events in the
+// input (Options.EventSources), sorted.
+func EventSources(in Input) []string {
+	set := map[string]bool{}
+	for _, rec := range in.Events {
+		src := strCol(rec, "source")
+		for i := range src.Len() {
+			set[src.Value(i)] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // partial makes the engine's partial, the tables each in its own goroutine:

@@ -46,8 +46,10 @@ func (p *Partial) tables() []schemas.TableBatch {
 		{Table: schemas.CustomerSnapshot, Rec: p.snapshot}, {Table: schemas.DataQuality, Rec: p.quality}}
 }
 
-// MarshalBinary encodes the partial.
-func (p *Partial) MarshalBinary() ([]byte, error) {
+// MarshalAccumulators encodes what the partial holds besides its tables
+// (JSON): with the tables as the finished result holds them, it is the
+// partial again (PartialFromTables).
+func (p *Partial) MarshalAccumulators() ([]byte, error) {
 	m := p.months
 	h := partialHeader{Currency: p.Currency, Chosen: p.chosen, AsOfDay: p.asOfDay, Parts: p.parts, First: m.first, N: m.n,
 		MRRDiff: m.mrrDiff, MRRValued: m.mrrValued, CustDiff: m.custDiff,
@@ -55,7 +57,12 @@ func (p *Partial) MarshalBinary() ([]byte, error) {
 		NewCust: m.newCust, ReactCust: m.reactCust, ChurnCust: m.churnCust, ChurnActive: m.churnActive,
 		SubBilled: m.subBilled, OneTime: m.oneTime, Refunded: m.refunded, CohortCustomers: m.cohortCustomers, CohortMRR: m.cohortMRR,
 		CohortActive: m.cohortActive, CohortDiff: m.cohortDiff, CohortValued: m.cohortValued}
-	head, err := json.Marshal(h)
+	return json.Marshal(h)
+}
+
+// MarshalBinary encodes the partial.
+func (p *Partial) MarshalBinary() ([]byte, error) {
+	head, err := p.MarshalAccumulators()
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +116,60 @@ func UnmarshalPartial(mem memory.Allocator, data []byte) (*Partial, error) {
 	if err != nil {
 		return nil, err
 	}
+	p, err := decodeAccumulators(head)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range []struct {
+		table *schemas.Table
+		set   *arrow.RecordBatch
+	}{{schemas.CustomerMRRPeriods, &p.periods}, {schemas.MRRMovements, &p.movements}, {schemas.CustomerSnapshot, &p.snapshot},
+		{schemas.DataQuality, &p.quality}} {
+		b, err := chunk()
+		if err == nil {
+			*t.set, err = readTable(mem, t.table, b)
+		}
+		if err != nil {
+			p.Release()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// PartialFromTables makes a partial from its accumulators
+// (MarshalAccumulators) and its tables as the finished result held them:
+// the batches of each table, in order (a table's files read back). The
+// batches stay the caller's.
+func PartialFromTables(mem memory.Allocator, acc []byte, periods, movements, snapshot, quality []arrow.RecordBatch) (*Partial, error) {
+	p, err := decodeAccumulators(acc)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range []struct {
+		table *schemas.Table
+		from  []arrow.RecordBatch
+		set   *arrow.RecordBatch
+	}{{schemas.CustomerMRRPeriods, periods, &p.periods}, {schemas.MRRMovements, movements, &p.movements},
+		{schemas.CustomerSnapshot, snapshot, &p.snapshot}, {schemas.DataQuality, quality, &p.quality}} {
+		var rows []schemas.RowRef
+		for b, rec := range t.from {
+			if !rec.Schema().Equal(t.table.Schema()) {
+				p.Release()
+				return nil, fmt.Errorf("%w: a batch of %s is not of the table's schema", ErrPartial, t.table.Name)
+			}
+			for i := range int32(rec.NumRows()) {
+				rows = append(rows, schemas.RowRef{Batch: int32(b), Row: i})
+			}
+		}
+		*t.set = schemas.Gather(mem, t.table, t.from, rows)
+	}
+	return p, nil
+}
+
+// decodeAccumulators decodes MarshalAccumulators' bytes into a partial
+// without tables.
+func decodeAccumulators(head []byte) (*Partial, error) {
 	var h partialHeader
 	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPartial, err)
@@ -131,22 +192,7 @@ func UnmarshalPartial(mem memory.Allocator, data []byte) (*Partial, error) {
 			return nil, fmt.Errorf("%w: %w", ErrPartial, err)
 		}
 	}
-	p := &Partial{Currency: h.Currency, chosen: h.Chosen, asOfDay: h.AsOfDay, parts: h.Parts, months: m}
-	for _, t := range []struct {
-		table *schemas.Table
-		set   *arrow.RecordBatch
-	}{{schemas.CustomerMRRPeriods, &p.periods}, {schemas.MRRMovements, &p.movements}, {schemas.CustomerSnapshot, &p.snapshot},
-		{schemas.DataQuality, &p.quality}} {
-		b, err := chunk()
-		if err == nil {
-			*t.set, err = readTable(mem, t.table, b)
-		}
-		if err != nil {
-			p.Release()
-			return nil, err
-		}
-	}
-	return p, nil
+	return &Partial{Currency: h.Currency, chosen: h.Chosen, asOfDay: h.AsOfDay, parts: h.Parts, months: m}, nil
 }
 
 // readTable reads one batch of a table from an Arrow IPC stream.

@@ -52,6 +52,8 @@ func TestPartialsMergeToTheWhole(t *testing.T) {
 			}
 		}
 		whole := input(func(string, string) bool { return true })
+		// A shard holds some of the customers of a source with events.
+		s.opt.EventSources = EventSources(whole)
 		res, err := Compute(context.Background(), mem, whole, s.opt)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)

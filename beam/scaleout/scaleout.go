@@ -98,6 +98,10 @@ const piecesPerBatch = 64 << 10
 // Pipeline builds the pipeline that computes the input in shards; its
 // merged partial is written to out.
 func Pipeline(in metrics.Input, opt metrics.Options, shards int, out string) (*beam.Pipeline, error) {
+	// A shard holds some customers of a source with events: the source's
+	// lines count as cash flow in every shard, by the whole input's events
+	// (all in memory here: stored events are read whole).
+	opt.EventSources = metrics.EventSources(in)
 	options, err := encodeOptions(opt)
 	if err != nil {
 		return nil, err
@@ -349,6 +353,8 @@ type wireOptions struct {
 	SourcePolicies    map[string]configs.Policies `json:"source_policies"`
 	Rates             []metrics.Rate              `json:"rates"`
 	PartitionLines    int                         `json:"partition_lines"`
+	// EventSources are the input's, not a shard's (metrics.Options).
+	EventSources []string `json:"event_sources"`
 }
 
 func encodeOptions(opt metrics.Options) (string, error) {
@@ -357,7 +363,7 @@ func encodeOptions(opt metrics.Options) (string, error) {
 		loc = opt.Location.String()
 	}
 	b, err := json.Marshal(wireOptions{AsOf: opt.AsOf, Location: loc, ReportingCurrency: opt.ReportingCurrency, Policies: opt.Policies,
-		SourcePolicies: opt.SourcePolicies, Rates: opt.Rates, PartitionLines: opt.PartitionLines})
+		SourcePolicies: opt.SourcePolicies, Rates: opt.Rates, PartitionLines: opt.PartitionLines, EventSources: opt.EventSources})
 	return string(b), err
 }
 
@@ -371,7 +377,7 @@ func decodeOptions(s string) (metrics.Options, error) {
 		return metrics.Options{}, fmt.Errorf("the engine's options: %w", err)
 	}
 	return metrics.Options{AsOf: w.AsOf.In(loc), Location: loc, ReportingCurrency: w.ReportingCurrency, Policies: w.Policies,
-		SourcePolicies: w.SourcePolicies, Rates: w.Rates, PartitionLines: w.PartitionLines}, nil
+		SourcePolicies: w.SourcePolicies, Rates: w.Rates, PartitionLines: w.PartitionLines, EventSources: w.EventSources}, nil
 }
 
 // encodeBatch writes a batch as an Arrow IPC stream after one byte naming

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,4 +154,104 @@ func equalPrints(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// A SIGKILL during an incremental run (the next night: some invoices sent
+// again, as_of a few days on) leaves the previous tables and incremental
+// state, or the new ones, whole: the next run, incremental from whichever
+// state is there, gives the tables of a run that computes everything.
+func TestKilledIncrementalRunLeavesStateConsistent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it many times")
+	}
+	bin := buildBinary(t)
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	if _, err := gen.GrowPanel(data, gen.Options{Customers: 6000, Months: 24, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(data, "config.yaml")
+	run := func(wh, asOf string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"run", "-c", cfg, "--warehouse", wh, "--as-of", asOf}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	old := filepath.Join(root, "old")
+	run(old, "2025-03-10")
+	oldPrint := fingerprint(t, old)
+
+	// The next night: the invoices of a tenth of the customers sent again
+	// with a cent more, and as_of four days on.
+	invoices := filepath.Join(data, "invoices.csv")
+	body, err := os.ReadFile(invoices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(body)), "\n")
+	var again []string
+	for _, row := range rows[1:] {
+		if f := strings.Split(row, ","); len(f) > 6 && strings.HasSuffix(f[1], "3") && !strings.Contains(row, `"`) {
+			if n, err := strconv.Atoi(f[6]); err == nil {
+				f[6] = strconv.Itoa(n + 1)
+				again = append(again, strings.Join(f, ","))
+			}
+		}
+	}
+	if err := os.WriteFile(invoices, []byte(strings.Join(append(rows, again...), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(root, "new")
+	copyDir(t, old, fresh)
+	start := time.Now()
+	if out := run(fresh, "2025-03-14"); !strings.Contains(out, `"full":false`) {
+		t.Fatalf("the next night's run was not incremental:\n%s", out)
+	}
+	took := time.Since(start)
+	newPrint := fingerprint(t, fresh)
+	full := filepath.Join(root, "full")
+	copyDir(t, old, full)
+	run(full, "2025-03-14", "--full")
+	if !equalPrints(fingerprint(t, full), newPrint) {
+		t.Fatal("the incremental run's tables differ from computing everything")
+	}
+	if oldPrint["mrr_monthly"] == newPrint["mrr_monthly"] {
+		t.Fatal("the two states do not differ: the test would prove nothing")
+	}
+
+	wh := filepath.Join(root, "wh")
+	sawOld := 0
+	for i := 0; i < 6; i++ {
+		copyDir(t, old, wh)
+		cmd := exec.Command(bin, "run", "-c", cfg, "--warehouse", wh, "--as-of", "2025-03-14")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(took * time.Duration(i+1) / 7)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		wasOld := false
+		switch got := fingerprint(t, wh); {
+		case equalPrints(got, oldPrint):
+			sawOld++
+			wasOld = true
+		case equalPrints(got, newPrint):
+		default:
+			t.Fatalf("kill %d: the warehouse holds a mix of states", i)
+		}
+		// Whichever state is there, the next run computes from it: from
+		// the old state, incrementally (its incremental state is whole).
+		if out := run(wh, "2025-03-14"); wasOld && !strings.Contains(out, `"full":false`) {
+			t.Fatalf("kill %d: the run after the kill could not use the incremental state:\n%s", i, out)
+		}
+		if !equalPrints(fingerprint(t, wh), newPrint) {
+			t.Fatalf("kill %d: the run after the kill did not give the tables of computing everything", i)
+		}
+	}
+	if sawOld == 0 {
+		t.Error("no kill landed before the commit: the test did not exercise a half-done run")
+	}
 }

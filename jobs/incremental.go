@@ -1,0 +1,616 @@
+package jobs
+
+// Incremental compute: a run keeps, beside the marts it publishes, what
+// the engine needs to recompute some customers (_state/incremental): the
+// month and cohort accumulators (the per-customer rows are the published
+// marts), each customer's quiet day (metrics.QuietUntil), and a digest of
+// each customer's records in the sources a run held in memory. The next
+// run recomputes only the customers whose result can differ: those whose
+// records changed (their digests differ) and those whose quiet day the
+// as-of day passed. Their old result (from the published normalized
+// tables, as of the last run's day) is taken out of the kept partial and
+// their new one put in (metrics.Partial.Update), exactly. Anything else
+// that can change every result (policies, time zone, reporting currency,
+// exchange rates, plans, the list of sources, the program itself, an
+// as-of day in another month or earlier, a backfill, --full, a reset, a
+// run on Beam) makes the run compute every customer, and its record says
+// why. The state is staged in the run's transaction: it is published
+// with the marts it describes, or not at all.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/load"
+	"github.com/mrrflow/mrrflow/metrics"
+	"github.com/mrrflow/mrrflow/schemas"
+	"github.com/mrrflow/mrrflow/transform"
+)
+
+// IncrementalDir holds the state of incremental compute.
+const IncrementalDir = store.StateDir + "/incremental"
+
+const (
+	incrementalManifest     = IncrementalDir + "/state.json"
+	incrementalAccumulators = IncrementalDir + "/accumulators.json"
+	incrementalQuiet        = IncrementalDir + "/quiet.bin"
+	incrementalDigests      = IncrementalDir + "/digests.bin"
+	// incrementalVersion is the layout of the state files.
+	incrementalVersion = 1
+	// maxRecomputedShare is the share of the customers above which a run
+	// computes them all: recomputing a customer costs two computations.
+	maxRecomputedShare = 0.5
+)
+
+// incrementalManifestFile says what the kept partial was computed from.
+type incrementalManifestFile struct {
+	Version     int    `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+	AsOf        string `json:"as_of"`
+	Customers   int    `json:"customers"`
+	RunID       string `json:"run_id"`
+	// Digested are the sources whose customers' digests are kept (those
+	// a run held in memory); the others' are made from their published
+	// tables when they change.
+	Digested []string `json:"digested"`
+	// Files are the SHA-256 of the other state files: a state file of
+	// another run is not used.
+	Files map[string]string `json:"files"`
+}
+
+// customerState is what is kept of each customer: its quiet day, and the
+// digest of its records in the digested sources.
+type customerState struct {
+	quiet    map[string]int32
+	digests  map[string]uint64
+	digested map[string]bool
+}
+
+// IncrementalRecord is what a run says of its compute.
+type IncrementalRecord struct {
+	// Customers is the number of customers of the result; Recomputed those
+	// computed by this run (all of them when Full).
+	Customers  int  `json:"customers"`
+	Recomputed int  `json:"recomputed"`
+	Full       bool `json:"full"`
+	// Why says why the run computed every customer.
+	Why string `json:"why,omitempty"`
+}
+
+// errFull is a reason to compute every customer.
+var errFull = errors.New("every customer is computed")
+
+// computePartial computes the run's partial: from the kept one when it
+// can, else every customer; and stages the state the next run starts from.
+func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Options) (*metrics.Partial, error) {
+	mem := memory.DefaultAllocator
+	whole := in.input()
+	opt.EventSources = metrics.EventSources(whole)
+	fp := r.fingerprint(in, opt)
+	p, st, err := r.update(ctx, in, opt, fp)
+	if err != nil && !errors.Is(err, errFull) && !errors.Is(err, metrics.ErrMerge) {
+		return nil, err
+	}
+	if err != nil {
+		r.rec.Incremental = &IncrementalRecord{Full: true, Why: err.Error()}
+		if p, err = metrics.ComputePartial(ctx, mem, whole, opt); err != nil {
+			return nil, err
+		}
+		st = &customerState{digested: r.changedSources()}
+		if st.quiet, err = metrics.QuietUntil(ctx, mem, whole, opt); err != nil {
+			p.Release()
+			return nil, err
+		}
+		st.digests = r.digestChanged(in).sums()
+		r.rec.Incremental.Recomputed = len(st.quiet)
+	}
+	r.rec.Incremental.Customers = len(st.quiet)
+	if err := r.stageIncremental(p, st, fp); err != nil {
+		p.Release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// update recomputes the customers whose result can differ from the kept
+// partial's; errFull (or metrics.ErrMerge) says every customer must be.
+func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp string) (*metrics.Partial, *customerState, error) {
+	switch {
+	case r.opt.Full:
+		return nil, nil, fmt.Errorf("%w: run --full", errFull)
+	case r.opt.Backfill != nil:
+		return nil, nil, fmt.Errorf("%w: a backfill", errFull)
+	case r.ratesMissing:
+		return nil, nil, fmt.Errorf("%w: some lines have no exchange rate", errFull)
+	}
+	var man incrementalManifestFile
+	ok, err := loadState(r.w, incrementalManifest, &man)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: the incremental state is unreadable (%v)", errFull, err)
+	case !ok:
+		return nil, nil, fmt.Errorf("%w: no incremental state (a first run, or the last run was a reset or on Beam)", errFull)
+	case man.Version != incrementalVersion || man.Fingerprint != fp:
+		return nil, nil, fmt.Errorf("%w: the policies, time zone, reporting currency, exchange rates, plans, sources or the program changed", errFull)
+	}
+	before, err := time.Parse(time.DateOnly, man.AsOf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: the incremental state's as_of: %v", errFull, err)
+	}
+	y, m, d := opt.AsOf.Date()
+	asOf := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	switch {
+	case asOf.Before(before):
+		return nil, nil, fmt.Errorf("%w: as_of went back from %s", errFull, man.AsOf)
+	case asOf.Year() != before.Year() || asOf.Month() != before.Month():
+		return nil, nil, fmt.Errorf("%w: as_of moved into another month (%s, then %s)", errFull, man.AsOf, r.rec.AsOf)
+	}
+	for _, rt := range opt.Rates {
+		if d := rt.Day; !asOf.Equal(before) && !d.Before(before.AddDate(0, 0, -2)) && !d.After(asOf.AddDate(0, 0, 2)) {
+			return nil, nil, fmt.Errorf("%w: an exchange rate starts between the as-of days (%s)", errFull, d.Format(time.DateOnly))
+		}
+	}
+	st, err := r.readCustomerState(man)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errFull, err)
+	}
+	quiet := st.quiet
+	keys, err := r.changedCustomers(ctx, in, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !asOf.Equal(before) {
+		day := int32(asOf.Unix() / 86400)
+		for k, q := range quiet {
+			if q < day {
+				keys[k] = true
+			}
+		}
+	}
+	if float64(len(keys)) > maxRecomputedShare*float64(len(quiet)) && len(keys) > 0 {
+		return nil, nil, fmt.Errorf("%w: %d of %d customers to recompute", errFull, len(keys), len(quiet))
+	}
+	mem := memory.DefaultAllocator
+	kept, err := r.keptPartial(ctx, man)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errFull, err)
+	}
+	defer kept.Release()
+	oldIn, newIn, err := r.customersInputs(ctx, in, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer oldIn.release()
+	defer newIn.release()
+	oldOpt := opt
+	oldOpt.AsOf = before
+	old, err := metrics.ComputePartial(ctx, mem, oldIn.input(), oldOpt)
+	if err != nil {
+		// The published tables computed before: not now, as of that day.
+		return nil, nil, fmt.Errorf("%w: the recomputed customers' former result: %v", errFull, err)
+	}
+	defer old.Release()
+	now, err := metrics.ComputePartial(ctx, mem, newIn.input(), opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer now.Release()
+	p, err := kept.Update(mem, keys, old, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh, err := metrics.QuietUntil(ctx, mem, newIn.input(), opt)
+	if err != nil {
+		p.Release()
+		return nil, nil, err
+	}
+	for k := range keys {
+		delete(quiet, k)
+	}
+	for k, q := range fresh {
+		quiet[k] = q
+	}
+	r.rec.Incremental = &IncrementalRecord{Recomputed: len(keys)}
+	return p, st, nil
+}
+
+// keptPartial is the last run's partial: its accumulators, and the
+// per-customer marts it published.
+func (r *run) keptPartial(ctx context.Context, man incrementalManifestFile) (*metrics.Partial, error) {
+	acc, err := r.readStateFile(man, incrementalAccumulators)
+	if err != nil {
+		return nil, err
+	}
+	mem := memory.DefaultAllocator
+	var tables [4][]arrow.RecordBatch
+	defer func() {
+		for _, recs := range tables {
+			for _, rec := range recs {
+				rec.Release()
+			}
+		}
+	}()
+	for i, t := range []*schemas.Table{schemas.CustomerMRRPeriods, schemas.MRRMovements, schemas.CustomerSnapshot, schemas.DataQuality} {
+		if tables[i], err = load.ReadLocal(ctx, mem, r.w, t); err != nil {
+			return nil, err
+		}
+	}
+	return metrics.PartialFromTables(mem, acc, tables[0], tables[1], tables[2], tables[3])
+}
+
+// fingerprint digests what every customer's result depends on besides its
+// own records: the engine's options, the sources, the plans, and the
+// program.
+func (r *run) fingerprint(in *inputs, opt metrics.Options) string {
+	h := sha256.New()
+	loc := "UTC"
+	if opt.Location != nil {
+		loc = opt.Location.String()
+	}
+	var names []string
+	for _, s := range r.cfg.Sources {
+		names = append(names, s.Name)
+	}
+	head, _ := json.Marshal(struct {
+		Program           string
+		Location          string
+		ReportingCurrency string
+		Policies          any
+		SourcePolicies    any
+		Rates             []metrics.Rate
+		EventSources      []string
+		Sources           []string
+	}{programDigest(), loc, opt.ReportingCurrency, opt.Policies, opt.SourcePolicies, opt.Rates, opt.EventSources, names})
+	h.Write(head)
+	plans := newRowDigests()
+	for _, rec := range in.plans {
+		plans.table(schemas.Plans, rec, nil)
+	}
+	fmt.Fprintf(h, "%d", plans.all)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var (
+	programOnce sync.Once
+	program     string
+)
+
+// programDigest is a digest of the running program: another build of
+// mrrflow may compute otherwise, so its first run computes everything.
+func programDigest() string {
+	programOnce.Do(func() {
+		path, err := os.Executable()
+		if err == nil {
+			var f *os.File
+			if f, err = os.Open(path); err == nil {
+				h := sha256.New()
+				_, err = io.Copy(h, f)
+				f.Close()
+				program = hex.EncodeToString(h.Sum(nil))
+			}
+		}
+		if err != nil {
+			program = "unknown " + time.Now().String() // never equal: compute everything
+		}
+	})
+	return program
+}
+
+// changedCustomers are the customers whose records in the sources this
+// run read differ from the published ones (the sources left as they were
+// changed none). The state's digests become this run's.
+func (r *run) changedCustomers(ctx context.Context, in *inputs, st *customerState) (map[string]bool, error) {
+	changed := r.changedSources()
+	now := r.digestChanged(in).sums()
+	before := map[string]uint64{}
+	for k, d := range st.digests {
+		if source, _, _ := strings.Cut(k, "\x00"); changed[source] {
+			before[k] = d
+			delete(st.digests, k)
+		}
+	}
+	for source := range changed {
+		if st.digested[source] {
+			continue
+		}
+		// Never digested: from its published tables.
+		published := newRowDigests()
+		for _, t := range customerTables {
+			for _, path := range transform.TableFiles(r.w, t, source) {
+				err := schemas.ScanParquetFile(ctx, memory.DefaultAllocator, path, t, func(rec arrow.RecordBatch) error {
+					published.table(t, rec, nil)
+					return nil
+				})
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		maps.Copy(before, published.sums())
+		st.digested[source] = true
+	}
+	keys := map[string]bool{}
+	for k, d := range now {
+		if old, ok := before[k]; !ok || old != d {
+			keys[k] = true
+		}
+		st.digests[k] = d
+	}
+	for k := range before {
+		if _, ok := now[k]; !ok {
+			keys[k] = true
+		}
+	}
+	return keys, nil
+}
+
+// digestChanged digests the records of the sources this run holds in
+// memory, by customer.
+func (r *run) digestChanged(in *inputs) *rowDigests {
+	changed := r.changedSources()
+	keep := func(source string) bool { return changed[source] }
+	d := newRowDigests()
+	for _, t := range []struct {
+		table *schemas.Table
+		recs  []arrow.RecordBatch
+	}{{schemas.Customers, in.customers}, {schemas.InvoiceLines, in.lines}, {schemas.SubscriptionEvents, in.events}} {
+		for _, rec := range t.recs {
+			d.table(t.table, rec, keep)
+		}
+	}
+	return d
+}
+
+// customerTables are the normalized tables the engine reads by customer.
+var customerTables = []*schemas.Table{schemas.Customers, schemas.InvoiceLines, schemas.SubscriptionEvents}
+
+// changedSources are the sources whose state this run holds in memory.
+func (r *run) changedSources() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range r.srcs {
+		if !s.stored {
+			out[s.batch.Source] = true
+		}
+	}
+	return out
+}
+
+// customersInputs are the inputs of the customers named in keys: as the
+// published tables hold them, and as this run has them.
+func (r *run) customersInputs(ctx context.Context, in *inputs, keys map[string]bool) (old, now *inputs, err error) {
+	mem := memory.DefaultAllocator
+	changed := r.changedSources()
+	old, now = &inputs{}, &inputs{}
+	for _, rec := range in.plans {
+		rec.Retain()
+		rec.Retain()
+		old.plans, now.plans = append(old.plans, rec), append(now.plans, rec)
+	}
+	// The rows held in memory: those of the changed sources are now's
+	// only; the others' are both.
+	for _, t := range []struct {
+		table    *schemas.Table
+		from     []arrow.RecordBatch
+		old, now *[]arrow.RecordBatch
+	}{{schemas.Customers, in.customers, &old.customers, &now.customers}, {schemas.InvoiceLines, in.lines, &old.lines, &now.lines},
+		{schemas.SubscriptionEvents, in.events, &old.events, &now.events}} {
+		for _, rec := range t.from {
+			mine := pickCustomers(mem, t.table, rec, keys)
+			if mine == nil {
+				continue
+			}
+			*t.now = append(*t.now, mine)
+			if !changed[sourceOf(rec, t.table)] {
+				mine.Retain()
+				*t.old = append(*t.old, mine)
+			}
+		}
+	}
+	// The stored lines of the sources left as they were, and the published
+	// tables of the changed ones.
+	read := func(path string, t *schemas.Table, into ...*[]arrow.RecordBatch) error {
+		return schemas.ScanParquetFile(ctx, mem, path, t, func(rec arrow.RecordBatch) error {
+			mine := pickCustomers(mem, t, rec, keys)
+			if mine == nil {
+				return nil
+			}
+			for i, to := range into {
+				if i > 0 {
+					mine.Retain()
+				}
+				*to = append(*to, mine)
+			}
+			return nil
+		})
+	}
+	for _, path := range in.lineFiles {
+		if err := read(path, schemas.InvoiceLines, &old.lines, &now.lines); err != nil {
+			old.release()
+			now.release()
+			return nil, nil, err
+		}
+	}
+	for source := range changed {
+		for _, t := range []struct {
+			table *schemas.Table
+			into  *[]arrow.RecordBatch
+		}{{schemas.Customers, &old.customers}, {schemas.InvoiceLines, &old.lines}, {schemas.SubscriptionEvents, &old.events}} {
+			for _, path := range transform.TableFiles(r.w, t.table, source) {
+				if err := read(path, t.table, t.into); err != nil {
+					old.release()
+					now.release()
+					return nil, nil, err
+				}
+			}
+		}
+	}
+	return old, now, nil
+}
+
+// sourceOf is the source of a batch's first row ("" when it has none):
+// the batches in memory are each of one source.
+func sourceOf(rec arrow.RecordBatch, t *schemas.Table) string {
+	if rec.NumRows() == 0 {
+		return ""
+	}
+	return stringAt(rec.Column(t.Index("source")), 0)
+}
+
+// pickCustomers is the rows of a batch of the customers named in keys, or
+// nil when there are none.
+func pickCustomers(mem memory.Allocator, t *schemas.Table, rec arrow.RecordBatch, keys map[string]bool) arrow.RecordBatch {
+	src, cust := rec.Column(t.Index("source")), rec.Column(t.Index("customer_id"))
+	var rows []schemas.RowRef
+	var b []byte
+	for i := range int(rec.NumRows()) {
+		if b = appendKey(b[:0], stringAt(src, i), stringAt(cust, i)); keys[string(b)] {
+			rows = append(rows, schemas.RowRef{Row: int32(i)})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return schemas.Gather(mem, t, []arrow.RecordBatch{rec}, rows)
+}
+
+// stageIncremental stages the state the next run starts from.
+func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string) error {
+	// The tables are the marts the run publishes beside.
+	acc, err := p.MarshalAccumulators()
+	if err != nil {
+		return err
+	}
+	quiet := make(map[string]uint64, len(st.quiet))
+	for k, d := range st.quiet {
+		quiet[k] = uint64(uint32(d))
+	}
+	man := incrementalManifestFile{Version: incrementalVersion, Fingerprint: fp, AsOf: r.rec.AsOf, Customers: len(st.quiet),
+		RunID: r.rec.RunID, Digested: slices.Sorted(maps.Keys(st.digested)), Files: map[string]string{}}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{incrementalAccumulators, acc}, {incrementalQuiet, encodeKeyed(quiet)}, {incrementalDigests, encodeKeyed(st.digests)}} {
+		sum := sha256.Sum256(f.data)
+		man.Files[f.path] = hex.EncodeToString(sum[:])
+		if _, err := r.tx.WriteFile(f.path, func(w io.Writer) error {
+			_, err := w.Write(f.data)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return stageState(r.tx, incrementalManifest, man)
+}
+
+// readStateFile reads a state file the manifest lists, as it was written.
+func (r *run) readStateFile(man incrementalManifestFile, path string) ([]byte, error) {
+	data, err := os.ReadFile(r.w.Path(path))
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != man.Files[path] {
+		return nil, fmt.Errorf("%s is not the one the state's manifest lists", path)
+	}
+	return data, nil
+}
+
+// readCustomerState reads the kept quiet days and digests.
+func (r *run) readCustomerState(man incrementalManifestFile) (*customerState, error) {
+	st := &customerState{quiet: map[string]int32{}, digested: map[string]bool{}}
+	data, err := r.readStateFile(man, incrementalQuiet)
+	if err != nil {
+		return nil, err
+	}
+	quiet, err := decodeKeyed(incrementalQuiet, data)
+	if err != nil {
+		return nil, err
+	}
+	for k, d := range quiet {
+		st.quiet[k] = int32(uint32(d))
+	}
+	if data, err = r.readStateFile(man, incrementalDigests); err != nil {
+		return nil, err
+	}
+	if st.digests, err = decodeKeyed(incrementalDigests, data); err != nil {
+		return nil, err
+	}
+	for _, s := range man.Digested {
+		st.digested[s] = true
+	}
+	return st, nil
+}
+
+// forgetIncremental removes the incremental state at commit: the next
+// run computes everything.
+func forgetIncremental(tx *store.Tx) {
+	for _, p := range []string{incrementalManifest, incrementalAccumulators, incrementalQuiet, incrementalDigests} {
+		tx.Remove(p)
+	}
+}
+
+// keyedMagic starts a file of numbers by customer; the digit is its
+// version.
+const keyedMagic = "mrrflow by customer 1\n"
+
+// encodeKeyed writes numbers by customer key, in key order (the same
+// numbers are the same bytes).
+func encodeKeyed(m map[string]uint64) []byte {
+	keys := slices.Sorted(maps.Keys(m))
+	b := binary.AppendUvarint([]byte(keyedMagic), uint64(len(keys)))
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, m[k])
+	}
+	return b
+}
+
+// decodeKeyed decodes a file of numbers by customer key.
+func decodeKeyed(path string, data []byte) (map[string]uint64, error) {
+	bad := fmt.Errorf("%s: not a file of numbers by customer, or cut short", path)
+	if !bytes.HasPrefix(data, []byte(keyedMagic)) {
+		return nil, bad
+	}
+	data = data[len(keyedMagic):]
+	n, k := binary.Uvarint(data)
+	if k <= 0 || n > uint64(len(data)) {
+		return nil, bad
+	}
+	data = data[k:]
+	out := make(map[string]uint64, n)
+	for range n {
+		l, k := binary.Uvarint(data)
+		if k <= 0 || l > uint64(len(data)-k) {
+			return nil, bad
+		}
+		key := string(data[k : k+int(l)])
+		data = data[k+int(l):]
+		v, k := binary.Uvarint(data)
+		if k <= 0 {
+			return nil, bad
+		}
+		data = data[k:]
+		out[key] = v
+	}
+	if len(data) != 0 {
+		return nil, bad
+	}
+	return out, nil
+}
