@@ -22,7 +22,8 @@ import (
 
 // incWorld is billing data that changes from run to run: two GrowPanel
 // sources (a, upserted from a growing folder of invoice files; b,
-// replaced by its folder), customers in USD and EUR, and EUR rates.
+// replaced by its folder), customers in USD and EUR, and EUR rates; and a
+// ChartMogul source of subscription events (c, with its own policies).
 type incWorld struct {
 	t    *testing.T
 	dir  string
@@ -74,6 +75,24 @@ func newIncWorld(t *testing.T, seed uint64) *incWorld {
 		}
 		w.writeJSON(filepath.Join(src, "customers.json"), customers)
 	}
+	// c: ChartMogul subscription events, and a customer with an invoice
+	// and no event (cash flow only, as its source has events).
+	os.MkdirAll(filepath.Join(w.dir, "c"), 0o755)
+	var events []map[string]any
+	for c := range 4 {
+		at := time.Date(2024, time.Month(1+w.rng.IntN(11)), 1+w.rng.IntN(28), 0, 0, 0, 0, time.UTC)
+		events = append(events, w.event(fmt.Sprintf("c%02d", c), "subscription_start", at))
+	}
+	w.writeJSON("c/history.json", map[string]any{
+		"customers": []map[string]any{{"external_id": "c00", "name": "c00"}, {"external_id": "c01", "name": "c01"},
+			{"external_id": "c02", "name": "c02"}, {"external_id": "c03", "name": "c03"}, {"external_id": "c09", "name": "c09"}},
+		"plans": []map[string]any{{"external_id": "cm", "name": "CM", "interval_count": 1, "interval_unit": "month"}},
+		"invoices": []map[string]any{{"external_id": "ci_1", "date": "2024-11-08 00:00:00", "currency": "USD", "customer_external_id": "c09"}},
+		"line_items": []map[string]any{{"type": "subscription", "amount_in_cents": 4500, "quantity": 1, "invoice_external_id": "ci_1",
+			"plan_external_id": "cm", "subscription_external_id": "cs_9", "service_period_start": "2024-11-08 00:00:00",
+			"service_period_end": "2024-12-08 00:00:00"}},
+		"subscription_events": events,
+	})
 	// a's history in one file; b's in a few (it is replaced by them).
 	w.writeJSON("a/invoices/history.json", w.invoices["a"])
 	for k, part := range chunks(w.invoices["b"], 5) {
@@ -100,6 +119,18 @@ func (w *incWorld) invoice(src, cust string, plan map[string]any, from, to time.
 		"start_date": from.Format(time.RFC3339), "end_date": to.Format(time.RFC3339)}
 	w.invoices[src] = append(w.invoices[src], inv)
 	return inv
+}
+
+// event is a ChartMogul subscription event of customer cust.
+func (w *incWorld) event(cust, kind string, at time.Time) map[string]any {
+	w.seq++
+	e := map[string]any{"external_id": fmt.Sprintf("e%05d", w.seq), "subscription_external_id": "cs_" + cust,
+		"customer_external_id": cust, "plan_external_id": "cm", "event_type": kind,
+		"effective_date": at.Format("2006-01-02 15:04:05"), "currency": "USD"}
+	if kind != "subscription_cancelled" {
+		e["amount_in_cents"] = 1000 * (1 + w.rng.IntN(20))
+	}
+	return e
 }
 
 func (w *incWorld) writeJSON(rel string, v any) {
@@ -134,6 +165,9 @@ sources:
     plans: b/plans.json
     customers: b/customers.json
     invoices: b/invoices/*.json
+  - name: c
+    kind: chartmogul
+    path: c/*.json
 `, w.asOf.Format(time.DateOnly))
 	path := filepath.Join(w.dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
@@ -159,7 +193,13 @@ func (w *incWorld) step(reset func(source string)) string {
 			w.writeJSON(fmt.Sprintf("b/invoices/part%05d.json", w.seq), invs)
 		}
 	}
-	switch k := w.rng.IntN(9); k {
+	switch k := w.rng.IntN(10); k {
+	case 9: // an event of c about as_of: an update, a cancellation or a start
+		cust := fmt.Sprintf("c%02d", w.rng.IntN(4))
+		kind := []string{"subscription_updated", "subscription_cancelled", "subscription_start"}[w.rng.IntN(3)]
+		w.writeJSON(fmt.Sprintf("c/update%05d.json", w.seq+1), map[string]any{
+			"subscription_events": []map[string]any{w.event(cust, kind, w.asOf.AddDate(0, 0, w.rng.IntN(10)-5))}})
+		return "an event of " + cust
 	case 0, 1: // new lines: renewals and new customers' first invoices, about as_of
 		var invs []map[string]any
 		for range 1 + w.rng.IntN(4) {
