@@ -86,7 +86,7 @@ func newIncWorld(t *testing.T, seed uint64) *incWorld {
 	w.writeJSON("c/history.json", map[string]any{
 		"customers": []map[string]any{{"external_id": "c00", "name": "c00"}, {"external_id": "c01", "name": "c01"},
 			{"external_id": "c02", "name": "c02"}, {"external_id": "c03", "name": "c03"}, {"external_id": "c09", "name": "c09"}},
-		"plans": []map[string]any{{"external_id": "cm", "name": "CM", "interval_count": 1, "interval_unit": "month"}},
+		"plans":    []map[string]any{{"external_id": "cm", "name": "CM", "interval_count": 1, "interval_unit": "month"}},
 		"invoices": []map[string]any{{"external_id": "ci_1", "date": "2024-11-08 00:00:00", "currency": "USD", "customer_external_id": "c09"}},
 		"line_items": []map[string]any{{"type": "subscription", "amount_in_cents": 4500, "quantity": 1, "invoice_external_id": "ci_1",
 			"plan_external_id": "cm", "subscription_external_id": "cs_9", "service_period_start": "2024-11-08 00:00:00",
