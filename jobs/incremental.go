@@ -56,7 +56,7 @@ const (
 	incrementalVersion = 1
 	// maxRecomputedShare is the share of the customers above which a run
 	// computes them all: recomputing a customer costs two computations.
-	maxRecomputedShare = 0.5
+	maxRecomputedShare = 0.2
 )
 
 // incrementalManifestFile says what the kept partial was computed from.
