@@ -21,8 +21,10 @@ import (
 const Forever = int32(math.MaxInt32)
 
 // quietMargin is the days kept clear before a customer's day: an instant
-// of local day d comes into view as of d, and an instant that begins day d
-// as of d-1 (a grace that runs out as d begins, when the as-of day ends).
+// of local day d comes into view as of d, and an end (of a period, of a
+// grace) that is the instant day d begins is past as of d-1, when that
+// as-of day ends. So nothing of a customer changes before d-1, and its
+// instants of days up to the as-of day have had their effect.
 const quietMargin = 2
 
 // QuietUntil returns, for each customer of the input (by CustomerKey),
@@ -37,7 +39,7 @@ func QuietUntil(ctx context.Context, mem memory.Allocator, in Input, opt Options
 	for _, p := range e.policies {
 		grace = max(grace, p.grace)
 	}
-	q := quiet{cal: e.cal, from: e.asOfDay, fromInstant: int64(e.asOfDay-2) * usPerDay, grace: grace, until: map[string]*int32{}}
+	q := quiet{cal: e.cal, from: e.asOfDay + 1, fromInstant: int64(e.asOfDay-1) * usPerDay, grace: grace, until: map[string]*int32{}}
 	for _, rec := range in.Customers {
 		src, cust := strCol(rec, "source"), strCol(rec, "customer_id")
 		created, trial := tsCol(rec, "created_at"), tsCol(rec, "trial_started_at")
@@ -78,8 +80,8 @@ var lineInstants = []string{"source", "customer_id", "invoice_date", "period_sta
 // quiet collects the customers' quiet days.
 type quiet struct {
 	cal         calendar
-	from        int32 // an instant of an earlier day is in view and past its grace
-	fromInstant int64 // an instant two days before from begins
+	from        int32 // an instant of an earlier day is in view, and past if it ends something
+	fromInstant int64 // an instant before it is of a day before from, in any time zone
 	grace       int64 // the longest grace of the policies, µs
 	until       map[string]*int32
 	key         []byte
