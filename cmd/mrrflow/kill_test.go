@@ -68,6 +68,31 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
+// killSetup builds the binary and generates exports of 6,000 customers:
+// it returns the binary, a temporary folder, the exports' config and a
+// function that runs the binary on a warehouse as of a day, failing the
+// test when the run fails, and returns what it logged.
+func killSetup(t *testing.T) (bin, root, cfg string, run func(wh, asOf string, args ...string) string) {
+	t.Helper()
+	bin = buildBinary(t)
+	root = t.TempDir()
+	data := filepath.Join(root, "data")
+	if _, err := gen.GrowPanel(data, gen.Options{Customers: 6000, Months: 24, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(data, "config.yaml")
+	run = func(wh, asOf string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"run", "-c", cfg, "--warehouse", wh, "--as-of", asOf}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	return bin, root, cfg, run
+}
+
 // A run killed part way (SIGKILL, no chance to clean up) leaves the
 // previous tables intact and readable, or, when it had already decided its
 // commit, the new ones whole; the next run succeeds.
@@ -75,20 +100,8 @@ func TestKilledRunLeavesTablesIntact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it many times")
 	}
-	bin := buildBinary(t)
-	root := t.TempDir()
-	data := filepath.Join(root, "data")
-	if _, err := gen.GrowPanel(data, gen.Options{Customers: 6000, Months: 24, Seed: 9}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(data, "config.yaml")
-	runTo := func(wh, asOf string) {
-		t.Helper()
-		cmd := exec.Command(bin, "run", "-c", cfg, "--warehouse", wh, "--as-of", asOf)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("run: %v\n%s", err, out)
-		}
-	}
+	bin, root, cfg, run := killSetup(t)
+	runTo := func(wh, asOf string) { run(wh, asOf) }
 	// The state before (as of one day) and after (as of another).
 	old := filepath.Join(root, "old")
 	runTo(old, "2024-06-30")
@@ -164,22 +177,8 @@ func TestKilledIncrementalRunLeavesStateConsistent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it many times")
 	}
-	bin := buildBinary(t)
-	root := t.TempDir()
-	data := filepath.Join(root, "data")
-	if _, err := gen.GrowPanel(data, gen.Options{Customers: 6000, Months: 24, Seed: 9}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(data, "config.yaml")
-	run := func(wh, asOf string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, append([]string{"run", "-c", cfg, "--warehouse", wh, "--as-of", asOf}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, out)
-		}
-		return string(out)
-	}
+	bin, root, cfg, run := killSetup(t)
+	data := filepath.Dir(cfg)
 	old := filepath.Join(root, "old")
 	run(old, "2025-03-10")
 	oldPrint := fingerprint(t, old)
