@@ -159,12 +159,12 @@ func runsCmd(e env) *cobra.Command {
 				return usageError{fmt.Errorf("--format %q: use table or json", format)}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "run_id\tcommand\tas_of\tstarted\ttook\toutcome\tread\tinserted\tupdated\tunchanged\trejected\tsuperseded\tno_rate\terror")
+			fmt.Fprintln(tw, "run_id\tcommand\tas_of\tstarted\ttook\toutcome\tread\tinserted\tupdated\tunchanged\trejected\tsuperseded\tno_rate\tcomputed\terror")
 			for _, r := range runs {
 				t := r.Total()
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.RunID, r.Command, r.AsOf, r.Started.Format(time.RFC3339),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Command, r.AsOf, r.Started.Format(time.RFC3339),
 					time.Duration(r.DurationMS)*time.Millisecond, r.Outcome, t.Read, t.Inserted, t.Updated, t.Unchanged, t.Rejected, t.Superseded,
-					r.Rejected-t.Rejected, tableCell(r.Error))
+					r.Rejected-t.Rejected, computed(r.Incremental), tableCell(r.Error))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -180,6 +180,17 @@ func runsCmd(e env) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one object per line)")
 	cmd.Flags().BoolVar(&verbose, "accounts", false, "also show the last run's accounts by source and entity, and the records it superseded")
 	return cmd
+}
+
+// computed says how many customers a run computed: "all" or "N of M".
+func computed(inc *jobs.IncrementalRecord) string {
+	switch {
+	case inc == nil:
+		return "-"
+	case inc.Full:
+		return "all"
+	}
+	return fmt.Sprintf("%d of %d", inc.Recomputed, inc.Customers)
 }
 
 // printAccounts shows a run's accounts: by source and entity, what became
