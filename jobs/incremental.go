@@ -113,6 +113,11 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	case r.ratesMissing:
 		return nil, nil, fmt.Errorf("%w: some lines have no exchange rate", errFull)
 	}
+	// The update holds every customer's rows in memory: an input the
+	// engine computes in partitions, to bound its memory, is computed so.
+	if big, err := metrics.Partitioned(in.input(), opt); err != nil || big {
+		return nil, nil, fmt.Errorf("%w: more lines than the engine computes at once (--partition-lines): they are computed in partitions spilled to disk", errFull)
+	}
 	var man incrementalManifestFile
 	ok, err := loadState(r.w, incrementalManifest, &man)
 	switch {

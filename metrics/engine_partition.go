@@ -49,6 +49,17 @@ func (in *Input) lineCount() (int, error) {
 	return n, nil
 }
 
+// Partitioned says whether the engine computes the input in partitions
+// spilled to disk (its lines are more than the options' budget).
+func Partitioned(in Input, opt Options) (bool, error) {
+	n, err := in.lineCount()
+	if err != nil {
+		return false, err
+	}
+	e := engine{opt: opt}
+	return e.partitions(n) > 1, nil
+}
+
 // readPool is the most bytes of freed read buffers kept for the next
 // batches of the files.
 const readPool = 256 << 20
