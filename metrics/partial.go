@@ -53,7 +53,7 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 		return nil, err
 	}
 	if opt.EventSources == nil {
-		// Partitions of the input hold only some of its events.
+		// The input is the whole data: its own events say.
 		opt.EventSources = EventSources(in)
 	}
 	e := newEngine(opt)
