@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/mrrflow/mrrflow/metrics"
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
@@ -68,7 +69,7 @@ func (d *rowDigests) table(t *schemas.Table, rec arrow.RecordBatch, keep func(so
 		if cust == nil {
 			continue
 		}
-		d.key = appendKey(d.key[:0], source, stringAt(cust, i))
+		d.key = metrics.AppendCustomerKey(d.key[:0], source, stringAt(cust, i))
 		sum := d.customers[string(d.key)]
 		if sum == nil {
 			sum = new(uint64)
@@ -137,14 +138,6 @@ func mix(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
-}
-
-// appendKey appends a customer's key (metrics.CustomerKey): looked up as
-// string(b), it allocates nothing.
-func appendKey(b []byte, source, customer string) []byte {
-	b = append(b, source...)
-	b = append(b, 0)
-	return append(b, customer...)
 }
 
 // stringAt is a value of a string column, plain or a dictionary.

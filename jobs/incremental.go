@@ -418,14 +418,28 @@ func (r *run) customersInputs(ctx context.Context, in *inputs, keys map[string]b
 			return nil
 		})
 	}
-	for _, path := range in.lineFiles {
-		if err := read(path, schemas.InvoiceLines, &old.lines, &now.lines); err != nil {
-			old.release()
-			now.release()
-			return nil, nil, err
+	// Only the files of the sources of some recomputed customer are read.
+	due := map[string]bool{}
+	for k := range keys {
+		source, _, _ := strings.Cut(k, "\x00")
+		due[source] = true
+	}
+	for _, s := range r.srcs {
+		if !s.stored || !due[s.batch.Source] {
+			continue
+		}
+		for _, path := range transform.TableFiles(r.w, schemas.InvoiceLines, s.batch.Source) {
+			if err := read(path, schemas.InvoiceLines, &old.lines, &now.lines); err != nil {
+				old.release()
+				now.release()
+				return nil, nil, err
+			}
 		}
 	}
 	for source := range changed {
+		if !due[source] {
+			continue
+		}
 		for _, t := range []struct {
 			table *schemas.Table
 			into  *[]arrow.RecordBatch
@@ -458,7 +472,7 @@ func pickCustomers(mem memory.Allocator, t *schemas.Table, rec arrow.RecordBatch
 	var rows []schemas.RowRef
 	var b []byte
 	for i := range int(rec.NumRows()) {
-		if b = appendKey(b[:0], stringAt(src, i), stringAt(cust, i)); keys[string(b)] {
+		if b = metrics.AppendCustomerKey(b[:0], stringAt(src, i), stringAt(cust, i)); keys[string(b)] {
 			rows = append(rows, schemas.RowRef{Row: int32(i)})
 		}
 	}

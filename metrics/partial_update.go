@@ -15,13 +15,17 @@ import (
 	"github.com/mrrflow/mrrflow/schemas"
 )
 
-// CustomerKey is how Update names a customer: its source, a zero byte and
-// its id (the order the engine ranks customers in).
-func CustomerKey(source, customerID string) string { return source + "\x00" + customerID }
+// CustomerKey is how Update and QuietUntil name a customer: its source, a
+// zero byte and its id (the order the engine ranks customers in).
+func CustomerKey(source, customerID string) string {
+	return string(AppendCustomerKey(nil, source, customerID))
+}
 
-// AsOfDay is the day the partial was computed as of (days since
-// 1970-01-01).
-func (p *Partial) AsOfDay() int32 { return p.asOfDay }
+// AppendCustomerKey appends a customer's key to b: a map looked up with
+// string(b) copies nothing.
+func AppendCustomerKey(b []byte, source, customerID string) []byte {
+	return append(append(append(b, source...), 0), customerID...)
+}
 
 // Update returns the partial of p's customers with the customers named in
 // keys replaced. old must be the partial of those customers computed from
@@ -69,7 +73,7 @@ func withoutCustomers(mem memory.Allocator, t *schemas.Table, rec arrow.RecordBa
 	rows := make([]schemas.RowRef, 0, rec.NumRows())
 	var b []byte
 	for i := range int32(rec.NumRows()) {
-		b = append(append(append(b[:0], src.Value(int(i))...), 0), cust.Value(int(i))...)
+		b = AppendCustomerKey(b[:0], src.Value(int(i)), cust.Value(int(i)))
 		if !keys[string(b)] {
 			rows = append(rows, schemas.RowRef{Row: i})
 		}

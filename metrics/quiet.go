@@ -90,7 +90,7 @@ type quiet struct {
 // customer returns a customer's quiet day, making it known (quiet
 // forever); the key is looked up without a copy.
 func (q *quiet) customer(source, id string) *int32 {
-	q.key = append(append(append(q.key[:0], source...), 0), id...)
+	q.key = AppendCustomerKey(q.key[:0], source, id)
 	d := q.until[string(q.key)]
 	if d == nil {
 		d = new(int32)
