@@ -10,8 +10,10 @@ package jobs
 // as-of day passed. Their old result (from the published normalized
 // tables, as of the last run's day) is taken out of the kept partial and
 // their new one put in (metrics.Partial.Update), exactly. Anything else
-// that can change every result (policies, time zone, reporting currency,
-// exchange rates, plans, the list of sources, the program itself, an
+// Exchange rates that changed, or that start between the two as-of days,
+// make the customers with records in their currencies recomputed. Anything
+// else that can change every result (policies, time zone, reporting
+// currency, plans, the list of sources, the program itself, an
 // as-of day in another month or earlier, a backfill, --full, a reset, a
 // run on Beam) makes the run compute every customer, and its record says
 // why. The state is staged in the run's transaction: it is published
@@ -27,6 +29,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +53,7 @@ const (
 	incrementalQuiet        = IncrementalDir + "/quiet.bin"
 	incrementalDigests      = IncrementalDir + "/digests.bin"
 	// incrementalVersion is the layout of the state files.
-	incrementalVersion = 1
+	incrementalVersion = 2
 	// maxRecomputedShare is the share of the customers above which a run
 	// computes them all: recomputing a customer costs two computations.
 	maxRecomputedShare = 0.2
@@ -95,7 +98,7 @@ func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Option
 		r.rec.Incremental.Recomputed = len(st.quiet)
 	}
 	r.rec.Incremental.Customers = len(st.quiet)
-	if err := r.stageIncremental(p, st, fp); err != nil {
+	if err := r.stageIncremental(p, st, fp, opt.Rates); err != nil {
 		p.Release()
 		return nil, err
 	}
@@ -126,7 +129,7 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	case !ok:
 		return nil, nil, fmt.Errorf("%w: no incremental state (a first run, or the last run was a reset or on Beam)", errFull)
 	case man.Version != incrementalVersion || man.Fingerprint != fp:
-		return nil, nil, fmt.Errorf("%w: the policies, time zone, reporting currency, exchange rates, plans, sources or the program changed", errFull)
+		return nil, nil, fmt.Errorf("%w: the policies, time zone, reporting currency, plans, sources or the program changed", errFull)
 	}
 	before, err := time.Parse(time.DateOnly, man.AsOf)
 	if err != nil {
@@ -140,11 +143,6 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	case asOf.Year() != before.Year() || asOf.Month() != before.Month():
 		return nil, nil, fmt.Errorf("%w: as_of moved into another month (%s, then %s)", errFull, man.AsOf, r.rec.AsOf)
 	}
-	for _, rt := range opt.Rates {
-		if d := rt.Day; !asOf.Equal(before) && !d.Before(before.AddDate(0, 0, -2)) && !d.After(asOf.AddDate(0, 0, 2)) {
-			return nil, nil, fmt.Errorf("%w: an exchange rate starts between the as-of days (%s)", errFull, d.Format(time.DateOnly))
-		}
-	}
 	st, err := r.readCustomerState(man)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errFull, err)
@@ -153,6 +151,11 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	keys, err := r.changedCustomers(ctx, in, st)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cur := changedCurrencies(man.Rates, opt.Rates, before, asOf); len(cur) > 0 {
+		if err := customersInCurrencies(ctx, in, cur, keys); err != nil {
+			return nil, nil, err
+		}
 	}
 	if !asOf.Equal(before) {
 		day := int32(asOf.Unix() / 86400)
@@ -178,7 +181,7 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	defer oldIn.release()
 	defer newIn.release()
 	oldOpt := opt
-	oldOpt.AsOf = before
+	oldOpt.AsOf, oldOpt.Rates = before, man.Rates
 	old, err := metrics.ComputePartial(ctx, mem, oldIn.input(), oldOpt)
 	if err != nil {
 		// The published tables computed before: not now, as of that day.
@@ -234,8 +237,8 @@ func (r *run) keptPartial(ctx context.Context, man incrementalManifestFile) (*me
 }
 
 // fingerprint digests what every customer's result depends on besides its
-// own records: the engine's options, the sources, the plans, and the
-// program.
+// own records and its currencies' rates: the engine's options, the
+// sources, the plans, and the program.
 func (r *run) fingerprint(in *inputs, opt metrics.Options) string {
 	h := sha256.New()
 	loc := "UTC"
@@ -252,10 +255,9 @@ func (r *run) fingerprint(in *inputs, opt metrics.Options) string {
 		ReportingCurrency string
 		Policies          any
 		SourcePolicies    any
-		Rates             []metrics.Rate
 		EventSources      []string
 		Sources           []string
-	}{programDigest(), loc, opt.ReportingCurrency, opt.Policies, opt.SourcePolicies, opt.Rates, opt.EventSources, names})
+	}{programDigest(), loc, opt.ReportingCurrency, opt.Policies, opt.SourcePolicies, opt.EventSources, names})
 	h.Write(head)
 	plans := newRowDigests()
 	for _, rec := range in.plans {
@@ -289,6 +291,76 @@ func programDigest() string {
 		}
 	})
 	return program
+}
+
+// changedCurrencies are the currencies whose rates differ between two
+// lists, and, when the as-of day moved, those with a rate that starts
+// between the two days (two days of margin for time zones): the as-of
+// rate converts a customer's open amounts.
+func changedCurrencies(before, now []metrics.Rate, from, until time.Time) map[string]bool {
+	series := func(rates []metrics.Rate) map[string][]string {
+		out := map[string][]string{}
+		for _, rt := range rates {
+			out[rt.Currency] = append(out[rt.Currency], rt.Day.Format(time.DateOnly)+" "+rt.Rate)
+		}
+		for _, s := range out {
+			slices.Sort(s)
+		}
+		return out
+	}
+	a, b := series(before), series(now)
+	out := map[string]bool{}
+	for cur := range b {
+		if !slices.Equal(a[cur], b[cur]) {
+			out[cur] = true
+		}
+	}
+	for cur := range a {
+		if _, ok := b[cur]; !ok {
+			out[cur] = true
+		}
+	}
+	if !until.Equal(from) {
+		for _, rt := range now {
+			if d := rt.Day; !d.Before(from.AddDate(0, 0, -2)) && !d.After(until.AddDate(0, 0, 2)) {
+				out[rt.Currency] = true
+			}
+		}
+	}
+	return out
+}
+
+// customersInCurrencies adds to keys the customers with a line or an event
+// in one of the currencies: those held in memory, and those of the
+// stored lines (their customer and currency columns only).
+func customersInCurrencies(ctx context.Context, in *inputs, currencies map[string]bool, keys map[string]bool) error {
+	var b []byte
+	add := func(rec arrow.RecordBatch) {
+		idx := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		src, cust, cur := idx("source"), idx("customer_id"), idx("currency")
+		for i := range int(rec.NumRows()) {
+			if currencies[stringAt(cur, i)] {
+				b = metrics.AppendCustomerKey(b[:0], stringAt(src, i), stringAt(cust, i))
+				keys[string(b)] = true
+			}
+		}
+	}
+	for _, recs := range [][]arrow.RecordBatch{in.lines, in.events} {
+		for _, rec := range recs {
+			add(rec)
+		}
+	}
+	for _, path := range in.lineFiles {
+		err := schemas.ScanParquetColumns(ctx, memory.DefaultAllocator, path, schemas.InvoiceLines, []string{"source", "customer_id", "currency"},
+			func(rec arrow.RecordBatch) error {
+				add(rec)
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // changedCustomers are the customers whose records in the sources this

@@ -30,6 +30,10 @@ type incrementalManifestFile struct {
 	// a run held in memory); the others' are made from their published
 	// tables when they change.
 	Digested []string `json:"digested"`
+	// Rates are the exchange rates the kept result was computed with: the
+	// recomputed customers' former result is computed with them, and the
+	// customers in a currency whose rates changed are recomputed.
+	Rates []metrics.Rate `json:"rates"`
 	// Files are the SHA-256 of the other state files: a state file of
 	// another run is not used.
 	Files map[string]string `json:"files"`
@@ -44,7 +48,7 @@ type customerState struct {
 }
 
 // stageIncremental stages the state the next run starts from.
-func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string) error {
+func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string, rates []metrics.Rate) error {
 	// The tables are the marts the run publishes beside.
 	acc, err := p.MarshalAccumulators()
 	if err != nil {
@@ -55,7 +59,7 @@ func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string)
 		quiet[k] = uint64(uint32(d))
 	}
 	man := incrementalManifestFile{Version: incrementalVersion, Fingerprint: fp, AsOf: r.rec.AsOf, Customers: len(st.quiet),
-		RunID: r.rec.RunID, Digested: slices.Sorted(maps.Keys(st.digested)), Files: map[string]string{}}
+		RunID: r.rec.RunID, Digested: slices.Sorted(maps.Keys(st.digested)), Rates: rates, Files: map[string]string{}}
 	for _, f := range []struct {
 		path string
 		data []byte

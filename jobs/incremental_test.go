@@ -40,6 +40,16 @@ var incPlans = []map[string]any{
 	{"id": "m", "name": "Monthly", "billing_freq": "month", "currency": "usd"},
 	{"id": "y", "name": "Yearly", "billing_freq": "year", "currency": "usd"},
 	{"id": "e", "name": "Monthly EUR", "billing_freq": "month", "currency": "eur"},
+	{"id": "g", "name": "Monthly GBP", "billing_freq": "month", "currency": "gbp"},
+}
+
+// plan picks a plan: GBP's for a few customers only, so that a change of
+// its rates recomputes them alone.
+func (w *incWorld) plan() map[string]any {
+	if w.rng.IntN(12) == 0 {
+		return incPlans[3]
+	}
+	return incPlans[w.rng.IntN(3)]
 }
 
 func newIncWorld(t *testing.T, seed uint64) *incWorld {
@@ -47,7 +57,7 @@ func newIncWorld(t *testing.T, seed uint64) *incWorld {
 		invoices: map[string][]map[string]any{}}
 	w.rates = []string{"date,currency,rate"}
 	for m := 1; m <= 12; m++ {
-		w.rates = append(w.rates, fmt.Sprintf("2024-%02d-01,eur,1.%02d", m, w.rng.IntN(30)))
+		w.rates = append(w.rates, fmt.Sprintf("2024-%02d-01,eur,1.%02d", m, w.rng.IntN(30)), fmt.Sprintf("2024-%02d-01,gbp,1.%02d", m, 20+w.rng.IntN(30)))
 	}
 	for _, src := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(w.dir, src, "invoices"), 0o755)
@@ -56,7 +66,7 @@ func newIncWorld(t *testing.T, seed uint64) *incWorld {
 		for c := range 14 {
 			id := fmt.Sprintf("%s%02d", src, c)
 			customers = append(customers, map[string]any{"id": id, "name": id, "country": "us", "created_date": "2024-01-01T00:00:00Z"})
-			plan := incPlans[w.rng.IntN(3)]
+			plan := w.plan()
 			start := time.Date(2024, time.Month(1+w.rng.IntN(11)), 1+w.rng.IntN(28), 0, 0, 0, 0, time.UTC)
 			// Some stop paying; the others are billed into next year,
 			// past the as-of days the runs will see.
@@ -193,7 +203,7 @@ func (w *incWorld) step(reset func(source string)) string {
 			w.writeJSON(fmt.Sprintf("b/invoices/part%05d.json", w.seq), invs)
 		}
 	}
-	switch k := w.rng.IntN(10); k {
+	switch k := w.rng.IntN(11); k {
 	case 9: // an event of c about as_of: an update, a cancellation or a start
 		cust := fmt.Sprintf("c%02d", w.rng.IntN(4))
 		kind := []string{"subscription_updated", "subscription_cancelled", "subscription_start"}[w.rng.IntN(3)]
@@ -205,7 +215,7 @@ func (w *incWorld) step(reset func(source string)) string {
 		for range 1 + w.rng.IntN(4) {
 			cust := fmt.Sprintf("%s%02d", src, w.rng.IntN(18))
 			at := w.asOf.AddDate(0, 0, w.rng.IntN(20)-10)
-			invs = append(invs, w.invoice(src, cust, incPlans[w.rng.IntN(3)], at, at.AddDate(0, 1, 0), int64(500*(1+w.rng.IntN(60)))))
+			invs = append(invs, w.invoice(src, cust, w.plan(), at, at.AddDate(0, 1, 0), int64(500*(1+w.rng.IntN(60)))))
 		}
 		drop(invs)
 		return "new lines in " + src
@@ -233,11 +243,25 @@ func (w *incWorld) step(reset func(source string)) string {
 	case 6:
 		w.asOf = w.asOf.AddDate(0, 1, 0)
 		return "as_of a month on, " + w.asOf.Format(time.DateOnly)
-	case 7:
+	case 7, 10: // a new rate, or a past one corrected; mostly GBP's
+		cur := "gbp"
+		if w.rng.IntN(4) == 0 {
+			cur = "eur"
+		}
+		if w.rng.IntN(3) > 0 {
+			for i := 1 + w.rng.IntN(len(w.rates)-1); ; i = 1 + (i % (len(w.rates) - 1)) {
+				if strings.Contains(w.rates[i], ","+cur+",") {
+					day, _, _ := strings.Cut(w.rates[i], ",")
+					w.rates[i] = fmt.Sprintf("%s,%s,1.%02d", day, cur, 50+w.rng.IntN(40))
+					w.writeRates()
+					return "a rate of " + cur + " corrected, " + day
+				}
+			}
+		}
 		d := w.asOf.AddDate(0, 0, 1+w.rng.IntN(40))
-		w.rates = append(w.rates, fmt.Sprintf("%s,eur,1.%02d", d.Format(time.DateOnly), w.rng.IntN(30)))
+		w.rates = append(w.rates, fmt.Sprintf("%s,%s,1.%02d", d.Format(time.DateOnly), cur, w.rng.IntN(30)))
 		w.writeRates()
-		return "a rate from " + d.Format(time.DateOnly)
+		return "a rate of " + cur + " from " + d.Format(time.DateOnly)
 	default:
 		if src == "b" {
 			files, _ := filepath.Glob(filepath.Join(w.dir, "b", "invoices", "*.json"))
@@ -261,7 +285,7 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 		t.Skip("a sequence of runs on two warehouses: run without -short")
 	}
 	ctx := context.Background()
-	incremental, steps := 0, 0
+	incremental, steps, rates := 0, 0, 0
 	seeds := uint64(4)
 	if raceDetector {
 		seeds = 1
@@ -292,6 +316,9 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 			steps++
 			if i := rec.Incremental; i != nil && !i.Full {
 				incremental++
+				if strings.HasPrefix(what, "a rate") {
+					rates++
+				}
 				if i.Recomputed >= i.Customers {
 					t.Errorf("seed %d, after %s: an incremental run recomputed all %d customers", seed, what, i.Customers)
 				}
@@ -303,7 +330,10 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 	if incremental < steps/3 {
 		t.Fatalf("%d of %d runs were incremental", incremental, steps)
 	}
-	t.Logf("%d of %d runs incremental", incremental, steps)
+	if rates == 0 {
+		t.Fatal("no run after a change of rates was incremental")
+	}
+	t.Logf("%d of %d runs incremental, %d after a change of rates", incremental, steps, rates)
 }
 
 // sameMarts compares the mart files of two warehouses, byte for byte.

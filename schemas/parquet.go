@@ -179,7 +179,14 @@ func scanParquet(ctx context.Context, mem memory.Allocator, path string, t *Tabl
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	pf, err := file.NewParquetReader(f)
+	return scanParquetFrom(ctx, mem, path, f, t, cols, dict, fn, rowGroups...)
+}
+
+// scanParquetFrom is scanParquet of a file read from r, named path in
+// errors.
+func scanParquetFrom(ctx context.Context, mem memory.Allocator, path string, r RandomReader, t *Table, cols []int, dict []string,
+	fn func(arrow.RecordBatch) error, rowGroups ...int) error {
+	pf, err := file.NewParquetReader(r)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
@@ -248,6 +255,21 @@ func ParquetRowGroups(path string) (int, error) {
 	}
 	defer pf.Close()
 	return pf.NumRowGroups(), nil
+}
+
+// RandomReader is a file read at any offset: an *os.File, or an object
+// of a store read by ranges (io.NewSectionReader of its io.ReaderAt).
+type RandomReader interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+// ScanParquetRowGroupFrom is ScanParquetRowGroup of a file read from r,
+// named name in errors: only its footer and the row group's column chunks
+// are read.
+func ScanParquetRowGroupFrom(ctx context.Context, mem memory.Allocator, name string, r RandomReader, t *Table, rowGroup int,
+	fn func(arrow.RecordBatch) error) error {
+	return scanParquetFrom(ctx, mem, name, r, t, nil, nil, fn, rowGroup)
 }
 
 // ParquetRows is the number of rows a Parquet file holds, from its footer.

@@ -58,7 +58,7 @@ func TestDataflowDryRun(t *testing.T) {
 		return err
 	}
 	wh := t.TempDir()
-	_, err = jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Compute(8, dataflow, true)})
+	_, err = jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Runner{Shards: 8, Data: "gs://mrrflow-test/data", Execute: dataflow, DryRun: true}.Compute})
 	if !errors.Is(err, ErrDryRun) {
 		t.Fatalf("a dry run: %v", err)
 	}

@@ -9,12 +9,13 @@ package scaleout
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/metrics"
@@ -45,59 +47,44 @@ var ErrDryRun = errors.New("dry run: the job was described, not run")
 // Execute runs a pipeline on a runner.
 type Execute func(ctx context.Context, p *beam.Pipeline) error
 
-// Compute returns an engine with metrics.Compute's signature (for
-// jobs.Options.Compute) that computes on Beam in shards: the pipeline is
-// run by execute, and its merged partial passes through a temporary
-// directory (local: a Dataflow run needs it on gs://, not done yet) before
-// it is finalized here. dryRun says the runner only describes the job.
-func Compute(shards int, execute Execute, dryRun bool) func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
-	return func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
-		if shards < 1 {
-			return nil, fmt.Errorf("shards: %d is not a number of shards", shards)
-		}
-		out, err := os.MkdirTemp("", "mrrflow-beam-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(out)
-		p, err := Pipeline(in, opt, shards, filepath.Join(out, "partial"))
-		if err != nil {
-			return nil, err
-		}
-		if err := execute(ctx, p); err != nil {
-			return nil, fmt.Errorf("beam: %w", err)
-		}
-		if dryRun {
-			return nil, ErrDryRun
-		}
-		data, err := os.ReadFile(filepath.Join(out, "partial"))
-		if err != nil {
-			return nil, fmt.Errorf("beam: the pipeline left no result: %w", err)
-		}
-		part, err := metrics.UnmarshalPartial(mem, data)
-		if err != nil {
-			return nil, err
-		}
-		defer part.Release()
-		return part.Finalize(mem), nil
+// Runner computes on Beam in shards; its Compute has metrics.Compute's
+// signature (for jobs.Options.Compute).
+type Runner struct {
+	// Shards is the number of shards of customers computed apart.
+	Shards int
+	// Data is where the workers read the input and write the merged
+	// partial: a local directory, or gs://bucket/prefix for workers that
+	// do not share this machine's disk (Dataflow). "" is a temporary
+	// directory of this machine. On gs://, the stored tables read are
+	// copied under tables/ by the name of their content, once, and each
+	// run's pieces live under runs/ for the run only.
+	Data string
+	// Execute runs the pipeline on a runner.
+	Execute Execute
+	// DryRun says the runner only describes the job: nothing is written
+	// to Data and there is no result.
+	DryRun bool
+}
+
+// Compute runs the pipeline and finalizes its merged partial here.
+func (r Runner) Compute(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error) {
+	if r.Shards < 1 {
+		return nil, fmt.Errorf("shards: %d is not a number of shards", r.Shards)
 	}
-}
-
-// piece is one element of input: a batch of a table (Data, Arrow IPC),
-// or a row group of a Parquet file of invoice lines.
-type piece struct {
-	Table    string
-	Data     []byte
-	Path     string
-	RowGroup int
-}
-
-// piecesPerBatch is the most rows of a batch in memory sent as one piece.
-const piecesPerBatch = 64 << 10
-
-// Pipeline builds the pipeline that computes the input in shards; its
-// merged partial is written to out.
-func Pipeline(in metrics.Input, opt metrics.Options, shards int, out string) (*beam.Pipeline, error) {
+	data := r.Data
+	if data == "" {
+		tmp, err := os.MkdirTemp("", "mrrflow-beam-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		data = tmp
+	}
+	run := joinData(data, "runs", runName())
+	if !r.DryRun {
+		// A failed run leaves nothing under runs/ either.
+		defer removeAllData(context.WithoutCancel(ctx), run)
+	}
 	// A shard holds some customers of a source with events: the source's
 	// lines count as cash flow in every shard, by the whole input's events
 	// (all in memory here: stored events are read whole).
@@ -106,57 +93,160 @@ func Pipeline(in metrics.Input, opt metrics.Options, shards int, out string) (*b
 	if err != nil {
 		return nil, err
 	}
-	var pieces []piece
-	var plans [][]byte
-	add := func(t *schemas.Table, recs []arrow.RecordBatch) error {
-		for _, rec := range recs {
-			for lo := int64(0); lo < rec.NumRows() || lo == 0; lo += piecesPerBatch {
-				part := rec.NewSlice(lo, min(lo+piecesPerBatch, rec.NumRows()))
-				data, err := encodeBatch(t, part)
-				part.Release()
-				if err != nil {
-					return err
+	st := &stager{data: data, run: run, write: !r.DryRun}
+	if err := st.stage(ctx, in); err != nil {
+		return nil, err
+	}
+	out := joinData(run, "partial")
+	p := pipeline(st.pieces, st.plans, options, r.Shards, out)
+	if err := r.Execute(ctx, p); err != nil {
+		return nil, fmt.Errorf("beam: %w", err)
+	}
+	if r.DryRun {
+		return nil, ErrDryRun
+	}
+	b, err := readData(ctx, out)
+	if err != nil {
+		return nil, fmt.Errorf("beam: the pipeline left no result: %w", err)
+	}
+	part, err := metrics.UnmarshalPartial(mem, b)
+	if err != nil {
+		return nil, err
+	}
+	defer part.Release()
+	if err := st.prune(ctx); err != nil {
+		return nil, err
+	}
+	return part.Finalize(mem), nil
+}
+
+// runName names a run's directory under runs/: its start and a random
+// part.
+func runName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// piece is one element of input: a batch of a table in an Arrow IPC
+// object (encodeBatch), or a row group of a Parquet file of invoice
+// lines.
+type piece struct {
+	Table    string
+	Path     string
+	Parquet  bool
+	RowGroup int
+}
+
+// piecesPerBatch is the most rows of a batch in memory sent as one piece.
+const piecesPerBatch = 64 << 10
+
+// stager writes a run's input where the workers read it.
+type stager struct {
+	data, run string
+	write     bool // false: name the pieces, write nothing (a dry run)
+	pieces    []piece
+	plans     [][]byte
+	mirrored  map[string]bool // objects under data/tables this run reads
+}
+
+// stage writes the input's batches as pieces of at most piecesPerBatch
+// rows, and names the row groups of its stored line files (copied to
+// Cloud Storage first when the data is there). The plans go to every
+// shard in the job's description (a side input): they are few.
+func (st *stager) stage(ctx context.Context, in metrics.Input) error {
+	var g errgroup.Group
+	g.SetLimit(8)
+	add := func(t *schemas.Table, rec arrow.RecordBatch) error {
+		for lo := int64(0); lo < rec.NumRows() || lo == 0; lo += piecesPerBatch {
+			part := rec.NewSlice(lo, min(lo+piecesPerBatch, rec.NumRows()))
+			b, err := encodeBatch(t, part)
+			part.Release()
+			if err != nil {
+				return err
+			}
+			if t == schemas.Plans {
+				st.plans = append(st.plans, b)
+			} else {
+				name := joinData(st.run, "input", fmt.Sprintf("%06d.arrow", len(st.pieces)))
+				st.pieces = append(st.pieces, piece{Table: t.Name, Path: name})
+				if st.write {
+					g.Go(func() error { return writeData(ctx, name, b) })
 				}
-				if t == schemas.Plans {
-					plans = append(plans, data)
-				} else {
-					pieces = append(pieces, piece{Table: t.Name, Data: data})
-				}
-				if rec.NumRows() == 0 {
-					break
-				}
+			}
+			if rec.NumRows() == 0 {
+				break
 			}
 		}
 		return nil
 	}
-	for _, t := range []struct {
+	// Shard 0 is always computed, so that there is a partial to finalize
+	// even when no customer is read: an empty batch of customers.
+	empty := schemas.CustomersRecord(memory.DefaultAllocator, nil)
+	defer empty.Release()
+	batches := []struct {
 		table *schemas.Table
 		recs  []arrow.RecordBatch
-	}{{schemas.Customers, in.Customers}, {schemas.Plans, in.Plans}, {schemas.InvoiceLines, in.Lines}, {schemas.SubscriptionEvents, in.Events}} {
-		if err := add(t.table, t.recs); err != nil {
-			return nil, err
+	}{{schemas.Customers, in.Customers}, {schemas.Plans, in.Plans}, {schemas.InvoiceLines, in.Lines},
+		{schemas.SubscriptionEvents, in.Events}, {schemas.Customers, []arrow.RecordBatch{empty}}}
+	for _, b := range batches {
+		for _, rec := range b.recs {
+			if err := add(b.table, rec); err != nil {
+				g.Wait()
+				return err
+			}
 		}
+	}
+	if len(st.plans) == 0 {
+		st.plans = append(st.plans, nil) // a side input needs an element; nil is no batch
+	}
+	if isGCS(st.data) {
+		st.mirrored = map[string]bool{}
 	}
 	for _, path := range in.LineFiles {
 		n, err := schemas.ParquetRowGroups(path)
 		if err != nil {
-			return nil, err
+			g.Wait()
+			return err
+		}
+		name := path
+		if st.mirrored != nil {
+			if name, err = mirrorFile(ctx, path, joinData(st.data, "tables"), st.write); err != nil {
+				g.Wait()
+				return err
+			}
+			st.mirrored[name] = true
 		}
 		for rg := range n {
-			pieces = append(pieces, piece{Table: schemas.InvoiceLines.Name, Path: path, RowGroup: rg})
+			st.pieces = append(st.pieces, piece{Table: schemas.InvoiceLines.Name, Path: name, Parquet: true, RowGroup: rg})
 		}
 	}
-	// Shard 0 is always computed, so that there is a partial to finalize
-	// even when no customer is read.
-	empty, err := encodeBatch(schemas.Customers, schemas.CustomersRecord(memory.DefaultAllocator, nil))
-	if err != nil {
-		return nil, err
-	}
-	pieces = append(pieces, piece{Table: schemas.Customers.Name, Data: empty})
-	if len(plans) == 0 {
-		plans = append(plans, nil) // a side input needs an element; nil is no batch
-	}
+	return g.Wait()
+}
 
+// prune removes from data/tables the copies of stored tables that this
+// run, which succeeded, no longer reads.
+func (st *stager) prune(ctx context.Context) error {
+	if st.mirrored == nil || !st.write {
+		return nil
+	}
+	names, err := listData(ctx, joinData(st.data, "tables"))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !st.mirrored[n] {
+			if err := removeData(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pipeline builds the pipeline that computes the pieces in shards; its
+// merged partial is written to out.
+func pipeline(pieces []piece, plans [][]byte, options string, shards int, out string) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
 	elems := beam.CreateList(s.Scope("pieces"), pieces)
 	planSide := beam.CreateList(s.Scope("plans"), plans)
@@ -165,7 +255,7 @@ func Pipeline(in metrics.Input, opt metrics.Options, shards int, out string) (*b
 	partials := beam.ParDo(s.Scope("compute"), &computeFn{Options: options}, grouped, beam.SideInput{Input: planSide})
 	all := beam.GroupByKey(s, partials)
 	beam.ParDo0(s.Scope("merge"), &mergeFn{Out: out}, all)
-	return p, nil
+	return p
 }
 
 // splitFn cuts a piece into its rows of each shard.
@@ -185,19 +275,28 @@ func (f *splitFn) ProcessElement(ctx context.Context, pc piece, emit func(int, [
 			r.Release()
 		}
 	}()
-	if pc.Path != "" {
-		err := schemas.ScanParquetRowGroup(ctx, mem, pc.Path, t, pc.RowGroup, func(rec arrow.RecordBatch) error {
+	if pc.Parquet {
+		r, closeFn, err := openData(ctx, pc.Path)
+		if err != nil {
+			return err
+		}
+		err = schemas.ScanParquetRowGroupFrom(ctx, mem, pc.Path, r, t, pc.RowGroup, func(rec arrow.RecordBatch) error {
 			rec.Retain()
 			recs = append(recs, rec)
 			return nil
 		})
+		closeFn()
 		if err != nil {
 			return err
 		}
 	} else {
-		rec, err := decodeBatch(mem, t, pc.Data)
+		b, err := readData(ctx, pc.Path)
 		if err != nil {
 			return err
+		}
+		rec, err := decodeBatch(mem, t, b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pc.Path, err)
 		}
 		recs = append(recs, rec)
 	}
@@ -301,8 +400,8 @@ func (f *computeFn) ProcessElement(ctx context.Context, shard int, batches func(
 	return nil
 }
 
-// mergeFn merges the shards' partials and writes the result to Out, under
-// a temporary name first.
+// mergeFn merges the shards' partials and writes the result to Out, whole
+// or not at all (writeData).
 type mergeFn struct {
 	Out string
 }
@@ -336,11 +435,7 @@ func (f *mergeFn) ProcessElement(ctx context.Context, _ int, partials func(*[]by
 	if err != nil {
 		return err
 	}
-	tmp := f.Out + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.Out)
+	return writeData(ctx, f.Out, out)
 }
 
 // The engine's options as the workers receive them (JSON): a location by

@@ -74,7 +74,7 @@ func TestScenariosOnPrism(t *testing.T) {
 			want := marts(t, one)
 			for _, shards := range []int{1, 3, 8, 32} {
 				wh := t.TempDir()
-				_, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Compute(shards, onPrism, false)})
+				_, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Runner{Shards: shards, Execute: onPrism}.Compute})
 				if err != nil {
 					t.Fatalf("%d shards: %v", shards, err)
 				}
@@ -116,7 +116,7 @@ func TestAFailedPipelineChangesNothing(t *testing.T) {
 	}
 	wh := t.TempDir()
 	failing := func(ctx context.Context, p *beam.Pipeline) error { return errors.New("the workers are gone") }
-	if _, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Compute(4, failing, false)}); err == nil ||
+	if _, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Runner{Shards: 4, Execute: failing}.Compute}); err == nil ||
 		!strings.Contains(err.Error(), "the workers are gone") {
 		t.Fatalf("a failed pipeline: %v", err)
 	}
@@ -163,7 +163,7 @@ func TestAMillionLinesOnPrism(t *testing.T) {
 		if err := os.RemoveAll(filepath.Join(wh, "marts")); err != nil {
 			t.Fatal(err)
 		}
-		rec, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Compute(shards, onPrism, false)})
+		rec, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: wh, Log: zerolog.Nop(), Compute: Runner{Shards: shards, Execute: onPrism}.Compute})
 		if err != nil {
 			t.Fatalf("%d shards: %v", shards, err)
 		}

@@ -2,8 +2,9 @@
 // Apache Beam: the customers in shards, one partial each, merged. It takes
 // the same config and flags as mrrflow run, --shards N, and Beam's runner
 // flags: Prism (in-process, the default) or Dataflow (--runner=dataflow
-// --project --region --staging_location --worker_binary; --dry_run
-// describes the job and runs nothing).
+// --project --region --staging_location --worker_binary
+// --data_location gs://BUCKET/PREFIX; --dry_run describes the job and runs
+// nothing).
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -35,6 +37,7 @@ func main() {
 	full := flag.Bool("full", false, "read every file again")
 	verbose := flag.Bool("v", false, "log debug lines too")
 	shards := flag.Int("shards", 8, "shards of customers computed apart")
+	data := flag.String("data_location", "", "where the workers read the input and write the merged partial: gs://BUCKET/PREFIX for Dataflow; default a temporary local directory")
 	flag.Parse()
 	beam.Init()
 
@@ -52,9 +55,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
 		os.Exit(2)
 	}
+	runner, dryRun := flagValue("runner"), flagValue("dry_run") == "true"
+	if runner != "" && runner != "prism" && !dryRun && !strings.HasPrefix(*data, "gs://") {
+		fmt.Fprintf(os.Stderr, "mrrflow-beam: --runner=%s: its workers do not see this machine's disk; give --data_location gs://BUCKET/PREFIX\n", runner)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	runner, dryRun := flagValue("runner"), flagValue("dry_run") == "true"
 	execute := func(ctx context.Context, p *beam.Pipeline) error {
 		if runner == "" || runner == "prism" {
 			_, err := prism.Execute(ctx, p)
@@ -64,7 +71,7 @@ func main() {
 		return err
 	}
 	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
-		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Compute(*shards, execute, dryRun)})
+		AllowShrink: *allowShrink, Full: *full, Compute: scaleout.Runner{Shards: *shards, Data: *data, Execute: execute, DryRun: dryRun}.Compute})
 	// Exit codes as mrrflow's: 1 a failed run, 2 bad usage or config, 3
 	// finished with rejected rows over max_rejected_rows.
 	switch {
