@@ -59,8 +59,8 @@ func main() {
 		os.Exit(2)
 	}
 	runner, dryRun := flagValue("runner"), flagValue("dry_run") == "true"
-	if runner != "" && runner != "prism" && !dryRun && !strings.HasPrefix(*data, "gs://") {
-		fmt.Fprintf(os.Stderr, "mrrflow-beam: --runner=%s: its workers do not see this machine's disk; give --data_location gs://BUCKET/PREFIX\n", runner)
+	if err := checkDataLocation(runner, dryRun, *data); err != nil {
+		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,6 +92,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mrrflow-beam:", err)
 		os.Exit(1)
 	}
+}
+
+// checkDataLocation refuses a runner whose workers run elsewhere with the
+// data on this machine's disk, where they cannot read it.
+func checkDataLocation(runner string, dryRun bool, data string) error {
+	if runner == "" || runner == "prism" || dryRun || strings.HasPrefix(data, "gs://") {
+		return nil
+	}
+	return fmt.Errorf("--runner=%s: its workers do not see this machine's disk; give --data_location gs://BUCKET/PREFIX", runner)
 }
 
 // flagValue is the value of a flag Beam's packages define, or "".
