@@ -79,6 +79,35 @@ func (d *rowDigests) table(t *schemas.Table, rec arrow.RecordBatch, keep func(so
 	}
 }
 
+// planDigest is a plan's key (source and id, as a customer's) and the
+// digest of its row.
+type planDigest struct {
+	Key string `json:"key"`
+	Sum uint64 `json:"sum"`
+}
+
+// planDigests digests each plan, in the order of the batches: the engine
+// codes plans in that order, and breaks ties by code.
+func planDigests(recs []arrow.RecordBatch) []planDigest {
+	d := newRowDigests()
+	var out []planDigest
+	for _, rec := range recs {
+		d.rows = d.rows[:0]
+		seed := hashString(schemas.Plans.Name)
+		for range int(rec.NumRows()) {
+			d.rows = append(d.rows, seed)
+		}
+		for c, col := range rec.Columns() {
+			d.column(uint64(c+1), col)
+		}
+		src, id := rec.Column(schemas.Plans.Index("source")), rec.Column(schemas.Plans.Index("plan_id"))
+		for i, h := range d.rows {
+			out = append(out, planDigest{Key: string(metrics.AppendCustomerKey(nil, stringAt(src, i), stringAt(id, i))), Sum: mix(h)})
+		}
+	}
+	return out
+}
+
 // column mixes the values of column number c into the rows' hashes.
 func (d *rowDigests) column(c uint64, col arrow.Array) {
 	h := d.rows

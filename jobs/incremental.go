@@ -11,9 +11,10 @@ package jobs
 // tables, as of the last run's day) is taken out of the kept partial and
 // their new one put in (metrics.Partial.Update), exactly. Anything else
 // Exchange rates that changed, or that start between the two as-of days,
-// make the customers with records in their currencies recomputed. Anything
-// else that can change every result (policies, time zone, reporting
-// currency, plans, the list of sources, the program itself, an
+// make the customers with records in their currencies recomputed, and
+// plans that changed their subscribers. Anything else that can change
+// every result (policies, time zone, reporting currency, plans in another
+// order, the list of sources, the program itself, an
 // as-of day in another month or earlier, a backfill, --full, a reset, a
 // run on Beam) makes the run compute every customer, and its record says
 // why. The state is staged in the run's transaction: it is published
@@ -53,7 +54,7 @@ const (
 	incrementalQuiet        = IncrementalDir + "/quiet.bin"
 	incrementalDigests      = IncrementalDir + "/digests.bin"
 	// incrementalVersion is the layout of the state files.
-	incrementalVersion = 2
+	incrementalVersion = 3
 	// maxRecomputedShare is the share of the customers above which a run
 	// computes them all: recomputing a customer costs two computations.
 	maxRecomputedShare = 0.2
@@ -79,7 +80,7 @@ func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Option
 	mem := memory.DefaultAllocator
 	whole := in.input()
 	opt.EventSources = metrics.EventSources(whole)
-	fp := r.fingerprint(in, opt)
+	fp := r.fingerprint(opt)
 	p, st, err := r.update(ctx, in, opt, fp)
 	if err != nil && !errors.Is(err, errFull) && !errors.Is(err, metrics.ErrMerge) {
 		return nil, err
@@ -98,7 +99,7 @@ func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Option
 		r.rec.Incremental.Recomputed = len(st.quiet)
 	}
 	r.rec.Incremental.Customers = len(st.quiet)
-	if err := r.stageIncremental(p, st, fp, opt.Rates); err != nil {
+	if err := r.stageIncremental(p, st, fp, opt.Rates, planDigests(in.plans)); err != nil {
 		p.Release()
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	case !ok:
 		return nil, nil, fmt.Errorf("%w: no incremental state (a first run, or the last run was a reset or on Beam)", errFull)
 	case man.Version != incrementalVersion || man.Fingerprint != fp:
-		return nil, nil, fmt.Errorf("%w: the policies, time zone, reporting currency, plans, sources or the program changed", errFull)
+		return nil, nil, fmt.Errorf("%w: the policies, time zone, reporting currency, sources or the program changed", errFull)
 	}
 	before, err := time.Parse(time.DateOnly, man.AsOf)
 	if err != nil {
@@ -143,6 +144,7 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	case asOf.Year() != before.Year() || asOf.Month() != before.Month():
 		return nil, nil, fmt.Errorf("%w: as_of moved into another month (%s, then %s)", errFull, man.AsOf, r.rec.AsOf)
 	}
+	lap := r.stopwatch("incremental update")
 	st, err := r.readCustomerState(man)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errFull, err)
@@ -152,8 +154,17 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	if err != nil {
 		return nil, nil, err
 	}
-	if cur := changedCurrencies(man.Rates, opt.Rates, before, asOf); len(cur) > 0 {
-		if err := customersInCurrencies(ctx, in, cur, keys); err != nil {
+	cur := changedCurrencies(man.Rates, opt.Rates, before, asOf)
+	plans, err := changedPlans(man.Plans, planDigests(in.plans))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cur) > 0 || len(plans) > 0 {
+		// Currencies are named alone, plans with their source.
+		match := func(source, currency, plan string) bool {
+			return cur[currency] || plan != "" && plans[string(metrics.AppendCustomerKey(nil, source, plan))]
+		}
+		if err := customersMatching(ctx, in, match, keys); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -168,18 +179,21 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	if float64(len(keys)) > maxRecomputedShare*float64(len(quiet)) && len(keys) > 0 {
 		return nil, nil, fmt.Errorf("%w: %d of %d customers to recompute", errFull, len(keys), len(quiet))
 	}
+	lap("changed customers found")
 	mem := memory.DefaultAllocator
 	kept, err := r.keptPartial(ctx, man)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errFull, err)
 	}
 	defer kept.Release()
-	oldIn, newIn, err := r.customersInputs(ctx, in, keys)
+	lap("kept partial read")
+	oldIn, newIn, err := r.customersInputs(ctx, in, keys, len(plans) > 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer oldIn.release()
 	defer newIn.release()
+	lap("their lines read")
 	oldOpt := opt
 	oldOpt.AsOf, oldOpt.Rates = before, man.Rates
 	old, err := metrics.ComputePartial(ctx, mem, oldIn.input(), oldOpt)
@@ -193,15 +207,18 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 		return nil, nil, err
 	}
 	defer now.Release()
+	lap("their former and new results computed")
 	p, err := kept.Update(mem, keys, old, now)
 	if err != nil {
 		return nil, nil, err
 	}
+	lap("kept partial updated")
 	fresh, err := metrics.QuietUntil(ctx, mem, newIn.input(), opt)
 	if err != nil {
 		p.Release()
 		return nil, nil, err
 	}
+	lap("their quiet days found")
 	for k := range keys {
 		delete(quiet, k)
 	}
@@ -210,6 +227,17 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	}
 	r.rec.Incremental = &IncrementalRecord{Recomputed: len(keys)}
 	return p, st, nil
+}
+
+// stopwatch returns a function that logs, at debug level, the time since
+// its last call (or since the stopwatch started) with what was done.
+func (r *run) stopwatch(what string) func(done string) {
+	last := time.Now()
+	return func(done string) {
+		now := time.Now()
+		r.log.Debug().Int64("took_ms", now.Sub(last).Milliseconds()).Msg(what + ": " + done)
+		last = now
+	}
 }
 
 // keptPartial is the last run's partial: its accumulators, and the
@@ -237,9 +265,9 @@ func (r *run) keptPartial(ctx context.Context, man incrementalManifestFile) (*me
 }
 
 // fingerprint digests what every customer's result depends on besides its
-// own records and its currencies' rates: the engine's options, the
-// sources, the plans, and the program.
-func (r *run) fingerprint(in *inputs, opt metrics.Options) string {
+// own records, its plans and its currencies' rates: the engine's options,
+// the sources, and the program.
+func (r *run) fingerprint(opt metrics.Options) string {
 	h := sha256.New()
 	loc := "UTC"
 	if opt.Location != nil {
@@ -259,11 +287,6 @@ func (r *run) fingerprint(in *inputs, opt metrics.Options) string {
 		Sources           []string
 	}{programDigest(), loc, opt.ReportingCurrency, opt.Policies, opt.SourcePolicies, opt.EventSources, names})
 	h.Write(head)
-	plans := newRowDigests()
-	for _, rec := range in.plans {
-		plans.table(schemas.Plans, rec, nil)
-	}
-	fmt.Fprintf(h, "%d", plans.all)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -330,17 +353,57 @@ func changedCurrencies(before, now []metrics.Rate, from, until time.Time) map[st
 	return out
 }
 
-// customersInCurrencies adds to keys the customers with a line or an event
-// in one of the currencies: those held in memory, and those of the
-// stored lines (their customer and currency columns only).
-func customersInCurrencies(ctx context.Context, in *inputs, currencies map[string]bool, keys map[string]bool) error {
+// changedPlans are the keys of the plans whose rows differ between two
+// lists (added and removed ones too). The plans that did not change must
+// keep their order, which the engine's codes and its ties follow; else
+// every customer is computed.
+func changedPlans(before, now []planDigest) (map[string]bool, error) {
+	sum := func(ps []planDigest) map[string]uint64 {
+		out := make(map[string]uint64, len(ps))
+		for _, p := range ps {
+			out[p.Key] = p.Sum
+		}
+		return out
+	}
+	a, b := sum(before), sum(now)
+	out := map[string]bool{}
+	for k, v := range b {
+		if w, ok := a[k]; !ok || w != v {
+			out[k] = true
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out[k] = true
+		}
+	}
+	kept := func(ps []planDigest) []string {
+		var keys []string
+		for _, p := range ps {
+			if !out[p.Key] {
+				keys = append(keys, p.Key)
+			}
+		}
+		return keys
+	}
+	if !slices.Equal(kept(before), kept(now)) {
+		return nil, fmt.Errorf("%w: the plans that did not change are in another order", errFull)
+	}
+	return out, nil
+}
+
+// customersMatching adds to keys the customers with a line or an event
+// that match says is theirs (by its source, currency and plan): those
+// held in memory, and those of the stored lines (read in those columns
+// and the customer's only).
+func customersMatching(ctx context.Context, in *inputs, match func(source, currency, plan string) bool, keys map[string]bool) error {
 	var b []byte
 	add := func(rec arrow.RecordBatch) {
 		idx := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
-		src, cust, cur := idx("source"), idx("customer_id"), idx("currency")
+		src, cust, cur, plan := idx("source"), idx("customer_id"), idx("currency"), idx("plan_id")
 		for i := range int(rec.NumRows()) {
-			if currencies[stringAt(cur, i)] {
-				b = metrics.AppendCustomerKey(b[:0], stringAt(src, i), stringAt(cust, i))
+			if source := stringAt(src, i); match(source, stringAt(cur, i), stringAt(plan, i)) {
+				b = metrics.AppendCustomerKey(b[:0], source, stringAt(cust, i))
 				keys[string(b)] = true
 			}
 		}
@@ -351,7 +414,7 @@ func customersInCurrencies(ctx context.Context, in *inputs, currencies map[strin
 		}
 	}
 	for _, path := range in.lineFiles {
-		err := schemas.ScanParquetColumns(ctx, memory.DefaultAllocator, path, schemas.InvoiceLines, []string{"source", "customer_id", "currency"},
+		err := schemas.ScanParquetColumns(ctx, memory.DefaultAllocator, path, schemas.InvoiceLines, []string{"source", "customer_id", "currency", "plan_id"},
 			func(rec arrow.RecordBatch) error {
 				add(rec)
 				return nil
@@ -443,15 +506,19 @@ func (r *run) changedSources() map[string]bool {
 }
 
 // customersInputs are the inputs of the customers named in keys: as the
-// published tables hold them, and as this run has them.
-func (r *run) customersInputs(ctx context.Context, in *inputs, keys map[string]bool) (old, now *inputs, err error) {
+// published tables hold them, and as this run has them. With plansChanged,
+// the former plans of the sources read anew are their published ones.
+func (r *run) customersInputs(ctx context.Context, in *inputs, keys map[string]bool, plansChanged bool) (old, now *inputs, err error) {
 	mem := memory.DefaultAllocator
 	changed := r.changedSources()
 	old, now = &inputs{}, &inputs{}
 	for _, rec := range in.plans {
 		rec.Retain()
-		rec.Retain()
-		old.plans, now.plans = append(old.plans, rec), append(now.plans, rec)
+		now.plans = append(now.plans, rec)
+	}
+	if old.plans, err = r.formerPlans(ctx, in, plansChanged); err != nil {
+		now.release()
+		return nil, nil, err
 	}
 	// The rows held in memory: those of the changed sources are now's
 	// only; the others' are both.
@@ -526,6 +593,45 @@ func (r *run) customersInputs(ctx context.Context, in *inputs, keys map[string]b
 		}
 	}
 	return old, now, nil
+}
+
+// formerPlans are the plans as the last run had them, in its order: this
+// run's, but for the sources read anew when plans changed, whose
+// published plans they are.
+func (r *run) formerPlans(ctx context.Context, in *inputs, plansChanged bool) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	if !plansChanged {
+		for _, rec := range in.plans {
+			rec.Retain()
+			out = append(out, rec)
+		}
+		return out, nil
+	}
+	bySource := map[string][]arrow.RecordBatch{}
+	for _, rec := range in.plans {
+		bySource[sourceOf(rec, schemas.Plans)] = append(bySource[sourceOf(rec, schemas.Plans)], rec)
+	}
+	for _, s := range r.srcs {
+		name := s.batch.Source
+		if s.stored {
+			for _, rec := range bySource[name] {
+				rec.Retain()
+				out = append(out, rec)
+			}
+			continue
+		}
+		for _, path := range transform.TableFiles(r.w, schemas.Plans, name) {
+			recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, schemas.Plans)
+			if err != nil {
+				for _, rec := range out {
+					rec.Release()
+				}
+				return nil, err
+			}
+			out = append(out, recs...)
+		}
+	}
+	return out, nil
 }
 
 // sourceOf is the source of a batch's first row ("" when it has none):

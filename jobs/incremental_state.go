@@ -34,6 +34,9 @@ type incrementalManifestFile struct {
 	// recomputed customers' former result is computed with them, and the
 	// customers in a currency whose rates changed are recomputed.
 	Rates []metrics.Rate `json:"rates"`
+	// Plans are the digests of the plans, in the engine's order: the
+	// subscribers of a plan that changed are recomputed.
+	Plans []planDigest `json:"plans"`
 	// Files are the SHA-256 of the other state files: a state file of
 	// another run is not used.
 	Files map[string]string `json:"files"`
@@ -48,7 +51,7 @@ type customerState struct {
 }
 
 // stageIncremental stages the state the next run starts from.
-func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string, rates []metrics.Rate) error {
+func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string, rates []metrics.Rate, plans []planDigest) error {
 	// The tables are the marts the run publishes beside.
 	acc, err := p.MarshalAccumulators()
 	if err != nil {
@@ -59,7 +62,7 @@ func (r *run) stageIncremental(p *metrics.Partial, st *customerState, fp string,
 		quiet[k] = uint64(uint32(d))
 	}
 	man := incrementalManifestFile{Version: incrementalVersion, Fingerprint: fp, AsOf: r.rec.AsOf, Customers: len(st.quiet),
-		RunID: r.rec.RunID, Digested: slices.Sorted(maps.Keys(st.digested)), Rates: rates, Files: map[string]string{}}
+		RunID: r.rec.RunID, Digested: slices.Sorted(maps.Keys(st.digested)), Rates: rates, Plans: plans, Files: map[string]string{}}
 	for _, f := range []struct {
 		path string
 		data []byte

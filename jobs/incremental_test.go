@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -34,6 +35,8 @@ type incWorld struct {
 	// again.
 	invoices map[string][]map[string]any
 	rates    []string
+	// plans are each source's plans, as written.
+	plans map[string][]map[string]any
 }
 
 var incPlans = []map[string]any{
@@ -54,14 +57,17 @@ func (w *incWorld) plan() map[string]any {
 
 func newIncWorld(t *testing.T, seed uint64) *incWorld {
 	w := &incWorld{t: t, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 3)), asOf: time.Date(2024, 12, 5, 0, 0, 0, 0, time.UTC),
-		invoices: map[string][]map[string]any{}}
+		invoices: map[string][]map[string]any{}, plans: map[string][]map[string]any{}}
 	w.rates = []string{"date,currency,rate"}
 	for m := 1; m <= 12; m++ {
 		w.rates = append(w.rates, fmt.Sprintf("2024-%02d-01,eur,1.%02d", m, w.rng.IntN(30)), fmt.Sprintf("2024-%02d-01,gbp,1.%02d", m, 20+w.rng.IntN(30)))
 	}
 	for _, src := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(w.dir, src, "invoices"), 0o755)
-		w.writeJSON(filepath.Join(src, "plans.json"), incPlans)
+		for _, p := range incPlans {
+			w.plans[src] = append(w.plans[src], maps.Clone(p))
+		}
+		w.writeJSON(filepath.Join(src, "plans.json"), w.plans[src])
 		var customers []map[string]any
 		for c := range 14 {
 			id := fmt.Sprintf("%s%02d", src, c)
@@ -203,7 +209,32 @@ func (w *incWorld) step(reset func(source string)) string {
 			w.writeJSON(fmt.Sprintf("b/invoices/part%05d.json", w.seq), invs)
 		}
 	}
-	switch k := w.rng.IntN(11); k {
+	switch k := w.rng.IntN(12); k {
+	case 11: // a plan changed: GBP's interval or name, or a new plan
+		plans := w.plans[src]
+		g := plans[3]
+		what := "a new plan in " + src
+		switch w.rng.IntN(4) {
+		case 0:
+			if g["billing_freq"] == "month" {
+				g["billing_freq"] = "year"
+			} else {
+				g["billing_freq"] = "month"
+			}
+			what = "plan g of " + src + " billed by " + g["billing_freq"].(string)
+		case 1:
+			g["name"] = fmt.Sprintf("Monthly GBP %d", w.seq)
+			what = "plan g of " + src + " renamed"
+		case 2:
+			plans[0], plans[1] = plans[1], plans[0]
+			what = "the plans of " + src + " in another order"
+		default: // anywhere in the list
+			at := w.rng.IntN(len(plans) + 1)
+			w.plans[src] = slices.Insert(plans, at, map[string]any{"id": fmt.Sprintf("n%d", w.seq), "name": "New", "billing_freq": "month", "currency": "usd"})
+		}
+		w.seq++
+		w.writeJSON(filepath.Join(src, "plans.json"), w.plans[src])
+		return what
 	case 9: // an event of c about as_of: an update, a cancellation or a start
 		cust := fmt.Sprintf("c%02d", w.rng.IntN(4))
 		kind := []string{"subscription_updated", "subscription_cancelled", "subscription_start"}[w.rng.IntN(3)]
@@ -285,7 +316,7 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 		t.Skip("a sequence of runs on two warehouses: run without -short")
 	}
 	ctx := context.Background()
-	incremental, steps, rates := 0, 0, 0
+	incremental, steps, rates, plans := 0, 0, 0, 0
 	seeds := uint64(4)
 	if raceDetector {
 		seeds = 1
@@ -319,6 +350,9 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 				if strings.HasPrefix(what, "a rate") {
 					rates++
 				}
+				if strings.Contains(what, "plan") {
+					plans++
+				}
 				if i.Recomputed >= i.Customers {
 					t.Errorf("seed %d, after %s: an incremental run recomputed all %d customers", seed, what, i.Customers)
 				}
@@ -330,10 +364,10 @@ func TestIncrementalRunsEqualFullRuns(t *testing.T) {
 	if incremental < steps/3 {
 		t.Fatalf("%d of %d runs were incremental", incremental, steps)
 	}
-	if rates == 0 {
-		t.Fatal("no run after a change of rates was incremental")
+	if rates == 0 || plans == 0 {
+		t.Fatalf("runs after a change of rates and of plans that were incremental: %d and %d; want some of each", rates, plans)
 	}
-	t.Logf("%d of %d runs incremental, %d after a change of rates", incremental, steps, rates)
+	t.Logf("%d of %d runs incremental, %d after a change of rates, %d of plans", incremental, steps, rates, plans)
 }
 
 // sameMarts compares the mart files of two warehouses, byte for byte.
