@@ -198,3 +198,26 @@ func martFiles(t *testing.T, wh string) map[string]string {
 	}
 	return out
 }
+
+// Prism reports the bytes the split sent to the shards.
+func TestShuffledBytes(t *testing.T) {
+	cfg, err := configs.Load(filepath.Join("..", "..", "jobs", "testdata", "scenarios", "currencies", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	execute := func(ctx context.Context, p *beam.Pipeline) error {
+		res, err := prism.Execute(ctx, p)
+		n = ShuffledBytes(res)
+		return err
+	}
+	if _, err := jobs.Run(context.Background(), cfg, jobs.Options{Warehouse: t.TempDir(), Log: zerolog.Nop(), Compute: Runner{Shards: 3, Execute: execute}.Compute}); err != nil {
+		t.Fatal(err)
+	}
+	if n <= 0 {
+		t.Errorf("shuffled bytes: %d", n)
+	}
+	if ShuffledBytes(nil) != 0 {
+		t.Error("no result, some bytes")
+	}
+}
