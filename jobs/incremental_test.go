@@ -408,3 +408,63 @@ func sameMarts(t *testing.T, when, a, b string) {
 		}
 	}
 }
+
+// Changes of rates and plans, one at a time, each recomputing only the
+// customers they reach: a past GBP rate corrected; a GBP rate added two
+// days after as_of, and then as_of moved past it (the as-of rate values
+// open amounts); GBP's plan billed yearly. A customer of a is billed in
+// GBP every month of 2024 besides what the world holds. After each run
+// the incremental tables are byte for byte those of computing everyone.
+func TestIncrementalRateAndPlanChanges(t *testing.T) {
+	ctx := context.Background()
+	w := newIncWorld(t, 1)
+	var invs []map[string]any
+	for m := 1; m <= 12; m++ {
+		at := time.Date(2024, time.Month(m), 3, 0, 0, 0, 0, time.UTC)
+		invs = append(invs, w.invoice("a", "a13", incPlans[3], at, at.AddDate(0, 1, 0), 5000))
+	}
+	w.writeJSON("a/invoices/update00000.json", invs)
+	inc, full := t.TempDir(), t.TempDir()
+	run := func(wh string, opt Options) *Record {
+		t.Helper()
+		opt.Warehouse, opt.Log = wh, zerolog.Nop()
+		rec, err := Run(ctx, w.config(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	run(inc, Options{})
+	run(full, Options{Full: true})
+	gbp := func(day, rate string) {
+		for i, r := range w.rates {
+			if strings.HasPrefix(r, day+",gbp,") {
+				w.rates[i] = day + ",gbp," + rate
+				w.writeRates()
+				return
+			}
+		}
+		w.rates = append(w.rates, day+",gbp,"+rate)
+		w.writeRates()
+	}
+	for _, step := range []struct {
+		what   string
+		change func()
+	}{
+		{"the GBP rate of June corrected", func() { gbp("2024-06-01", "1.95") }},
+		{"a GBP rate from 2024-12-07", func() { gbp("2024-12-07", "1.05") }},
+		{"as_of past it", func() { w.asOf = time.Date(2024, 12, 9, 0, 0, 0, 0, time.UTC) }},
+		{"GBP's plan billed yearly in a", func() {
+			w.plans["a"][3]["billing_freq"] = "year"
+			w.writeJSON(filepath.Join("a", "plans.json"), w.plans["a"])
+		}},
+	} {
+		step.change()
+		rec := run(inc, Options{})
+		run(full, Options{Full: true})
+		if i := rec.Incremental; i == nil || i.Full || i.Recomputed == 0 {
+			t.Fatalf("after %s: %+v; want some customers recomputed, not all", step.what, rec.Incremental)
+		}
+		sameMarts(t, "after "+step.what, inc, full)
+	}
+}
