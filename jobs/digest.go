@@ -86,8 +86,7 @@ type planDigest struct {
 	Sum uint64 `json:"sum"`
 }
 
-// planDigests digests each plan, in the order of the batches: the engine
-// codes plans in that order, and breaks ties by code.
+// planDigests digests each plan.
 func planDigests(recs []arrow.RecordBatch) []planDigest {
 	d := newRowDigests()
 	var out []planDigest

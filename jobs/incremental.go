@@ -13,8 +13,8 @@ package jobs
 // Exchange rates that changed, or that start between the two as-of days,
 // make the customers with records in their currencies recomputed, and
 // plans that changed their subscribers. Anything else that can change
-// every result (policies, time zone, reporting currency, plans in another
-// order, the list of sources, the program itself, an
+// every result (policies, time zone, reporting currency, the list of
+// sources, the program itself, an
 // as-of day in another month or earlier, a backfill, --full, a reset, a
 // run on Beam) makes the run compute every customer, and its record says
 // why. The state is staged in the run's transaction: it is published
@@ -155,10 +155,7 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 		return nil, nil, err
 	}
 	cur := changedCurrencies(man.Rates, opt.Rates, before, asOf)
-	plans, err := changedPlans(man.Plans, planDigests(in.plans))
-	if err != nil {
-		return nil, nil, err
-	}
+	plans := changedPlans(man.Plans, planDigests(in.plans))
 	if len(cur) > 0 || len(plans) > 0 {
 		// Currencies are named alone, plans with their source.
 		match := func(source, currency, plan string) bool {
@@ -354,10 +351,9 @@ func changedCurrencies(before, now []metrics.Rate, from, until time.Time) map[st
 }
 
 // changedPlans are the keys of the plans whose rows differ between two
-// lists (added and removed ones too). The plans that did not change must
-// keep their order, which the engine's codes and its ties follow; else
-// every customer is computed.
-func changedPlans(before, now []planDigest) (map[string]bool, error) {
+// lists (added and removed ones too). Their order does not matter: the
+// engine breaks ties between plans by id.
+func changedPlans(before, now []planDigest) map[string]bool {
 	sum := func(ps []planDigest) map[string]uint64 {
 		out := make(map[string]uint64, len(ps))
 		for _, p := range ps {
@@ -377,19 +373,7 @@ func changedPlans(before, now []planDigest) (map[string]bool, error) {
 			out[k] = true
 		}
 	}
-	kept := func(ps []planDigest) []string {
-		var keys []string
-		for _, p := range ps {
-			if !out[p.Key] {
-				keys = append(keys, p.Key)
-			}
-		}
-		return keys
-	}
-	if !slices.Equal(kept(before), kept(now)) {
-		return nil, fmt.Errorf("%w: the plans that did not change are in another order", errFull)
-	}
-	return out, nil
+	return out
 }
 
 // customersMatching adds to keys the customers with a line or an event

@@ -34,8 +34,8 @@ type incrementalManifestFile struct {
 	// recomputed customers' former result is computed with them, and the
 	// customers in a currency whose rates changed are recomputed.
 	Rates []metrics.Rate `json:"rates"`
-	// Plans are the digests of the plans, in the engine's order: the
-	// subscribers of a plan that changed are recomputed.
+	// Plans are the digests of the plans: the subscribers of a plan that
+	// changed are recomputed.
 	Plans []planDigest `json:"plans"`
 	// Files are the SHA-256 of the other state files: a state file of
 	// another run is not used.

@@ -227,7 +227,7 @@ func (w *incWorld) step(reset func(source string)) string {
 			what = "plan g of " + src + " renamed"
 		case 2:
 			plans[0], plans[1] = plans[1], plans[0]
-			what = "the plans of " + src + " in another order"
+			what = "the plans of " + src + " in another order (a change of no plan)"
 		default: // anywhere in the list
 			at := w.rng.IntN(len(plans) + 1)
 			w.plans[src] = slices.Insert(plans, at, map[string]any{"id": fmt.Sprintf("n%d", w.seq), "name": "New", "billing_freq": "month", "currency": "usd"})

@@ -203,7 +203,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		planBefore := int32(-1)
 		var before int64
 		if prev > 0 {
-			planBefore = topPlan(subs)
+			planBefore = e.topPlan(subs)
 			before = e.value(s, subs, day)
 		}
 		causes, nets := s.causes[:0], s.nets[:0]
@@ -259,7 +259,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		if total > 0 {
 			after = e.value(s, subs, day)
 		}
-		plan := topPlan(subs)
+		plan := e.topPlan(subs)
 		if kind == MoveChurn {
 			plan = planBefore
 		}
@@ -382,8 +382,9 @@ func changedCurrency(nets []curNet) (int16, int64) {
 	return cur, size
 }
 
-// topPlan returns the plan holding most MRR (ties: the smaller plan code).
-func topPlan(subs []subState) int32 {
+// topPlan returns the plan holding most MRR (ties: the smaller plan id, so
+// that the order plans arrive in never shows).
+func (e *engine) topPlan(subs []subState) int32 {
 	best, bestMRR := int32(-1), int64(0)
 	for i := range subs {
 		if subs[i].plan < 0 || subs[i].mrr <= 0 {
@@ -395,7 +396,7 @@ func topPlan(subs []subState) int32 {
 				m += subs[j].mrr
 			}
 		}
-		if m > bestMRR || (m == bestMRR && subs[i].plan < best) {
+		if m > bestMRR || (m == bestMRR && e.plans.id[subs[i].plan] < e.plans.id[best]) {
 			best, bestMRR = subs[i].plan, m
 		}
 	}

@@ -378,3 +378,21 @@ func TestMovementCausesAndPlan(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// The plan of a movement is the one holding most MRR; between plans that
+// hold as much, the smaller plan id, whatever order the plans came in.
+func TestTopPlanTieIsTheSmallerID(t *testing.T) {
+	for _, order := range [][]string{{"zeta", "alpha"}, {"alpha", "zeta"}} {
+		s := newScenario("2024-03-01")
+		s.plans = nil
+		for _, id := range order {
+			s.plan(id, "month", 1)
+		}
+		s.sub("c", "zeta", 5000, "2024-01-01", "2024-04-01", "sub=s1")
+		s.sub("c", "alpha", 5000, "2024-01-01", "2024-04-01", "sub=s2")
+		o := s.run(t)
+		if len(o.rows) != 1 || o.rows[0]["plan_id"] != "alpha" {
+			t.Errorf("plans in the order %v: movements %v; want one, of plan alpha", order, o.rows)
+		}
+	}
+}

@@ -194,7 +194,7 @@ var MRRMovements = newTable(Table{
 		col("mrr_after", typeInt64, "The customer's MRR after: mrr_before + mrr_delta."+docMoney),
 		col("currency", typeString, "The customer's own currency for amount_original."),
 		col("amount_original", typeInt64, "Size of the movement in minor units of currency."),
-		col("plan_id", typeString, "The plan holding most MRR after the movement (before it, for churn)."),
+		col("plan_id", typeString, "The plan holding most MRR after the movement (before it, for churn; ties: the smaller plan_id)."),
 		col("invoice_ids", typeStringList, "The invoices (invoice_id, or invoice_id/line_id) whose lines caused the movement."),
 	},
 })
