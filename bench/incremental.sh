@@ -11,7 +11,8 @@
 #   4. night 3: nothing new, as_of one more day.
 # For each night it prints both runs' wall time and peak memory and the
 # ratio incremental / full, and checks that their mart files are
-# byte-identical.
+# byte-identical; and the time of each run's steps: the source normalized,
+# the incremental update's steps (logged at debug level), the load.
 #
 #   bench/incremental.sh                      # 1M lines
 #   bench/incremental.sh 10000000
@@ -44,17 +45,23 @@ trap 'echo "$header" > "$data/invoices.csv"' EXIT
 # how many customers it computed; leaves the wall time in $wall.
 measure() {
   local name=$1; shift
-  /usr/bin/time -v -o "$out/time.txt" "$out/mrrflow" run -c "$data/config.yaml" "$@" 2>"$out/inc-log.json" >/dev/null
+  /usr/bin/time -v -o "$out/time.txt" "$out/mrrflow" run -v -c "$data/config.yaml" "$@" 2>"$out/inc-log.json" >/dev/null
   local peak what
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$out/time.txt")
   peak=$(awk -F: '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time.txt")
   what=$(python3 -c '
 import json,sys
+steps = []
 for raw in open(sys.argv[1]):
     try: m=json.loads(raw)
     except ValueError: continue
-    if m.get("message")=="computed":
-        print("%s customers computed, compute %.2f s%s" % (m.get("recomputed"), m.get("took_ms")/1000, " (all: "+m.get("why","")+")" if m.get("full") else ""))' "$out/inc-log.json")
+    msg = m.get("message", "")
+    if msg=="computed":
+        print("%s customers computed, compute %.2f s%s" % (m.get("recomputed"), m.get("took_ms")/1000, " (all: "+m.get("why","")+")" if m.get("full") else ""))
+    elif msg.startswith("incremental update: ") or msg=="source normalized" or msg.startswith("loaded"):
+        steps.append("%s %.1f s" % (msg.replace("incremental update: ", "").split(":")[0], m.get("took_ms", 0)/1000))
+if steps:
+    print("      steps: " + ", ".join(steps))' "$out/inc-log.json")
   printf '  %-13s %8.2f s %7d MiB   %s\n' "$name" "$wall" "$peak" "$what"
 }
 
