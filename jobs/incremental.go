@@ -604,16 +604,14 @@ func (r *run) formerPlans(ctx context.Context, in *inputs, plansChanged bool) ([
 			}
 			continue
 		}
-		for _, path := range transform.TableFiles(r.w, schemas.Plans, name) {
-			recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, schemas.Plans)
-			if err != nil {
-				for _, rec := range out {
-					rec.Release()
-				}
-				return nil, err
+		recs, err := schemas.ReadParquetFiles(ctx, memory.DefaultAllocator, transform.TableFiles(r.w, schemas.Plans, name), schemas.Plans)
+		if err != nil {
+			for _, rec := range out {
+				rec.Release()
 			}
-			out = append(out, recs...)
+			return nil, err
 		}
+		out = append(out, recs...)
 	}
 	return out, nil
 }

@@ -46,18 +46,7 @@ func ReadLocal(ctx context.Context, mem memory.Allocator, w *store.Warehouse, t 
 		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
 	}
 	sort.Strings(paths)
-	var out []arrow.RecordBatch
-	for _, p := range paths {
-		recs, err := schemas.ReadParquetFile(ctx, mem, p, t)
-		if err != nil {
-			for _, r := range out {
-				r.Release()
-			}
-			return nil, err
-		}
-		out = append(out, recs...)
-	}
-	return out, nil
+	return schemas.ReadParquetFiles(ctx, mem, paths, t)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

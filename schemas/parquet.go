@@ -123,6 +123,24 @@ func ReadParquetFile(ctx context.Context, mem memory.Allocator, path string, t *
 	return out, nil
 }
 
+// ReadParquetFiles reads whole Parquet files of table t, in order, into
+// batches under the table's schema; on an error none is kept. The caller
+// releases them.
+func ReadParquetFiles(ctx context.Context, mem memory.Allocator, paths []string, t *Table) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	for _, p := range paths {
+		recs, err := ReadParquetFile(ctx, mem, p, t)
+		if err != nil {
+			for _, r := range out {
+				r.Release()
+			}
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
 // ScanParquetFile streams a Parquet file of table t to fn, batch by batch,
 // under the table's schema: only one batch is held at a time. A batch is
 // valid during fn only; fn retains it to keep it.
