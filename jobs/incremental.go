@@ -9,15 +9,14 @@ package jobs
 // records changed (their digests differ) and those whose quiet day the
 // as-of day passed. Their old result (from the published normalized
 // tables, as of the last run's day) is taken out of the kept partial and
-// their new one put in (metrics.Partial.Update), exactly. Anything else
-// Exchange rates that changed, or that start between the two as-of days,
-// make the customers with records in their currencies recomputed, and
-// plans that changed their subscribers. Anything else that can change
-// every result (policies, time zone, reporting currency, the list of
-// sources, the program itself, an
-// as-of day in another month or earlier, a backfill, --full, a reset, a
-// run on Beam) makes the run compute every customer, and its record says
-// why. The state is staged in the run's transaction: it is published
+// their new one put in (metrics.Partial.Update), exactly. Exchange rates
+// that changed, or that start between the two as-of days, make the
+// customers with records in their currencies recomputed too, and plans
+// that changed their subscribers. Anything else that can change every
+// result (policies, time zone, reporting currency, the list of sources,
+// the program itself, an as-of day in another month or earlier, a
+// backfill, --full, a reset, a run on Beam) makes the run compute every
+// customer, and its record says why. The state is staged in the run's transaction: it is published
 // with the marts it describes, or not at all.
 
 import (
@@ -158,8 +157,13 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 	plans := changedPlans(man.Plans, planDigests(in.plans))
 	if len(cur) > 0 || len(plans) > 0 {
 		// Currencies are named alone, plans with their source.
+		var key []byte
 		match := func(source, currency, plan string) bool {
-			return cur[currency] || plan != "" && plans[string(metrics.AppendCustomerKey(nil, source, plan))]
+			if cur[currency] {
+				return true
+			}
+			key = metrics.AppendCustomerKey(key[:0], source, plan)
+			return plan != "" && plans[string(key)]
 		}
 		if err := customersMatching(ctx, in, match, keys); err != nil {
 			return nil, nil, err

@@ -2,8 +2,10 @@
 // into shards of customers (a hash of source and customer id), each shard
 // is computed into a metrics.Partial on its own, and the partials are
 // merged and finalized into the same tables a run on one machine makes.
-// Elements between the steps are Arrow record batches (Arrow IPC bytes),
-// one per piece of input and shard, never one per row.
+// Elements between the steps are Arrow record batches (Arrow IPC bytes,
+// Zstandard-compressed), one per piece of input and shard, never one per
+// row. The workers read the input from, and write the merged partial to,
+// a data location: a local directory or Cloud Storage (data.go).
 package scaleout
 
 import (
