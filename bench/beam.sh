@@ -53,7 +53,7 @@ for raw in open(sys.argv[1]):
         break
 else:
     print("-")' "$out/log-$name.json")
-  printf '%-22s %8.1f %10s %9s\n' "$name" "$(echo "$end - $start" | bc)" "$compute" "$peak"
+  printf '%-22s %8.1f %10s %9s\n' "$name" "$(python3 -c "print($end - $start)")" "$compute" "$peak"
 }
 
 echo "$n lines (generated), $shards shards, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"

@@ -45,15 +45,7 @@ func hashString(s string) uint64 {
 // table adds the rows of a batch of t (plans, or a table of customers'
 // rows) whose source keep says (nil: all).
 func (d *rowDigests) table(t *schemas.Table, rec arrow.RecordBatch, keep func(source string) bool) {
-	n := int(rec.NumRows())
-	d.rows = d.rows[:0]
-	seed := hashString(t.Name)
-	for range n {
-		d.rows = append(d.rows, seed)
-	}
-	for c, col := range rec.Columns() {
-		d.column(uint64(c+1), col)
-	}
+	d.hashRows(t, rec)
 	src := rec.Column(t.Index("source"))
 	var cust arrow.Array
 	if t != schemas.Plans {
@@ -91,20 +83,26 @@ func planDigests(recs []arrow.RecordBatch) []planDigest {
 	d := newRowDigests()
 	var out []planDigest
 	for _, rec := range recs {
-		d.rows = d.rows[:0]
-		seed := hashString(schemas.Plans.Name)
-		for range int(rec.NumRows()) {
-			d.rows = append(d.rows, seed)
-		}
-		for c, col := range rec.Columns() {
-			d.column(uint64(c+1), col)
-		}
+		d.hashRows(schemas.Plans, rec)
 		src, id := rec.Column(schemas.Plans.Index("source")), rec.Column(schemas.Plans.Index("plan_id"))
 		for i, h := range d.rows {
 			out = append(out, planDigest{Key: string(metrics.AppendCustomerKey(nil, stringAt(src, i), stringAt(id, i))), Sum: mix(h)})
 		}
 	}
 	return out
+}
+
+// hashRows hashes the rows of a batch of t into d.rows, a column at a
+// time (not yet mixed).
+func (d *rowDigests) hashRows(t *schemas.Table, rec arrow.RecordBatch) {
+	d.rows = d.rows[:0]
+	seed := hashString(t.Name)
+	for range int(rec.NumRows()) {
+		d.rows = append(d.rows, seed)
+	}
+	for c, col := range rec.Columns() {
+		d.column(uint64(c+1), col)
+	}
 }
 
 // column mixes the values of column number c into the rows' hashes.
