@@ -12,7 +12,9 @@
 # With FORMATS=parquet the data is generated straight into the normalized
 # tables (about 31 lines per customer over 60 months) and the run computes
 # from them: extract is then only the check that nothing new arrived.
-# PARTITION_LINES sets the engine's partition budget (run --partition-lines).
+# PARTITION_LINES sets the engine's partition budget (run --partition-lines),
+# IMPORT_BYTES when a delivery is normalized in partitions (run
+# --import-bytes; -1 holds every delivery in memory).
 #
 # Data and warehouses go under bench/out/ (git-ignored); generated data is
 # kept and reused across runs of the same size and format.
@@ -41,7 +43,7 @@ for n in "${sizes[@]}"; do
       rm -rf "$wh"
     fi
     /usr/bin/time -v -o "$out/time.txt" "$out/mrrflow" run -c "$data/config.yaml" --warehouse "$wh" \
-      --partition-lines "${PARTITION_LINES:-0}" 2>"$out/log.json" >/dev/null
+      --partition-lines "${PARTITION_LINES:-0}" --import-bytes "${IMPORT_BYTES:-0}" 2>"$out/log.json" >/dev/null
     peak=$(awk -F: '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time.txt")
     python3 - "$out/log.json" "$f" "$peak" <<'PY'
 import json, sys

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -71,8 +73,22 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		}
 		inc.From(from)
 	}
-	prior := func() (*transform.Batch, error) { return transform.Load(ctx, r.w, src.Name) }
-	res, err := transform.Normalize(ctx, r.rec.RunID, src, mode, r.counted(src.Name, ex), prior)
+	parts, err := r.importParts(src, ex, files)
+	if err != nil {
+		return nil, err
+	}
+	var res *transform.Result
+	if parts > 0 {
+		r.boundMemory()
+		r.log.Info().Str("source", src.Name).Int("partitions", parts).Int64("memory_limit", debug.SetMemoryLimit(-1)).
+			Msg("a delivery too large to hold: normalized in partitions spilled to disk")
+		res, err = transform.NormalizeInParts(ctx, r.rec.RunID, src, mode, r.counted(src.Name, ex), r.w, r.tx, transform.InParts{
+			Parts: parts, Dir: r.w.Path(store.StagingDir + "/" + r.rec.RunID + "-parts"),
+		})
+	} else {
+		prior := func() (*transform.Batch, error) { return transform.Load(ctx, r.w, src.Name) }
+		res, err = transform.Normalize(ctx, r.rec.RunID, src, mode, r.counted(src.Name, ex), prior)
+	}
 	if p := r.opt.Progress; p != nil {
 		p.Done() // (blocks are counted as they are done, after the read)
 	}
@@ -111,7 +127,12 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		sr.Unchanged = true
 	}
 	var s *source
-	if res.Unchanged {
+	if res.Written {
+		for name, t := range res.Tables {
+			sr.Stored[name] = t.After
+		}
+		s = &source{batch: b, stored: true, tx: r.tx}
+	} else if res.Unchanged {
 		// Nothing new: the stored tables stand, and are not read here.
 		sr.Unchanged = true
 		if sr.Stored, err = storedRows(r.w, src.Name); err != nil {
@@ -128,6 +149,73 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 	r.logSource(sr, res)
 	return s, nil
 }
+
+// importParts is the number of partitions a source's delivery is
+// normalized in, in bounded memory (transform.NormalizeInParts): one per
+// Options.ImportBytes of the files read, when they hold more than
+// importAtOnce of them; 0 normalizes it in memory. Only sources whose
+// records merge partition by partition qualify (GrowPanel's).
+func (r *run) importParts(src configs.Source, ex extract.Extractor, files *sourceFiles) (int, error) {
+	fl, ok := ex.(extract.FileLister)
+	if !ok || src.Kind != "growpanel" || r.opt.ImportBytes < 0 {
+		return 0, nil
+	}
+	paths, err := fl.Files()
+	if err != nil {
+		return 0, fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	var size int64
+	for _, p := range paths {
+		if files != nil && files.skip[p] {
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return 0, fmt.Errorf("source %s: %w", src.Name, err)
+		}
+		size += fi.Size()
+	}
+	part := r.opt.ImportBytes
+	if part == 0 {
+		part = defaultImportBytes
+	}
+	if size <= importAtOnce*part {
+		return 0, nil
+	}
+	return int((size + part - 1) / part), nil
+}
+
+// boundMemory keeps a run that normalizes a delivery in partitions within
+// importMemory: Go's soft memory limit is lowered to it (unless it is lower
+// already) until the run ends, and the engine computes at most
+// importPartitionLines lines at once. The collector then works harder
+// instead of letting the heap grow: what is live stays small, as the
+// partitions bound it.
+func (r *run) boundMemory() {
+	if r.restoreMemory != nil {
+		return
+	}
+	prev := debug.SetMemoryLimit(-1)
+	limit := min(prev, importMemory)
+	debug.SetMemoryLimit(limit)
+	r.restoreMemory = func() { debug.SetMemoryLimit(prev) }
+	if r.opt.PartitionLines <= 0 || r.opt.PartitionLines > importPartitionLines {
+		r.opt.PartitionLines = importPartitionLines
+	}
+}
+
+const (
+	importMemory         = 2560 << 20
+	importPartitionLines = 4 << 20
+)
+
+// defaultImportBytes is the text of a partition of a large delivery
+// (about half a million CSV lines); a delivery of up to importAtOnce
+// partitions is normalized in memory.
+const (
+	defaultImportBytes = 64 << 20
+	importAtOnce       = 4
+)
 
 // checkShrink stops a replace source's delivery that would remove more of
 // a table's stored rows than max_shrink allows, unless the run allows it.

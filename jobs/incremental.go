@@ -115,6 +115,8 @@ func (r *run) update(ctx context.Context, in *inputs, opt metrics.Options, fp st
 		return nil, nil, fmt.Errorf("%w: a backfill", errFull)
 	case r.ratesMissing:
 		return nil, nil, fmt.Errorf("%w: some lines have no exchange rate", errFull)
+	case r.srcs.inParts():
+		return nil, nil, fmt.Errorf("%w: a delivery too large to hold was normalized in partitions", errFull)
 	}
 	// The update holds every customer's rows in memory: an input the
 	// engine computes in partitions, to bound its memory, is computed so.

@@ -41,6 +41,11 @@ type Options struct {
 	// Full reads every file again: an upsert source otherwise leaves out
 	// the files an earlier run read as they are now.
 	Full bool
+	// ImportBytes is the text of a source's files normalized in one
+	// partition when a delivery is too large to hold (more than four of
+	// them); 0 is 64 MiB, and a negative value holds every delivery in
+	// memory.
+	ImportBytes int64
 	// Compute, when set, runs the engine instead of metrics.Compute: on
 	// another engine (mrrflow-beam), with the same input and options.
 	Compute func(ctx context.Context, mem memory.Allocator, in metrics.Input, opt metrics.Options) (*metrics.Result, error)
@@ -105,6 +110,9 @@ type run struct {
 	filesChanged int
 	// ratesMissing says lines were left out for want of a rate.
 	ratesMissing bool
+	// restoreMemory sets Go's memory limit back after a run that bounded
+	// it (boundMemory).
+	restoreMemory func()
 }
 
 // newRun checks the config with the options' overrides; the run's record
@@ -164,6 +172,9 @@ func (r *run) lock(_ context.Context) error {
 
 // unlock drops what the run did not publish and releases the lock.
 func (r *run) unlock() {
+	if r.restoreMemory != nil {
+		r.restoreMemory()
+	}
 	r.srcs.release()
 	if r.res != nil {
 		r.res.Release()
@@ -240,8 +251,13 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	}
 	var res *metrics.Result
 	if r.opt.Compute != nil {
-		// Another engine keeps no incremental state: the next run here
+		// Another engine bounds its own memory (boundMemory is for this
+		// one's), and keeps no incremental state: the next run here
 		// computes everything.
+		if r.restoreMemory != nil {
+			r.restoreMemory()
+			r.restoreMemory = nil
+		}
 		forgetIncremental(r.tx)
 		res, err = r.opt.Compute(ctx, memory.DefaultAllocator, in.input(), opt)
 	} else {

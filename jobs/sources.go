@@ -2,13 +2,16 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 
+	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/metrics"
 	"github.com/mrrflow/mrrflow/schemas"
@@ -22,6 +25,18 @@ type source struct {
 	stored bool // the tables in the warehouse are the state; batch is empty
 	// staged are the batches the state was written from, when it was.
 	staged *transform.Staged
+	// tx holds the state when the run wrote it as it read the source (a
+	// delivery too large to hold: transform.NormalizeInParts); the source
+	// is then read like a stored one, from the files staged.
+	tx *store.Tx
+}
+
+// tableFiles lists the files of one of a stored source's tables.
+func (s *source) tableFiles(w *store.Warehouse, t *schemas.Table) []string {
+	if s.tx != nil {
+		return transform.StagedFiles(s.tx, t, s.batch.Source)
+	}
+	return transform.TableFiles(w, t, s.batch.Source)
 }
 
 type sources []*source
@@ -60,6 +75,16 @@ func (ss sources) waitStaged(log zerolog.Logger) error {
 	return nil
 }
 
+// inParts says whether a source was normalized in partitions.
+func (ss sources) inParts() bool {
+	for _, s := range ss {
+		if s.tx != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // batches are the sources' states held in memory.
 func (ss sources) batches() []*transform.Batch {
 	var out []*transform.Batch
@@ -87,7 +112,7 @@ func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates
 		}
 		mine := map[string]bool{}
 		for _, t := range []*schemas.Table{schemas.InvoiceLines, schemas.SubscriptionEvents} {
-			for _, path := range transform.TableFiles(w, t, s.batch.Source) {
+			for _, path := range s.tableFiles(w, t) {
 				set, err := schemas.DistinctStrings(ctx, memory.DefaultAllocator, path, t, "currency")
 				if err != nil {
 					return nil, err
@@ -99,6 +124,10 @@ func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates
 		// Without a reporting currency, the data's only currency is it, or
 		// the run fails on its several currencies.
 		if reporting != "" && !allKnown(mine, known) {
+			if s.tx != nil {
+				return nil, fmt.Errorf("source %s: %w: its lines hold a currency without an exchange rate (%s), and a delivery this large is not held in memory to reject them: add the rates to fx_rates",
+					s.batch.Source, configs.ErrConfig, strings.Join(unknown(mine, known), ", "))
+			}
 			b, err := transform.Load(ctx, w, s.batch.Source)
 			if err != nil {
 				return nil, err
@@ -109,6 +138,18 @@ func storedCurrencies(ctx context.Context, w *store.Warehouse, ss sources, rates
 		maps.Copy(present, mine)
 	}
 	return present, nil
+}
+
+// unknown lists, sorted, the currencies of set not in known.
+func unknown(set, known map[string]bool) []string {
+	var out []string
+	for c := range set {
+		if !known[c] {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func allKnown(set, known map[string]bool) bool {
@@ -159,7 +200,7 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 			table *schemas.Table
 			into  *[]arrow.RecordBatch
 		}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
-			for _, path := range transform.TableFiles(w, t.table, b.Source) {
+			for _, path := range s.tableFiles(w, t.table) {
 				recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
 				if err != nil {
 					in.release()
@@ -168,7 +209,7 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 				*t.into = append(*t.into, recs...)
 			}
 		}
-		in.lineFiles = append(in.lineFiles, transform.TableFiles(w, schemas.InvoiceLines, b.Source)...)
+		in.lineFiles = append(in.lineFiles, s.tableFiles(w, schemas.InvoiceLines)...)
 	}
 	return in, nil
 }

@@ -182,8 +182,18 @@ func (e *engine) scanRange(ctx context.Context, s *scratch, from, to int32) {
 // each currency's MRR makes runs of equal value.
 func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 	ev := s.events
+	// Changes at one instant apply in the order of their causes' names,
+	// not of the lines' places in the input, which may come in any order.
 	slices.SortFunc(ev, func(a, b event) int {
-		return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.line, b.line), cmp.Compare(a.delta, b.delta))
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		if a.line != b.line {
+			if c := e.compareCauses(a.line, b.line); c != 0 {
+				return c
+			}
+		}
+		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.delta, b.delta))
 	})
 	runs := s.runs[:0]
 	firstActive, firstPeriod := len(s.active), len(s.periods)

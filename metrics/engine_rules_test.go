@@ -396,3 +396,51 @@ func TestTopPlanTieIsTheSmallerID(t *testing.T) {
 		}
 	}
 }
+
+// A free trial line ending as the paid line starts: the movement names the
+// paid plan, whatever the order the lines come in (the trial's end changes
+// no MRR, so it must not set the subscription's plan).
+func TestFreeLineEndingNamesNoPlan(t *testing.T) {
+	for _, reversed := range []bool{false, true} {
+		s := newScenario("2024-03-01")
+		s.plans = nil
+		s.plan("free", "month", 1)
+		s.plan("paid", "month", 1)
+		// The trial's invoice sorts after the paid one's.
+		free := s.sub("c", "free", 0, "2024-01-01", "2024-01-15")
+		free.InvoiceID, free.LineID = "inv_999", "inv_999"
+		s.sub("c", "paid", 5000, "2024-01-15", "2024-04-15")
+		if reversed {
+			slices.Reverse(s.lines)
+		}
+		o := s.run(t)
+		if len(o.rows) != 1 || o.rows[0]["plan_id"] != "paid" {
+			t.Errorf("lines reversed %v: movements %v; want one, of plan paid", reversed, o.rows)
+		}
+	}
+}
+
+// Two lines of one subscription starting at one instant apply in the order
+// of their names, not of their places in the input.
+func TestSameInstantLinesApplyByName(t *testing.T) {
+	var plans []string
+	for _, reversed := range []bool{false, true} {
+		s := newScenario("2024-03-01")
+		s.plans = nil
+		s.plan("alpha", "month", 1)
+		s.plan("beta", "month", 1)
+		s.sub("c", "beta", 3000, "2024-01-01", "2024-04-01", "sub=s1")
+		s.sub("c", "alpha", 2000, "2024-01-01", "2024-04-01", "sub=s1")
+		if reversed {
+			slices.Reverse(s.lines)
+		}
+		o := s.run(t)
+		if len(o.rows) != 1 {
+			t.Fatalf("movements %v; want one", o.rows)
+		}
+		plans = append(plans, o.rows[0]["plan_id"])
+	}
+	if plans[0] != plans[1] {
+		t.Errorf("the movement's plan follows the input order: %v", plans)
+	}
+}

@@ -13,7 +13,7 @@ type event struct {
 	delta int64 // in cur
 	cur   int16
 	sub   int32 // subscription code
-	plan  int32 // the plan of a base line, -1 for other changes
+	plan  int32 // the plan of a base line's start, baseEnd at its end, -1 for other changes
 	line  int32 // the line that caused it
 }
 
@@ -216,7 +216,9 @@ func (e *engine) subscription(s *scratch, sub int32, lines []int32) {
 				if cause >= 0 {
 					why = cause
 				}
-				e.emit(s, end, -m, sub, l.plan[b], why, l.cur[b])
+				// An end names no plan: a line of no MRR ending as
+				// another starts must not take the subscription's plan.
+				e.emit(s, end, -m, sub, baseEnd, why, l.cur[b])
 			}
 		}
 		s.segs = append(s.segs, segment{sub: sub, start: start, paidEnd: paidEnd, end: end, rate: rate, plan: plan,
@@ -282,8 +284,12 @@ func (e *engine) refund(s *scratch, i, sub int32) {
 	e.emit(s, to, m, seg.sub, -1, i, seg.cur)
 }
 
+// baseEnd is the plan of the event that ends a base line: it names no plan,
+// and is kept when it changes nothing (its line explains the day).
+const baseEnd int32 = -2
+
 func (e *engine) emit(s *scratch, t, delta int64, sub, plan, line int32, cur int16) {
-	if t >= e.asOf || (delta == 0 && plan < 0) {
+	if t >= e.asOf || (delta == 0 && plan == -1) {
 		return
 	}
 	s.events = append(s.events, event{t: t, delta: delta, cur: cur, sub: sub, plan: plan, line: line})

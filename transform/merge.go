@@ -36,15 +36,16 @@ func (n *normalizer) merge(source string, base, stored *Batch) {
 	for i := range out.Plans {
 		plans[out.Plans[i].PlanID] = &out.Plans[i]
 	}
+	has := func(id string) bool { return customers[id] }
 	n.joinItems(source, stored)
-	fresh, badInvoice := n.mergeLines(source, base, customers, plans)
+	fresh, badInvoice := n.mergeLines(source, base, has, plans)
 	n.applyTransactions(source, base, stored)
 	// Lines are settled once their paid_at is known from the transactions.
 	outcomes, added := n.settleLines(stored.Lines, fresh)
 	n.settleHeaders(source, badInvoice, outcomes)
 	n.removed[schemas.InvoiceLines.Name] += len(stored.Lines) + added - len(out.Lines)
 	n.addRefundLines(source)
-	n.mergeEvents(source, base, stored, customers, plans)
+	n.mergeEvents(source, base, stored, has, plans)
 	out.Contacts = accept(n, schemas.EntityContact, schemas.Contacts, base.Contacts, stored.Contacts, n.contacts, n.contactRefs,
 		func(c *schemas.Contact) string { return c.Email }, func(c *schemas.Contact) string { return c.Origin },
 		sameBut(func(c *schemas.Contact) *string { return &c.Origin }))
@@ -204,7 +205,7 @@ func sameBut[T comparable](origin func(*T) *string) func(a, b *T) bool {
 // keeps the last of each line id, and merges them into base: an invoice
 // sent again replaces all its stored lines. It returns the lines kept, and
 // why each invoice rejected was.
-func (n *normalizer) mergeLines(source string, base *Batch, customers map[string]bool, plans map[string]*schemas.Plan) ([]*pendingLine, map[string]string) {
+func (n *normalizer) mergeLines(source string, base *Batch, customers func(string) bool, plans map[string]*schemas.Plan) ([]*pendingLine, map[string]string) {
 	parts := append(n.lineParts, n.lines)
 	// References are checked on several goroutines (the maps are only read
 	// meanwhile); the rejections are then made in the order read.
@@ -335,7 +336,7 @@ func (n *normalizer) settleHeaders(source string, badInvoice map[string]string, 
 
 // mergeEvents checks the subscription events read (customer, plan and
 // interval) and merges them by id.
-func (n *normalizer) mergeEvents(source string, base, stored *Batch, customers map[string]bool, plans map[string]*schemas.Plan) {
+func (n *normalizer) mergeEvents(source string, base, stored *Batch, customers func(string) bool, plans map[string]*schemas.Plan) {
 	var ok []schemas.SubscriptionEvent
 	var refs []ref
 	for _, p := range n.events {
@@ -343,7 +344,7 @@ func (n *normalizer) mergeEvents(source string, base, stored *Batch, customers m
 		reason := ""
 		plan := plans[ev.PlanID]
 		switch {
-		case !customers[ev.CustomerID]:
+		case !customers(ev.CustomerID):
 			reason = fmt.Sprintf("customer %s does not exist in source %s", quoted(ev.CustomerID), quoted(source))
 			if why, ok := n.rejected[schemas.EntityCustomer][ev.CustomerID]; ok {
 				reason = fmt.Sprintf("customer %s was rejected: %s", quoted(ev.CustomerID), why)

@@ -47,6 +47,9 @@ type Result struct {
 	// Unchanged is an upsert that read no record: the source's stored
 	// tables stand as they are, and Batch is empty (they were not loaded).
 	Unchanged bool
+	// Written says the source's normalized tables are written into the
+	// run's transaction already (NormalizeInParts), and Batch is empty.
+	Written bool
 }
 
 // Normalize reads a source through its extractor, validates every record,
@@ -64,21 +67,11 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	n := newNormalizer(runID)
 	n.res.Batch.Source = src.Name
 	n.major = src.Amounts == configs.AmountsMajor
-	var err error
-	if bx, ok := ex.(extract.BlockExtractor); ok && runtime.GOMAXPROCS(0) > 1 {
-		err = n.addBlocks(ctx, bx, runtime.GOMAXPROCS(0))
-	} else {
-		err = ex.Extract(ctx, n.add)
-	}
+	err := n.read(ctx, ex)
 	if err != nil {
 		return nil, err
 	}
-	if w, ok := ex.(interface{ Warnings() []string }); ok {
-		n.res.Warnings = append(n.res.Warnings, w.Warnings()...)
-	}
-	if mode == configs.ModeUpsert && n.res.read() == 0 {
-		n.res.Unchanged = true
-		n.res.Took = time.Since(start)
+	if n.unchanged(mode, start) {
 		return n.res, nil
 	}
 	stored := &Batch{Source: src.Name}
@@ -100,6 +93,40 @@ func Normalize(ctx context.Context, runID string, src configs.Source, mode strin
 	}
 	n.res.Took = time.Since(start)
 	return n.res, nil
+}
+
+// read reads every record of ex into n: block by block on every core when
+// the extractor cuts blocks, else one by one. After each block absorbed,
+// or record read, n.flush (when set) may spill what n holds.
+func (n *normalizer) read(ctx context.Context, ex extract.Extractor) error {
+	var err error
+	if bx, ok := ex.(extract.BlockExtractor); ok && runtime.GOMAXPROCS(0) > 1 {
+		err = n.addBlocks(ctx, bx, runtime.GOMAXPROCS(0))
+	} else {
+		err = ex.Extract(ctx, func(rec *extract.Record) error {
+			if err := n.add(rec); err != nil || n.flush == nil {
+				return err
+			}
+			return n.flush(false)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if w, ok := ex.(interface{ Warnings() []string }); ok {
+		n.res.Warnings = append(n.res.Warnings, w.Warnings()...)
+	}
+	return nil
+}
+
+// unchanged says an upsert read no record: the stored tables stand.
+func (n *normalizer) unchanged(mode string, start time.Time) bool {
+	if mode != configs.ModeUpsert || n.res.read() > 0 {
+		return false
+	}
+	n.res.Unchanged = true
+	n.res.Took = time.Since(start)
+	return true
 }
 
 func newNormalizer(runID string) *normalizer {
@@ -158,6 +185,9 @@ type normalizer struct {
 	removed map[string]int
 	// major reads the source's amounts in major units.
 	major bool
+	// flush, when set, is called after each block absorbed: it may spill
+	// the records held (NormalizeInParts).
+	flush func(force bool) error
 }
 
 type pendingLine struct {
@@ -318,7 +348,7 @@ func (n *normalizer) rejectID(r ref, source string, e schemas.Entity, id, origin
 
 // checkRefs resolves a line's customer and plan, fills its default period
 // end, and returns why it is rejected, or "".
-func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers map[string]bool, plans map[string]*schemas.Plan) string {
+func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers func(string) bool, plans map[string]*schemas.Plan) string {
 	eventBased := false
 	if c, ok := n.subCustomer[l.SubscriptionID]; ok && l.SubscriptionID != "" {
 		eventBased = true
@@ -332,7 +362,7 @@ func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers 
 	if l.Kind == schemas.KindSubscription && l.PlanID == "" && !eventBased {
 		return "field plan_id: is required for a subscription invoice"
 	}
-	if !customers[l.CustomerID] {
+	if !customers(l.CustomerID) {
 		if why, ok := n.rejected[schemas.EntityCustomer][l.CustomerID]; ok {
 			return fmt.Sprintf("customer %s was rejected: %s", quoted(l.CustomerID), why)
 		}

@@ -79,17 +79,26 @@ func (n *normalizer) addBlocks(ctx context.Context, bx extract.BlockExtractor, w
 	// Blocks finish out of order; fewer than the slots wait here.
 	waiting := map[int]*normalizer{}
 	next := 0
+	var flushErr error
 	for d := range results {
 		waiting[d.seq] = d.part
 		for p, ok := waiting[next]; ok; p, ok = waiting[next] {
 			delete(waiting, next)
 			n.absorb(p)
+			if n.flush != nil && flushErr == nil {
+				if flushErr = n.flush(false); flushErr != nil {
+					cancel()
+				}
+			}
 			<-slots
 			next++
 		}
 	}
 	if blockErr != nil {
 		return blockErr
+	}
+	if flushErr != nil {
+		return flushErr
 	}
 	if readErr != nil {
 		return readErr

@@ -29,6 +29,19 @@ func TableFiles(w *store.Warehouse, t *schemas.Table, source string) []string {
 	}
 }
 
+// StagedFiles lists the files of a source's normalized table as a run's
+// transaction will leave them, in part order.
+func StagedFiles(tx *store.Tx, t *schemas.Table, source string) []string {
+	var out []string
+	for k := 0; ; k++ {
+		path := tx.Path(schemas.NormalizedPart(t, source, k))
+		if path == "" {
+			return out
+		}
+		out = append(out, path)
+	}
+}
+
 // partRows bounds the rows of one file of a normalized table: a large
 // table is written in several files at once.
 var partRows = 1 << 21

@@ -97,11 +97,29 @@ func killSetup(t *testing.T) (bin, root, cfg string, run func(wh, asOf string, a
 // previous tables intact and readable, or, when it had already decided its
 // commit, the new ones whole; the next run succeeds.
 func TestKilledRunLeavesTablesIntact(t *testing.T) {
+	killedRunLeavesTablesIntact(t)
+}
+
+// The same, when the run normalizes its delivery in partitions spilled to
+// disk (a delivery too large to hold: here about 20 partitions of 1 MB).
+func TestKilledRunInPartsLeavesTablesIntact(t *testing.T) {
+	killedRunLeavesTablesIntact(t, "--import-bytes", "1000000")
+}
+
+// killedRunLeavesTablesIntact kills runs with args and --full: the files
+// were read before, and a run without it would read nothing again.
+func killedRunLeavesTablesIntact(t *testing.T, args ...string) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it many times")
 	}
+	inParts := len(args) > 0
+	args = append(args, "--full")
 	bin, root, cfg, run := killSetup(t)
-	runTo := func(wh, asOf string) { run(wh, asOf) }
+	runTo := func(wh, asOf string) {
+		if out := run(wh, asOf, args...); inParts && !strings.Contains(out, "normalized in partitions") {
+			t.Fatalf("the run did not normalize in partitions:\n%s", out)
+		}
+	}
 	// The state before (as of one day) and after (as of another).
 	old := filepath.Join(root, "old")
 	runTo(old, "2024-06-30")
@@ -120,7 +138,7 @@ func TestKilledRunLeavesTablesIntact(t *testing.T) {
 	sawOld, sawNew := 0, 0
 	for i := 0; i < 8; i++ {
 		copyDir(t, old, wh)
-		cmd := exec.Command(bin, "run", "-c", cfg, "--warehouse", wh, "--as-of", "2025-03-31")
+		cmd := exec.Command(bin, append([]string{"run", "-c", cfg, "--warehouse", wh, "--as-of", "2025-03-31"}, args...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +157,7 @@ func TestKilledRunLeavesTablesIntact(t *testing.T) {
 			t.Fatalf("kill %d: the warehouse holds a mix of states:\n%v\nold %v\nnew %v", i, got, oldPrint, newPrint)
 		}
 		// The next run takes over the dead run's lock and succeeds.
-		cmd = exec.Command(bin, "run", "-c", cfg, "--warehouse", wh, "--as-of", "2025-03-31")
+		cmd = exec.Command(bin, append([]string{"run", "-c", cfg, "--warehouse", wh, "--as-of", "2025-03-31"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kill %d: the next run failed: %v\n%s", i, err, out)

@@ -170,6 +170,21 @@ func (tx *Tx) WriteFile(rel string, fn func(io.Writer) error) (changed bool, err
 	return true, nil
 }
 
+// Path is where a reader of the run finds a file as the commit will leave
+// it: staged, or published and not to be removed; "" when there is none.
+func (tx *Tx) Path(rel string) string {
+	tx.mu.Lock()
+	staged, removed := tx.staged[rel], tx.removed[rel]
+	tx.mu.Unlock()
+	switch {
+	case staged:
+		return tx.stagePath(rel)
+	case removed || !tx.Exists(rel):
+		return ""
+	}
+	return tx.w.Path(rel)
+}
+
 // Exists reports whether a file is published.
 func (tx *Tx) Exists(rel string) bool {
 	_, err := os.Stat(tx.w.Path(rel))

@@ -38,6 +38,7 @@ func main() {
 	allowShrink := flag.Bool("allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	full := flag.Bool("full", false, "read every file again")
 	verbose := flag.Bool("v", false, "log debug lines too")
+	importBytes := flag.Int64("import-bytes", 0, "text of a GrowPanel delivery normalized at once when it holds more than four times as much: it is then normalized in partitions spilled to disk (default 64 MiB; -1 holds every delivery in memory)")
 	partitionLines := flag.Int("partition-lines", 0, fmt.Sprintf("most invoice lines a shard computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	shards := flag.Int("shards", 8, "shards of customers computed apart")
 	data := flag.String("data_location", "", "where the workers read the input and write the merged partial: gs://BUCKET/PREFIX for Dataflow; default a temporary local directory")
@@ -80,7 +81,7 @@ func main() {
 		return err
 	}
 	_, err = jobs.Run(ctx, cfg, jobs.Options{AsOf: *asOf, Warehouse: *warehouse, Log: log, Command: "mrrflow-beam",
-		AllowShrink: *allowShrink, Full: *full, PartitionLines: *partitionLines, Compute: scaleout.Runner{Shards: *shards, Data: *data, Execute: execute, DryRun: dryRun}.Compute})
+		AllowShrink: *allowShrink, Full: *full, PartitionLines: *partitionLines, ImportBytes: *importBytes, Compute: scaleout.Runner{Shards: *shards, Data: *data, Execute: execute, DryRun: dryRun}.Compute})
 	// Exit codes as mrrflow's: 1 a failed run, 2 bad usage or config, 3
 	// finished with rejected rows over max_rejected_rows.
 	switch {

@@ -1,0 +1,123 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/internal/gen"
+)
+
+// A delivery normalized in partitions spilled to disk (bounded memory)
+// gives what one normalized in memory gives: the same marts byte for byte,
+// the same normalized rows and rejected rows, and the same account of every
+// record read. Three runs of an upsert source: a history with bad records,
+// duplicates and broken references; a second delivery that changes and
+// adds lines, moves an invoice to another customer and sends a customer
+// again; and the same as a replace source, which removes what it leaves
+// out.
+func TestImportInPartsEqualsInMemory(t *testing.T) {
+	data := t.TempDir()
+	if _, err := gen.GrowPanel(data, gen.Options{Customers: 300, Months: 12, Seed: 9, BadRecords: true}); err != nil {
+		t.Fatal(err)
+	}
+	invoices := filepath.Join(data, "invoices.csv")
+	history, err := os.ReadFile(invoices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(history), "\n"), "\n")
+	header := lines[0]
+	// Records that fail at the merge, not at the read: a missing customer,
+	// an unknown plan, an invoice with one bad line of two, a line sent
+	// twice (the later wins).
+	extra := []string{
+		"in_x1,cus_nobody,pro_m,,subscription,2024-03-01T00:00:00Z,1000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+		"in_x2,cus_000001,no_such_plan,,subscription,2024-03-01T00:00:00Z,1000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+		"in_x3,cus_000002,pro_m,,subscription,2024-03-01T00:00:00Z,1000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+		"in_x3,cus_000002,no_such_plan,,one_time,2024-03-01T00:00:00Z,1000,usd,2024-03-01T00:00:00Z,2024-03-01T00:00:00Z,,",
+		"in_x4,cus_000003,pro_m,,subscription,2024-03-01T00:00:00Z,1000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+		"in_x4,cus_000003,pro_m,,subscription,2024-03-01T00:00:00Z,2000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+	}
+	write := func(rows []string) {
+		t.Helper()
+		if err := os.WriteFile(invoices, []byte(strings.Join(append([]string{header}, rows...), "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(append(slices.Clone(lines[1:]), extra...))
+	cfg, err := configs.Load(filepath.Join(data, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inParts, inMemory := t.TempDir(), t.TempDir()
+	run := func(when string) {
+		t.Helper()
+		a, errA := Run(context.Background(), cfg, Options{Warehouse: inParts, Log: zerolog.Nop(), ImportBytes: 4 << 10})
+		b, errB := Run(context.Background(), cfg, Options{Warehouse: inMemory, Log: zerolog.Nop(), ImportBytes: -1})
+		if errA != nil || errB != nil {
+			t.Fatalf("%s: in parts: %v; in memory: %v", when, errA, errB)
+		}
+		small := strings.HasPrefix(when, "a small")
+		if inc := a.Incremental; small && (inc == nil || inc.Full) {
+			t.Fatalf("%s: the run after an import in partitions was not incremental (%+v)", when, inc)
+		} else if !small && (inc == nil || !strings.Contains(inc.Why, "partitions")) {
+			t.Fatalf("%s: the delivery was not normalized in partitions (%+v)", when, inc)
+		}
+		sa, sb := a.Sources[0], b.Sources[0]
+		if !reflect.DeepEqual(sa.Accounts, sb.Accounts) || !reflect.DeepEqual(sa.Tables, sb.Tables) || !reflect.DeepEqual(sa.Stored, sb.Stored) {
+			t.Errorf("%s: in parts: accounts %v, tables %v, stored %v;\nin memory: accounts %v, tables %v, stored %v",
+				when, sa.Accounts, sa.Tables, sa.Stored, sb.Accounts, sb.Tables, sb.Stored)
+		}
+		if (a.Rejected == 0 && !small) || a.Rejected != b.Rejected {
+			t.Errorf("%s: %d rejected rows in parts, %d in memory", when, a.Rejected, b.Rejected)
+		}
+		for _, table := range []string{"customers", "plans", "invoice_lines", "subscription_events", "contacts"} {
+			if ra, rb := tableRows(t, inParts, table, nil), tableRows(t, inMemory, table, nil); !slices.Equal(ra, rb) {
+				t.Errorf("%s: %s: %d rows in parts, %d in memory, or they differ", when, table, len(ra), len(rb))
+			}
+		}
+		cols := []string{"source", "entity", "record_id", "origin", "error", "raw"}
+		if ra, rb := tableRows(t, inParts, "rejected_rows", cols), tableRows(t, inMemory, "rejected_rows", cols); !slices.Equal(ra, rb) {
+			t.Errorf("%s: rejected rows differ:\nin parts:  %q\nin memory: %q", when, ra, rb)
+		}
+		sameMarts(t, when, inParts, inMemory)
+	}
+	run("the history")
+
+	// The next delivery: the history's last 40 lines with amounts
+	// changed, invoice in_x4 now of another customer, new lines, and a
+	// customer sent again.
+	next := []string{}
+	for _, l := range lines[len(lines)-40:] {
+		f := strings.Split(l, ",")
+		if len(f) == 12 && f[6] != "" {
+			f[6] += "0"
+		}
+		next = append(next, strings.Join(f, ","))
+	}
+	next = append(next,
+		"in_x4,cus_000004,pro_m,,subscription,2024-03-01T00:00:00Z,3000,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,",
+		"in_x5,cus_000005,pro_m,,subscription,2024-05-01T00:00:00Z,4000,usd,2024-05-01T00:00:00Z,2024-06-01T00:00:00Z,,")
+	for range 200 { // enough text to be cut into partitions
+		next = append(next, "in_x6,cus_000006,pro_m,,subscription,2024-05-01T00:00:00Z,5000,usd,2024-05-01T00:00:00Z,2024-06-01T00:00:00Z,,")
+	}
+	write(next)
+	run("a second delivery, upserted")
+
+	// Too small to be cut: held in memory, and incremental on both.
+	write(next[:3])
+	run("a small delivery, upserted")
+
+	cfg.Sources[0].Mode = configs.ModeReplace
+	cfg.MaxShrink = 1
+	write(append(slices.Clone(lines[1:len(lines)/2]), extra...))
+	run("half the history, replacing")
+}

@@ -1,0 +1,518 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/mrrflow/mrrflow/configs"
+	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/arena"
+	"github.com/mrrflow/mrrflow/internal/store"
+	"github.com/mrrflow/mrrflow/schemas"
+)
+
+// InParts says how a source too large to hold in memory is normalized:
+// its records, and its stored tables, are spilled to disk in partitions
+// by id, and merged one partition at a time.
+type InParts struct {
+	// Parts is the number of partitions (at least 1).
+	Parts int
+	// Dir holds the spilled records while the source is normalized; it is
+	// removed after.
+	Dir string
+	// Pending bounds the records held before they are spilled (default
+	// 1<<19; as many again are being spilled meanwhile).
+	Pending int
+}
+
+// ErrNotInParts is a source whose records a partitioned merge cannot
+// settle apart: invoice headers with line items, transactions, or
+// subscription rows (their joins span partitions).
+var ErrNotInParts = errors.New("the source sends records that are merged across partitions")
+
+// NormalizeInParts normalizes a source as Normalize does, in bounded
+// memory: what it reads is validated as it comes and spilled to disk by
+// id (customers by customer id, lines by invoice id, events by event id,
+// contacts by email), and each partition is then merged with the stored
+// records of its ids and written as one part of the source's normalized
+// tables, into tx. Lines and events find their customer in a set of the
+// accepted customers' id hashes, and their plan among the plans, which are
+// merged first and held whole. The result's Batch is empty: the tables
+// are in tx (Result.Written).
+func NormalizeInParts(ctx context.Context, runID string, src configs.Source, mode string, ex extract.Extractor,
+	w *store.Warehouse, tx *store.Tx, opt InParts) (*Result, error) {
+	start := time.Now()
+	if opt.Pending <= 0 {
+		opt.Pending = 1 << 19
+	}
+	sp, err := newSpill(opt.Dir, max(1, opt.Parts))
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(opt.Dir)
+	defer sp.flush()
+	n := newNormalizer(runID)
+	n.res.Batch.Source = src.Name
+	n.major = src.Amounts == configs.AmountsMajor
+	spill := newSpiller(sp)
+	defer spill.close()
+	n.flush = func(force bool) error {
+		if !force && n.pending() < opt.Pending {
+			return nil
+		}
+		p, err := n.takePending()
+		if err != nil {
+			return err
+		}
+		spill.send(p)
+		return nil
+	}
+	err = n.read(ctx, ex)
+	if err == nil {
+		err = n.flush(true)
+	}
+	if err = errors.Join(err, spill.close()); err == nil {
+		err = sp.flush()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n.unchanged(mode, start) {
+		return n.res, nil
+	}
+	m := &partMerge{n: n, sp: sp, source: src.Name, replace: mode == configs.ModeReplace,
+		out: newPartWriter(tx, src.Name), tables: map[*schemas.Table]*TableChange{}}
+	defer m.out.wait()
+	for _, t := range schemas.Normalized {
+		m.tables[t] = &TableChange{}
+	}
+	if err := m.splitStored(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := m.mergePlans(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := m.mergeCustomers(); err != nil {
+		return nil, err
+	}
+	for k := range sp.parts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := m.mergePart(k); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.out.finish(); err != nil {
+		return nil, err
+	}
+	n.res.Tables = map[string]TableChange{}
+	for t, c := range m.tables {
+		c.Removed = n.removed[t.Name]
+		n.res.Tables[t.Name] = *c
+	}
+	if n.res.Accounts, err = n.ledger.accounts(); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	for e, a := range n.res.Accounts {
+		n.res.Accepted[e] = a.Accepted()
+	}
+	n.res.Written = true
+	n.res.Took = time.Since(start)
+	return n.res, nil
+}
+
+// pending counts the records held, not yet spilled.
+func (n *normalizer) pending() int {
+	c := len(n.lines) + len(n.customers) + len(n.events) + len(n.contacts)
+	for _, p := range n.lineParts {
+		c += len(p)
+	}
+	return c
+}
+
+// pendingRecords are records taken from a normalizer, to be spilled.
+type pendingRecords struct {
+	lineParts    [][]pendingLine
+	customers    []schemas.Customer
+	customerRefs []ref
+	events       []pendingEvent
+	contacts     []schemas.Contact
+	contactRefs  []ref
+}
+
+// takePending takes the records held out of n, which goes on without them.
+func (n *normalizer) takePending() (*pendingRecords, error) {
+	if len(n.headers) > 0 || len(n.items) > 0 || len(n.transactions) > 0 || len(n.subCustomer) > 0 {
+		return nil, fmt.Errorf("source %s: %w", n.res.Batch.Source, ErrNotInParts)
+	}
+	p := &pendingRecords{lineParts: append(n.lineParts, n.lines), customers: n.customers, customerRefs: n.customerRefs,
+		events: n.events, contacts: n.contacts, contactRefs: n.contactRefs}
+	// The ids of the lines taken are in the arena: a new one starts.
+	n.lines, n.lineParts, n.arena = nil, nil, arena.Arena{}
+	n.customers, n.customerRefs, n.events, n.contacts, n.contactRefs = nil, nil, nil, nil, nil
+	return p, nil
+}
+
+// spillTo spills the records, each to the partition of its id, in the
+// order read.
+func (p *pendingRecords) spillTo(sp *spill) error {
+	var err error
+	keep := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	for _, part := range p.lineParts {
+		for i := range part {
+			l := &part[i]
+			keep(put(sp, spillLines, l.line.InvoiceID, l.ref, &l.line, l.raw, lineFields))
+		}
+	}
+	for i := range p.customers {
+		keep(put(sp, spillCustomers, p.customers[i].CustomerID, p.customerRefs[i], &p.customers[i], "", customerFields))
+	}
+	for i := range p.events {
+		ev := &p.events[i]
+		keep(put(sp, spillEvents, ev.event.EventID, ev.ref, &ev.event, ev.raw, eventFields))
+	}
+	for i := range p.contacts {
+		keep(put(sp, spillContacts, p.contacts[i].Email, p.contactRefs[i], &p.contacts[i], "", contactFields))
+	}
+	return err
+}
+
+// spiller spills what a normalizer held on a goroutine of its own, while
+// the normalizer reads on.
+type spiller struct {
+	sp   *spill
+	in   chan *pendingRecords
+	done chan struct{}
+	err  error
+}
+
+func newSpiller(sp *spill) *spiller {
+	in := make(chan *pendingRecords, 1)
+	s := &spiller{sp: sp, in: in, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for p := range in {
+			if s.err == nil {
+				s.err = p.spillTo(sp)
+			}
+		}
+	}()
+	return s
+}
+
+// send hands records over to be spilled.
+func (s *spiller) send(p *pendingRecords) { s.in <- p }
+
+// close waits until everything sent is spilled, and says what failed.
+func (s *spiller) close() error {
+	if s.in != nil {
+		close(s.in)
+		s.in = nil
+	}
+	<-s.done
+	return s.err
+}
+
+// partMerge merges a spilled source partition by partition.
+type partMerge struct {
+	n       *normalizer
+	sp      *spill
+	source  string
+	replace bool
+	out     *partWriter
+	tables  map[*schemas.Table]*TableChange
+	plans   map[string]*schemas.Plan
+	// customers holds a hash of each accepted customer's id. A line or
+	// event naming a missing customer whose id hashes alike (one chance in
+	// 2^64 per customer) would be taken as the customer's.
+	customers map[uint64]struct{}
+}
+
+// splitStored spills the source's stored customers, lines, events and
+// contacts to the partitions of their ids, one file at a time.
+func (m *partMerge) splitStored(ctx context.Context, w *store.Warehouse) error {
+	for _, path := range TableFiles(w, schemas.Transactions, m.source) {
+		if rows, err := schemas.ParquetRows(path); err != nil || rows > 0 {
+			return errors.Join(err, fmt.Errorf("source %s: stored transactions: %w", m.source, ErrNotInParts))
+		}
+	}
+	err := errors.Join(
+		splitTable(ctx, m, w, schemas.Customers, schemas.CustomersFrom, spillCustomers, func(c *schemas.Customer) string { return c.CustomerID }, customerFields),
+		splitTable(ctx, m, w, schemas.InvoiceLines, schemas.InvoiceLinesFrom, spillLines, func(l *schemas.InvoiceLine) string { return l.InvoiceID }, lineFields),
+		splitTable(ctx, m, w, schemas.SubscriptionEvents, schemas.EventsFrom, spillEvents, func(e *schemas.SubscriptionEvent) string { return e.EventID }, eventFields),
+		splitTable(ctx, m, w, schemas.Contacts, schemas.ContactsFrom, spillContacts, func(c *schemas.Contact) string { return c.Email }, contactFields))
+	return errors.Join(err, m.sp.flush())
+}
+
+// splitTable spills the stored rows of one table to the partitions of
+// their ids, a file at a time.
+func splitTable[T any](ctx context.Context, m *partMerge, w *store.Warehouse, t *schemas.Table, from func(arrow.RecordBatch, []T) ([]T, error),
+	kind string, id func(*T) string, visit func(fields, *T)) error {
+	for _, path := range TableFiles(w, t, m.source) {
+		recs, err := schemas.ReadParquetFile(ctx, memory.DefaultAllocator, path, t)
+		if err != nil {
+			return fmt.Errorf("load source %s: %w", m.source, err)
+		}
+		var rows []T
+		for _, r := range recs {
+			if err == nil {
+				m.tables[t].Before += int(r.NumRows())
+				rows, err = from(r, rows[:0])
+				for i := 0; i < len(rows) && err == nil; i++ {
+					err = put(m.sp, storedPrefix+kind, id(&rows[i]), noRef, &rows[i], "", visit)
+				}
+			}
+			r.Release()
+		}
+		if err != nil {
+			return fmt.Errorf("load source %s %s: %w", m.source, t.Name, err)
+		}
+	}
+	return nil
+}
+
+// base is what a partition's records are merged into: its stored records
+// for an upsert, nothing for a replace.
+func (m *partMerge) base(stored *Batch) *Batch {
+	if m.replace {
+		return &Batch{Source: m.source}
+	}
+	return stored
+}
+
+// mergePlans merges the plans read (held whole: they are few) with the
+// stored ones, and writes them.
+func (m *partMerge) mergePlans(ctx context.Context, w *store.Warehouse) error {
+	stored := &Batch{Source: m.source}
+	if err := load(ctx, w, m.source, schemas.Plans, schemas.PlansFrom, &stored.Plans); err != nil {
+		return err
+	}
+	n := m.n
+	plans := accept(n, schemas.EntityPlan, schemas.Plans, m.base(stored).Plans, stored.Plans, n.plans, n.planRefs,
+		func(p *schemas.Plan) string { return p.PlanID }, func(p *schemas.Plan) string { return p.Origin },
+		sameBut(func(p *schemas.Plan) *string { return &p.Origin }))
+	m.tables[schemas.Plans].Before = len(stored.Plans)
+	m.plans = make(map[string]*schemas.Plan, len(plans))
+	for i := range plans {
+		m.plans[plans[i].PlanID] = &plans[i]
+	}
+	return m.write(schemas.Plans, len(plans), func(mem memory.Allocator) arrow.RecordBatch { return schemas.PlansRecord(mem, plans) })
+}
+
+// mergeCustomers merges each partition's customers, writes them, and
+// keeps the hashes of their ids.
+func (m *partMerge) mergeCustomers() error {
+	n := m.n
+	m.customers = map[uint64]struct{}{}
+	for k := range m.sp.parts {
+		var incoming, stored []schemas.Customer
+		var refs []ref
+		err := errors.Join(
+			take(m.sp, spillCustomers, k, customerFields, func(c *schemas.Customer, r ref, _ string) {
+				incoming, refs = append(incoming, *c), append(refs, r)
+			}),
+			take(m.sp, storedPrefix+spillCustomers, k, customerFields, func(c *schemas.Customer, _ ref, _ string) {
+				stored = append(stored, *c)
+			}))
+		if err != nil {
+			return err
+		}
+		base := m.base(&Batch{Customers: stored}).Customers
+		merged := accept(n, schemas.EntityCustomer, schemas.Customers, base, stored, incoming, refs,
+			func(c *schemas.Customer) string { return c.CustomerID }, func(c *schemas.Customer) string { return c.Origin },
+			sameBut(func(c *schemas.Customer) *string { return &c.Origin }))
+		for i := range merged {
+			m.customers[idHash(merged[i].CustomerID)] = struct{}{}
+		}
+		if err := m.write(schemas.Customers, len(merged), func(mem memory.Allocator) arrow.RecordBatch {
+			return schemas.CustomersRecord(mem, merged)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergePart merges partition k's lines, events and contacts and writes
+// them.
+func (m *partMerge) mergePart(k int) error {
+	n := m.n
+	stored := &Batch{Source: m.source}
+	var storedLines []schemas.InvoiceLine
+	err := errors.Join(
+		take(m.sp, spillLines, k, lineFields, func(l *schemas.InvoiceLine, r ref, raw string) {
+			n.lines = append(n.lines, pendingLine{line: *l, raw: raw, ref: r})
+		}),
+		take(m.sp, storedPrefix+spillLines, k, lineFields, func(l *schemas.InvoiceLine, _ ref, _ string) {
+			storedLines = append(storedLines, *l)
+		}),
+		take(m.sp, spillEvents, k, eventFields, func(e *schemas.SubscriptionEvent, r ref, raw string) {
+			n.events = append(n.events, pendingEvent{event: *e, raw: raw, ref: r})
+		}),
+		take(m.sp, storedPrefix+spillEvents, k, eventFields, func(e *schemas.SubscriptionEvent, _ ref, _ string) {
+			stored.Events = append(stored.Events, *e)
+		}),
+		take(m.sp, spillContacts, k, contactFields, func(c *schemas.Contact, r ref, _ string) {
+			n.contacts, n.contactRefs = append(n.contacts, *c), append(n.contactRefs, r)
+		}),
+		take(m.sp, storedPrefix+spillContacts, k, contactFields, func(c *schemas.Contact, _ ref, _ string) {
+			stored.Contacts = append(stored.Contacts, *c)
+		}))
+	if err != nil {
+		return err
+	}
+	stored.Lines = schemas.Refs(storedLines)
+	base := m.base(stored)
+	has := func(id string) bool {
+		_, ok := m.customers[idHash(id)]
+		return ok
+	}
+	out := &n.res.Batch
+	fresh, badInvoice := n.mergeLines(m.source, base, has, m.plans)
+	outcomes, added := n.settleLines(stored.Lines, fresh)
+	n.settleHeaders(m.source, badInvoice, outcomes)
+	n.removed[schemas.InvoiceLines.Name] += len(stored.Lines) + added - len(out.Lines)
+	n.mergeEvents(m.source, base, stored, has, m.plans)
+	out.Contacts = accept(n, schemas.EntityContact, schemas.Contacts, base.Contacts, stored.Contacts, n.contacts, n.contactRefs,
+		func(c *schemas.Contact) string { return c.Email }, func(c *schemas.Contact) string { return c.Origin },
+		sameBut(func(c *schemas.Contact) *string { return &c.Origin }))
+	n.events, n.contacts, n.contactRefs = nil, nil, nil
+	lines, events, contacts := out.Lines, out.Events, out.Contacts
+	out.Lines, out.Events, out.Contacts = nil, nil, nil
+	return errors.Join(
+		m.write(schemas.InvoiceLines, len(lines), func(mem memory.Allocator) arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, lines) }),
+		m.write(schemas.SubscriptionEvents, len(events), func(mem memory.Allocator) arrow.RecordBatch { return schemas.EventsRecord(mem, events) }),
+		m.write(schemas.Contacts, len(contacts), func(mem memory.Allocator) arrow.RecordBatch { return schemas.ContactsRecord(mem, contacts) }))
+}
+
+// write counts rows of a table and has them written as its next part,
+// while the merge goes on.
+func (m *partMerge) write(t *schemas.Table, rows int, build func(memory.Allocator) arrow.RecordBatch) error {
+	m.tables[t].After += rows
+	if rows == 0 {
+		return nil
+	}
+	return m.out.queue(t, build)
+}
+
+// idHash is FNV-1a of an id.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 1099511628211
+	}
+	return h
+}
+
+// partWriter writes a source's normalized tables part by part into a run's
+// transaction, on a goroutine of its own: one part is built and written
+// while the next partition is merged.
+type partWriter struct {
+	tx     *store.Tx
+	source string
+	next   map[*schemas.Table]int
+	parts  chan func() error
+	done   chan struct{}
+	err    error
+}
+
+func newPartWriter(tx *store.Tx, source string) *partWriter {
+	parts := make(chan func() error, 1)
+	pw := &partWriter{tx: tx, source: source, next: map[*schemas.Table]int{}, parts: parts, done: make(chan struct{})}
+	go func() {
+		defer close(pw.done)
+		for write := range parts {
+			if pw.err == nil {
+				pw.err = write()
+			}
+		}
+	}()
+	return pw
+}
+
+// queue has a part built and written; it returns what failed so far.
+func (pw *partWriter) queue(t *schemas.Table, build func(memory.Allocator) arrow.RecordBatch) error {
+	k := pw.next[t]
+	pw.next[t]++
+	pw.parts <- func() error {
+		rec := build(memory.DefaultAllocator)
+		defer rec.Release()
+		return pw.write(t, k, rec)
+	}
+	select {
+	case <-pw.done:
+		return pw.err
+	default:
+		return nil
+	}
+}
+
+func (pw *partWriter) write(t *schemas.Table, k int, rec arrow.RecordBatch) error {
+	_, err := pw.tx.WriteFile(schemas.NormalizedPart(t, pw.source, k), func(w io.Writer) error {
+		return schemas.WriteParquet(w, t, rec)
+	})
+	return err
+}
+
+// wait waits for the parts queued, and says what failed.
+func (pw *partWriter) wait() error {
+	if pw.parts != nil {
+		close(pw.parts)
+		pw.parts = nil
+	}
+	<-pw.done
+	return pw.err
+}
+
+// finish writes an empty part of each table that got no row, and removes
+// the stored parts past the last one written.
+func (pw *partWriter) finish() error {
+	if err := pw.wait(); err != nil {
+		return err
+	}
+	for _, t := range schemas.Normalized {
+		if pw.next[t] == 0 {
+			rec := emptyRecord(t)
+			err := pw.write(t, 0, rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+			pw.next[t] = 1
+		}
+		for k := pw.next[t]; pw.tx.Exists(schemas.NormalizedPart(t, pw.source, k)); k++ {
+			pw.tx.Remove(schemas.NormalizedPart(t, pw.source, k))
+		}
+	}
+	return nil
+}
+
+// emptyRecord is a table's record of no rows.
+func emptyRecord(t *schemas.Table) arrow.RecordBatch {
+	mem := memory.DefaultAllocator
+	switch t {
+	case schemas.Customers:
+		return schemas.CustomersRecord(mem, nil)
+	case schemas.Plans:
+		return schemas.PlansRecord(mem, nil)
+	case schemas.InvoiceLines:
+		return schemas.InvoiceLinesRecord(mem, nil)
+	case schemas.Transactions:
+		return schemas.TransactionsRecord(mem, nil)
+	case schemas.SubscriptionEvents:
+		return schemas.EventsRecord(mem, nil)
+	}
+	return schemas.ContactsRecord(mem, nil)
+}
