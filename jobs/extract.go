@@ -73,7 +73,11 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 		}
 		inc.From(from)
 	}
-	parts, err := r.importParts(src, ex, files)
+	var skip map[string]bool
+	if files != nil {
+		skip = files.skip
+	}
+	parts, err := importParts(src, ex, skip, r.opt.ImportBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -152,12 +156,13 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 
 // importParts is the number of partitions a source's delivery is
 // normalized in, in bounded memory (transform.NormalizeInParts): one per
-// Options.ImportBytes of the files read, when they hold more than
-// importAtOnce of them; 0 normalizes it in memory. Only sources whose
-// records merge partition by partition qualify (GrowPanel's).
-func (r *run) importParts(src configs.Source, ex extract.Extractor, files *sourceFiles) (int, error) {
+// partBytes (Options.ImportBytes) of the files read, those in skip left
+// out, when they hold more than importAtOnce of them; 0 normalizes it in
+// memory. Only sources whose records merge partition by partition qualify
+// (GrowPanel's).
+func importParts(src configs.Source, ex extract.Extractor, skip map[string]bool, partBytes int64) (int, error) {
 	fl, ok := ex.(extract.FileLister)
-	if !ok || src.Kind != "growpanel" || r.opt.ImportBytes < 0 {
+	if !ok || src.Kind != "growpanel" || partBytes < 0 {
 		return 0, nil
 	}
 	paths, err := fl.Files()
@@ -166,7 +171,7 @@ func (r *run) importParts(src configs.Source, ex extract.Extractor, files *sourc
 	}
 	var size int64
 	for _, p := range paths {
-		if files != nil && files.skip[p] {
+		if skip[p] {
 			continue
 		}
 		fi, err := os.Stat(p)
@@ -175,30 +180,43 @@ func (r *run) importParts(src configs.Source, ex extract.Extractor, files *sourc
 		}
 		size += fi.Size()
 	}
-	part := r.opt.ImportBytes
-	if part == 0 {
-		part = defaultImportBytes
+	if partBytes == 0 {
+		partBytes = defaultImportBytes
 	}
-	if size <= importAtOnce*part {
+	if size <= importAtOnce*partBytes {
 		return 0, nil
 	}
-	return int((size + part - 1) / part), nil
+	return int((size + partBytes - 1) / partBytes), nil
 }
 
 // boundMemory keeps a run that normalizes a delivery in partitions within
-// importMemory: Go's soft memory limit is lowered to it (unless it is lower
-// already) until the run ends, and the engine computes at most
-// importPartitionLines lines at once. The collector then works harder
-// instead of letting the heap grow: what is live stays small, as the
-// partitions bound it.
+// importMemory while it normalizes: Go's soft memory limit is lowered to
+// it (unless it is lower already); the collector then works harder
+// instead of letting the heap grow, and what is live stays small, as the
+// partitions bound it. computeMemory takes over for the compute.
 func (r *run) boundMemory() {
 	if r.restoreMemory != nil {
 		return
 	}
-	prev := debug.SetMemoryLimit(-1)
-	limit := min(prev, importMemory)
-	debug.SetMemoryLimit(limit)
-	r.restoreMemory = func() { debug.SetMemoryLimit(prev) }
+	limit := debug.SetMemoryLimit(-1)
+	debug.SetMemoryLimit(min(limit, importMemory))
+	r.restoreMemory = func() { debug.SetMemoryLimit(limit) }
+}
+
+// computeMemory bounds the compute of a run that normalized a delivery in
+// partitions: the engine computes at most importPartitionLines lines at
+// once, and the collector runs at every doubling of the heap (GOGC 100,
+// unless lower), under the run's own memory limit again. What the engine
+// keeps of every customer grows with the customers, so a fixed limit
+// would have the collector run without end on a large history.
+func (r *run) computeMemory() {
+	if r.restoreMemory == nil {
+		return
+	}
+	r.restoreMemory()
+	gc := debug.SetGCPercent(-1)
+	debug.SetGCPercent(min(gc, 100))
+	r.restoreMemory = func() { debug.SetGCPercent(gc) }
 	if r.opt.PartitionLines <= 0 || r.opt.PartitionLines > importPartitionLines {
 		r.opt.PartitionLines = importPartitionLines
 	}

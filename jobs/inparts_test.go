@@ -90,6 +90,15 @@ func TestImportInPartsEqualsInMemory(t *testing.T) {
 		}
 		sameMarts(t, when, inParts, inMemory)
 	}
+	// validate reads it the same way, writing nothing.
+	va, errA := Validate(context.Background(), cfg, 4<<10)
+	vb, errB := Validate(context.Background(), cfg, -1)
+	if errA != nil || errB != nil {
+		t.Fatalf("validate: in parts: %v; in memory: %v", errA, errB)
+	}
+	if a, b := va.Sources[0], vb.Sources[0]; !reflect.DeepEqual(a.Read, b.Read) || a.Rejected == 0 || a.Rejected != b.Rejected {
+		t.Errorf("validate in parts: read %v, %d rejected; in memory: read %v, %d rejected", a.Read, a.Rejected, b.Read, b.Rejected)
+	}
 	run("the history")
 
 	// The next delivery: the history's last 40 lines with amounts

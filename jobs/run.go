@@ -110,8 +110,8 @@ type run struct {
 	filesChanged int
 	// ratesMissing says lines were left out for want of a rate.
 	ratesMissing bool
-	// restoreMemory sets Go's memory limit back after a run that bounded
-	// it (boundMemory).
+	// restoreMemory sets Go's memory limit or GC percent back after a run
+	// that bounded them (boundMemory, computeMemory).
 	restoreMemory func()
 }
 
@@ -244,6 +244,9 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	if err != nil {
 		return err
 	}
+	if r.opt.Compute == nil {
+		r.computeMemory()
+	}
 	t0 := time.Now()
 	opt := metrics.Options{
 		AsOf: r.asOf, Location: r.cfg.Location(), ReportingCurrency: r.cfg.ReportingCurrency, Policies: r.cfg.Policies,
@@ -251,9 +254,8 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	}
 	var res *metrics.Result
 	if r.opt.Compute != nil {
-		// Another engine bounds its own memory (boundMemory is for this
-		// one's), and keeps no incremental state: the next run here
-		// computes everything.
+		// Another engine bounds its own memory, and keeps no incremental
+		// state: the next run here computes everything.
 		if r.restoreMemory != nil {
 			r.restoreMemory()
 			r.restoreMemory = nil

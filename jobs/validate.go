@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
+	"github.com/mrrflow/mrrflow/internal/store"
 	"github.com/mrrflow/mrrflow/schemas"
 	"github.com/mrrflow/mrrflow/transform"
 )
@@ -26,8 +29,10 @@ type SourceReport struct {
 const maxListed = 20
 
 // Validate checks a config and reads every source through validation,
-// writing nothing.
-func Validate(ctx context.Context, cfg *configs.Config) (*Report, error) {
+// writing nothing: a delivery too large to hold (importBytes as
+// Options.ImportBytes) is normalized in partitions, as a run would, into a
+// scratch warehouse removed after.
+func Validate(ctx context.Context, cfg *configs.Config, importBytes int64) (*Report, error) {
 	if err := extract.Validate(cfg); err != nil {
 		return nil, err
 	}
@@ -37,7 +42,7 @@ func Validate(ctx context.Context, cfg *configs.Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := transform.Normalize(ctx, "validate", src, extract.Mode(src), ex, nil)
+		res, err := validateSource(ctx, src, ex, importBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -46,4 +51,31 @@ func Validate(ctx context.Context, cfg *configs.Config) (*Report, error) {
 		rep.Sources = append(rep.Sources, sr)
 	}
 	return rep, nil
+}
+
+// validateSource normalizes one source against an empty state.
+func validateSource(ctx context.Context, src configs.Source, ex extract.Extractor, importBytes int64) (*transform.Result, error) {
+	parts, err := importParts(src, ex, nil, importBytes)
+	if err != nil {
+		return nil, err
+	}
+	if parts == 0 {
+		return transform.Normalize(ctx, "validate", src, extract.Mode(src), ex, nil)
+	}
+	scratch, err := os.MkdirTemp("", "mrrflow-validate-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	w, err := store.Open(scratch)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := w.Begin("validate")
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Abort()
+	return transform.NormalizeInParts(ctx, "validate", src, extract.Mode(src), ex, w, tx,
+		transform.InParts{Parts: parts, Dir: filepath.Join(scratch, "parts")})
 }

@@ -14,6 +14,7 @@ import (
 
 func validateCmd(e env) *cobra.Command {
 	var configFile string
+	var importBytes int64
 	cmd := &cobra.Command{
 		Use:   "validate -c FILE",
 		Short: "Check a config and read its sources, without writing anything",
@@ -26,7 +27,7 @@ func validateCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := jobs.Validate(cmd.Context(), cfg)
+			rep, err := jobs.Validate(cmd.Context(), cfg, importBytes)
 			if err != nil {
 				return err
 			}
@@ -41,6 +42,7 @@ func validateCmd(e env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file to check")
+	cmd.Flags().Int64Var(&importBytes, "import-bytes", 0, "as for run: a larger GrowPanel delivery is read in partitions spilled to a scratch folder, in bounded memory (default 64 MiB; -1 holds every delivery in memory)")
 	return cmd
 }
 
