@@ -159,10 +159,10 @@ func (r *run) extractSource(ctx context.Context, src configs.Source) (*source, e
 // partBytes (Options.ImportBytes) of the files read, those in skip left
 // out, when they hold more than importAtOnce of them; 0 normalizes it in
 // memory. Only sources whose records merge partition by partition qualify
-// (GrowPanel's).
+// (GrowPanel's and ChartMogul's).
 func importParts(src configs.Source, ex extract.Extractor, skip map[string]bool, partBytes int64) (int, error) {
 	fl, ok := ex.(extract.FileLister)
-	if !ok || src.Kind != "growpanel" || partBytes < 0 {
+	if !ok || (src.Kind != "growpanel" && src.Kind != "chartmogul") || partBytes < 0 {
 		return 0, nil
 	}
 	paths, err := fl.Files()

@@ -1,11 +1,14 @@
 package transform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,14 +36,15 @@ type InParts struct {
 }
 
 // ErrNotInParts is a source whose records a partitioned merge cannot
-// settle apart: invoice headers with line items, transactions, or
-// subscription rows (their joins span partitions).
+// settle apart: subscription rows (a company is made from the rows of
+// several subscriptions, and lines find their customer through them).
 var ErrNotInParts = errors.New("the source sends records that are merged across partitions")
 
 // NormalizeInParts normalizes a source as Normalize does, in bounded
 // memory: what it reads is validated as it comes and spilled to disk by
-// id (customers by customer id, lines by invoice id, events by event id,
-// contacts by email), and each partition is then merged with the stored
+// id (customers by customer id; lines, invoice headers, line items and
+// transactions by invoice id; events by event id; contacts by email), and
+// each partition is then merged with the stored
 // records of its ids and written as one part of the source's normalized
 // tables, into tx. Lines and events find their customer in a set of the
 // accepted customers' id hashes, and their plan among the plans, which are
@@ -131,7 +135,7 @@ func NormalizeInParts(ctx context.Context, runID string, src configs.Source, mod
 
 // pending counts the records held, not yet spilled.
 func (n *normalizer) pending() int {
-	c := len(n.lines) + len(n.customers) + len(n.events) + len(n.contacts)
+	c := len(n.lines) + len(n.customers) + len(n.events) + len(n.contacts) + len(n.headers) + len(n.items) + len(n.transactions)
 	for _, p := range n.lineParts {
 		c += len(p)
 	}
@@ -146,23 +150,30 @@ type pendingRecords struct {
 	events       []pendingEvent
 	contacts     []schemas.Contact
 	contactRefs  []ref
+	headers      map[string]invoiceHeader
+	items        []lineItem
+	transactions []schemas.Transaction
+	txRefs       []ref
 }
 
 // takePending takes the records held out of n, which goes on without them.
 func (n *normalizer) takePending() (*pendingRecords, error) {
-	if len(n.headers) > 0 || len(n.items) > 0 || len(n.transactions) > 0 || len(n.subCustomer) > 0 {
+	if len(n.subCustomer) > 0 {
 		return nil, fmt.Errorf("source %s: %w", n.res.Batch.Source, ErrNotInParts)
 	}
 	p := &pendingRecords{lineParts: append(n.lineParts, n.lines), customers: n.customers, customerRefs: n.customerRefs,
-		events: n.events, contacts: n.contacts, contactRefs: n.contactRefs}
+		events: n.events, contacts: n.contacts, contactRefs: n.contactRefs, headers: n.headers, items: n.items,
+		transactions: n.transactions, txRefs: n.txRefs}
 	// The ids of the lines taken are in the arena: a new one starts.
 	n.lines, n.lineParts, n.arena = nil, nil, arena.Arena{}
 	n.customers, n.customerRefs, n.events, n.contacts, n.contactRefs = nil, nil, nil, nil, nil
+	n.headers, n.items, n.transactions, n.txRefs = map[string]invoiceHeader{}, nil, nil, nil
 	return p, nil
 }
 
 // spillTo spills the records, each to the partition of its id, in the
-// order read.
+// order read (headers, one of each id, in no order: a later one of an id
+// supersedes them when the partition is merged).
 func (p *pendingRecords) spillTo(sp *spill) error {
 	var err error
 	keep := func(e error) {
@@ -185,6 +196,19 @@ func (p *pendingRecords) spillTo(sp *spill) error {
 	}
 	for i := range p.contacts {
 		keep(put(sp, spillContacts, p.contacts[i].Email, p.contactRefs[i], &p.contacts[i], "", contactFields))
+	}
+	ids := slices.Sorted(maps.Keys(p.headers))
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(p.headers[a].ref, p.headers[b].ref) })
+	for _, id := range ids {
+		h := spilledHeader{id: id, h: p.headers[id]}
+		keep(put(sp, spillHeaders, id, h.h.ref, &h, "", headerFields))
+	}
+	for i := range p.items {
+		it := &p.items[i]
+		keep(put(sp, spillItems, it.line.InvoiceID, it.ref, it, it.raw, itemFields))
+	}
+	for i := range p.transactions {
+		keep(put(sp, spillTx, p.transactions[i].InvoiceID, p.txRefs[i], &p.transactions[i], "", transactionFields))
 	}
 	return err
 }
@@ -238,19 +262,18 @@ type partMerge struct {
 	// event naming a missing customer whose id hashes alike (one chance in
 	// 2^64 per customer) would be taken as the customer's.
 	customers map[uint64]struct{}
+	// transactions holds the partition of each transaction kept, by a hash
+	// of its id: one id under invoices of two partitions stops the run.
+	transactions map[uint64]int32
 }
 
-// splitStored spills the source's stored customers, lines, events and
-// contacts to the partitions of their ids, one file at a time.
+// splitStored spills the source's stored customers, lines, transactions,
+// events and contacts to the partitions of their ids, one file at a time.
 func (m *partMerge) splitStored(ctx context.Context, w *store.Warehouse) error {
-	for _, path := range TableFiles(w, schemas.Transactions, m.source) {
-		if rows, err := schemas.ParquetRows(path); err != nil || rows > 0 {
-			return errors.Join(err, fmt.Errorf("source %s: stored transactions: %w", m.source, ErrNotInParts))
-		}
-	}
 	err := errors.Join(
 		splitTable(ctx, m, w, schemas.Customers, schemas.CustomersFrom, spillCustomers, func(c *schemas.Customer) string { return c.CustomerID }, customerFields),
 		splitTable(ctx, m, w, schemas.InvoiceLines, schemas.InvoiceLinesFrom, spillLines, func(l *schemas.InvoiceLine) string { return l.InvoiceID }, lineFields),
+		splitTable(ctx, m, w, schemas.Transactions, schemas.TransactionsFrom, spillTx, func(t *schemas.Transaction) string { return t.InvoiceID }, transactionFields),
 		splitTable(ctx, m, w, schemas.SubscriptionEvents, schemas.EventsFrom, spillEvents, func(e *schemas.SubscriptionEvent) string { return e.EventID }, eventFields),
 		splitTable(ctx, m, w, schemas.Contacts, schemas.ContactsFrom, spillContacts, func(c *schemas.Contact) string { return c.Email }, contactFields))
 	return errors.Join(err, m.sp.flush())
@@ -268,7 +291,6 @@ func splitTable[T any](ctx context.Context, m *partMerge, w *store.Warehouse, t 
 		var rows []T
 		for _, r := range recs {
 			if err == nil {
-				m.tables[t].Before += int(r.NumRows())
 				rows, err = from(r, rows[:0])
 				for i := 0; i < len(rows) && err == nil; i++ {
 					err = put(m.sp, storedPrefix+kind, id(&rows[i]), noRef, &rows[i], "", visit)
@@ -329,6 +351,7 @@ func (m *partMerge) mergeCustomers() error {
 		if err != nil {
 			return err
 		}
+		m.tables[schemas.Customers].Before += len(stored)
 		base := m.base(&Batch{Customers: stored}).Customers
 		merged := accept(n, schemas.EntityCustomer, schemas.Customers, base, stored, incoming, refs,
 			func(c *schemas.Customer) string { return c.CustomerID }, func(c *schemas.Customer) string { return c.Origin },
@@ -358,6 +381,23 @@ func (m *partMerge) mergePart(k int) error {
 		take(m.sp, storedPrefix+spillLines, k, lineFields, func(l *schemas.InvoiceLine, _ ref, _ string) {
 			storedLines = append(storedLines, *l)
 		}),
+		take(m.sp, spillHeaders, k, headerFields, func(s *spilledHeader, r ref, _ string) {
+			s.h.ref = r
+			if old, ok := n.headers[s.id]; ok {
+				n.supersede(schemas.EntityInvoice, s.id, old.origin, s.h.origin, old.ref)
+			}
+			n.headers[s.id] = s.h
+		}),
+		take(m.sp, spillItems, k, itemFields, func(it *lineItem, r ref, raw string) {
+			it.ref, it.raw = r, raw
+			n.items = append(n.items, *it)
+		}),
+		take(m.sp, spillTx, k, transactionFields, func(t *schemas.Transaction, r ref, _ string) {
+			n.transactions, n.txRefs = append(n.transactions, *t), append(n.txRefs, r)
+		}),
+		take(m.sp, storedPrefix+spillTx, k, transactionFields, func(t *schemas.Transaction, _ ref, _ string) {
+			stored.Transactions = append(stored.Transactions, *t)
+		}),
 		take(m.sp, spillEvents, k, eventFields, func(e *schemas.SubscriptionEvent, r ref, raw string) {
 			n.events = append(n.events, pendingEvent{event: *e, raw: raw, ref: r})
 		}),
@@ -374,27 +414,69 @@ func (m *partMerge) mergePart(k int) error {
 		return err
 	}
 	stored.Lines = schemas.Refs(storedLines)
+	// As merge does: refund lines made from transactions are made again.
+	stored = withoutRefundLines(stored)
 	base := m.base(stored)
+	for t, c := range map[*schemas.Table]int{schemas.InvoiceLines: len(stored.Lines), schemas.Transactions: len(stored.Transactions),
+		schemas.SubscriptionEvents: len(stored.Events), schemas.Contacts: len(stored.Contacts)} {
+		m.tables[t].Before += c
+	}
 	has := func(id string) bool {
 		_, ok := m.customers[idHash(id)]
 		return ok
 	}
 	out := &n.res.Batch
+	n.joinItems(m.source, stored)
 	fresh, badInvoice := n.mergeLines(m.source, base, has, m.plans)
+	n.applyTransactions(m.source, base, stored)
 	outcomes, added := n.settleLines(stored.Lines, fresh)
 	n.settleHeaders(m.source, badInvoice, outcomes)
 	n.removed[schemas.InvoiceLines.Name] += len(stored.Lines) + added - len(out.Lines)
+	n.addRefundLines(m.source)
 	n.mergeEvents(m.source, base, stored, has, m.plans)
 	out.Contacts = accept(n, schemas.EntityContact, schemas.Contacts, base.Contacts, stored.Contacts, n.contacts, n.contactRefs,
 		func(c *schemas.Contact) string { return c.Email }, func(c *schemas.Contact) string { return c.Origin },
 		sameBut(func(c *schemas.Contact) *string { return &c.Origin }))
 	n.events, n.contacts, n.contactRefs = nil, nil, nil
-	lines, events, contacts := out.Lines, out.Events, out.Contacts
-	out.Lines, out.Events, out.Contacts = nil, nil, nil
+	n.headers, n.items, n.transactions, n.txRefs = map[string]invoiceHeader{}, nil, nil, nil
+	if err := m.checkTransactions(k, out.Transactions); err != nil {
+		return err
+	}
+	lines, transactions, events, contacts := out.Lines, out.Transactions, out.Events, out.Contacts
+	out.Lines, out.Transactions, out.Events, out.Contacts = nil, nil, nil, nil
 	return errors.Join(
 		m.write(schemas.InvoiceLines, len(lines), func(mem memory.Allocator) arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, lines) }),
+		m.write(schemas.Transactions, len(transactions), func(mem memory.Allocator) arrow.RecordBatch {
+			return schemas.TransactionsRecord(mem, transactions)
+		}),
 		m.write(schemas.SubscriptionEvents, len(events), func(mem memory.Allocator) arrow.RecordBatch { return schemas.EventsRecord(mem, events) }),
 		m.write(schemas.Contacts, len(contacts), func(mem memory.Allocator) arrow.RecordBatch { return schemas.ContactsRecord(mem, contacts) }))
+}
+
+// ErrMovedTransaction is a transaction id kept under invoices of two
+// partitions: in memory the later record of an id wins across invoices,
+// which partitions by invoice cannot settle.
+var ErrMovedTransaction = errors.New("a transaction id is sent under two invoices")
+
+// checkTransactions stops a delivery that keeps one transaction id in two
+// partitions (a transaction moved to another invoice, or two invoices
+// naming one transaction): the run fails, and nothing is replaced.
+func (m *partMerge) checkTransactions(k int, kept []schemas.Transaction) error {
+	if len(kept) == 0 {
+		return nil
+	}
+	if m.transactions == nil {
+		m.transactions = map[uint64]int32{}
+	}
+	for i := range kept {
+		h := idHash(kept[i].TransactionID)
+		if p, seen := m.transactions[h]; seen && int(p) != k {
+			return fmt.Errorf("source %s: %w: transaction %q (of invoice %q, %s): normalize this delivery in memory (--import-bytes -1)",
+				m.source, ErrMovedTransaction, kept[i].TransactionID, kept[i].InvoiceID, kept[i].Origin)
+		}
+		m.transactions[h] = int32(k)
+	}
+	return nil
 }
 
 // write counts rows of a table and has them written as its next part,

@@ -2,12 +2,17 @@ package transform
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mrrflow/mrrflow/configs"
 	"github.com/mrrflow/mrrflow/extract"
@@ -114,22 +119,120 @@ func TestSpillRoundTrip(t *testing.T) {
 	}
 }
 
-// A ChartMogul delivery (headers, line items, transactions joined by
-// invoice) is not normalized in partitions: it is refused, and nothing is
-// written.
-func TestChartMogulIsNotNormalizedInParts(t *testing.T) {
+// A seed 002 payload (subscription rows make companies across ids) is not
+// normalized in partitions: it is refused, and nothing is staged.
+func TestSubscriptionsAreNotNormalizedInParts(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := gen.ChartMogul(dir, gen.Options{Customers: 20, Months: 6, Seed: 1}); err != nil {
+	if _, err := gen.Subscriptions(dir, gen.Options{Customers: 20, Months: 6, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	src, err := configs.NewSource("cm", "chartmogul", "", map[string]any{"path": filepath.Join(dir, "import.json")})
+	src, err := configs.NewSource("crm", "subscriptions", "", map[string]any{"path": filepath.Join(dir, "payload.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w, tx := scratchTx(t)
+	_, err = NormalizeInParts(context.Background(), "r", src, configs.ModeUpsert, openSource(t, src), w, tx, InParts{Parts: 3, Dir: filepath.Join(t.TempDir(), "spill")})
+	if !errors.Is(err, ErrNotInParts) {
+		t.Fatalf("got %v, want ErrNotInParts", err)
+	}
+	if changed := tx.Changed(); len(changed) > 0 {
+		t.Errorf("files staged: %v", changed)
+	}
+}
+
+// Spilled a few records at a time, so that records of one id (a header
+// sent twice, a line sent twice) land in different spills, a delivery
+// normalized in partitions accounts for every record as in memory, and
+// writes the same rows.
+func TestInPartsAcrossSpills(t *testing.T) {
+	for _, kind := range []string{"growpanel", "chartmogul"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			var src configs.Source
+			var err error
+			if kind == "growpanel" {
+				if _, err = gen.GrowPanel(dir, gen.Options{Customers: 60, Months: 12, Seed: 5, BadRecords: true}); err != nil {
+					t.Fatal(err)
+				}
+				f, _ := os.OpenFile(filepath.Join(dir, "invoices.csv"), os.O_APPEND|os.O_WRONLY, 0)
+				// in_000001_001 again, the later one wins.
+				f.WriteString("in_000001_001,cus_000001,pro_m,,subscription,2024-03-01T00:00:00Z,1,usd,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,,\n")
+				f.Close()
+				src, err = configs.NewSource("billing", "growpanel", "", map[string]any{"plans": filepath.Join(dir, "plans.json"),
+					"customers": filepath.Join(dir, "customers.ndjson"), "invoices": filepath.Join(dir, "invoices.csv")})
+			} else {
+				if _, err = gen.ChartMogul(dir, gen.Options{Customers: 40, Months: 12, Seed: 5}); err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, "import.json")
+				b, _ := os.ReadFile(path)
+				var doc map[string][]map[string]any
+				if err := json.Unmarshal(b, &doc); err != nil {
+					t.Fatal(err)
+				}
+				// The first invoice's header again, last.
+				again := map[string]any{}
+				for k, v := range doc["invoices"][0] {
+					again[k] = v
+				}
+				doc["invoices"] = append(doc["invoices"], again)
+				b, _ = json.Marshal(doc)
+				os.WriteFile(path, b, 0o644)
+				src, err = configs.NewSource("cm", "chartmogul", "", map[string]any{"path": path})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Normalize(context.Background(), "r", src, configs.ModeReplace, openSource(t, src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, tx := scratchTx(t)
+			got, err := NormalizeInParts(context.Background(), "r", src, configs.ModeReplace, openSource(t, src), w, tx,
+				InParts{Parts: 5, Dir: filepath.Join(t.TempDir(), "spill"), Pending: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want.Superseded) == 0 || !reflect.DeepEqual(got.Accounts, want.Accounts) || len(got.Rejected) != len(want.Rejected) ||
+				len(got.Superseded) != len(want.Superseded) {
+				t.Errorf("in parts: accounts %v, %d rejected, %d superseded; in memory: accounts %v, %d rejected, %d superseded",
+					got.Accounts, len(got.Rejected), len(got.Superseded), want.Accounts, len(want.Rejected), len(want.Superseded))
+			}
+			recs, err := schemas.ReadParquetFiles(context.Background(), memory.DefaultAllocator, StagedFiles(tx, schemas.InvoiceLines, src.Name), schemas.InvoiceLines)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []schemas.InvoiceLine
+			for _, r := range recs {
+				lines, err = schemas.InvoiceLinesFrom(r, lines)
+				r.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			slices.SortFunc(lines, func(a, b schemas.InvoiceLine) int { return byLine(&a, &b) })
+			var wantLines []schemas.InvoiceLine
+			for _, l := range want.Batch.Lines {
+				wantLines = append(wantLines, *l)
+			}
+			if !reflect.DeepEqual(lines, wantLines) {
+				t.Errorf("%d lines written in parts, %d in memory, or they differ", len(lines), len(wantLines))
+			}
+		})
+	}
+}
+
+func openSource(t *testing.T, src configs.Source) extract.Extractor {
+	t.Helper()
 	ex, err := extract.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ex
+}
+
+func scratchTx(t *testing.T) (*store.Warehouse, *store.Tx) {
+	t.Helper()
 	w, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -138,11 +241,50 @@ func TestChartMogulIsNotNormalizedInParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = NormalizeInParts(context.Background(), "r", src, configs.ModeUpsert, ex, w, tx, InParts{Parts: 3, Dir: filepath.Join(t.TempDir(), "spill")})
-	if !errors.Is(err, ErrNotInParts) {
-		t.Fatalf("got %v, want ErrNotInParts", err)
+	return w, tx
+}
+
+// One transaction id under invoices of two partitions stops the
+// normalize, naming the transaction: partitioned by invoice, the later
+// record of the id cannot win across them as it does in memory.
+func TestInPartsMovedTransaction(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := gen.ChartMogul(dir, gen.Options{Customers: 10, Months: 6, Seed: 5}); err != nil {
+		t.Fatal(err)
 	}
-	if changed := tx.Changed(); len(changed) > 0 {
-		t.Errorf("files staged: %v", changed)
+	path := filepath.Join(dir, "import.json")
+	b, _ := os.ReadFile(path)
+	var doc map[string][]map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	const parts = 5
+	first := doc["transactions"][0]
+	var other string
+	for _, h := range doc["invoices"] {
+		if id := h["external_id"].(string); idHash(id)%parts != idHash(first["invoice_external_id"].(string))%parts {
+			other = id
+			break
+		}
+	}
+	moved := map[string]any{}
+	for k, v := range first {
+		moved[k] = v
+	}
+	moved["invoice_external_id"], moved["date"] = other, "2029-01-01 00:00:00"
+	doc["transactions"] = append(doc["transactions"], moved)
+	b, _ = json.Marshal(doc)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := configs.NewSource("cm", "chartmogul", "", map[string]any{"path": path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, tx := scratchTx(t)
+	_, err = NormalizeInParts(context.Background(), "r", src, configs.ModeReplace, openSource(t, src), w, tx,
+		InParts{Parts: parts, Dir: filepath.Join(t.TempDir(), "spill")})
+	if !errors.Is(err, ErrMovedTransaction) || !strings.Contains(err.Error(), first["external_id"].(string)) {
+		t.Fatalf("got %v, want ErrMovedTransaction naming %s", err, first["external_id"])
 	}
 }

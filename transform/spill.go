@@ -39,6 +39,9 @@ const (
 	spillCustomers = "customers"
 	spillEvents    = "events"
 	spillContacts  = "contacts"
+	spillHeaders   = "headers"
+	spillItems     = "items"
+	spillTx        = "transactions"
 	storedPrefix   = "stored-"
 )
 
@@ -147,6 +150,34 @@ func contactFields(v fields, c *schemas.Contact) {
 	for _, s := range []*string{&c.Source, &c.Email, &c.FirstName, &c.LastName, &c.Phone, &c.JobTitle, &c.Country, &c.ContactType, &c.Origin} {
 		v.str(s)
 	}
+}
+
+func transactionFields(v fields, t *schemas.Transaction) {
+	for _, s := range []*string{&t.Source, &t.TransactionID, &t.InvoiceID, &t.Type, &t.Result, &t.Origin} {
+		v.str(s)
+	}
+	v.num(&t.Date)
+	v.num(&t.Amount)
+}
+
+// spilledHeader is an invoice header with its id.
+type spilledHeader struct {
+	id string
+	h  invoiceHeader
+}
+
+func headerFields(v fields, s *spilledHeader) {
+	v.str(&s.id)
+	v.str(&s.h.customerID)
+	v.num(&s.h.date)
+	v.str(&s.h.currency)
+	v.str(&s.h.origin)
+}
+
+func itemFields(v fields, it *lineItem) {
+	lineFields(v, &it.line)
+	v.str(&it.planUUID)
+	v.num(&it.cancelledAt)
 }
 
 // encoder appends fields to a frame.

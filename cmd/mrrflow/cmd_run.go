@@ -57,7 +57,7 @@ func runCmd(e env) *cobra.Command {
 	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	cmd.Flags().BoolVar(&full, "full", false, "read every file again (an upsert source leaves out the files an earlier run read as they are now)")
 	cmd.Flags().IntVar(&partitionLines, "partition-lines", 0, fmt.Sprintf("most invoice lines the engine computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
-	cmd.Flags().Int64Var(&importBytes, "import-bytes", 0, "text of a GrowPanel delivery normalized at once when it holds more than four times as much: it is then normalized in partitions spilled to disk, in bounded memory (default 64 MiB; -1 holds every delivery in memory)")
+	cmd.Flags().Int64Var(&importBytes, "import-bytes", 0, "text of a GrowPanel or ChartMogul delivery normalized at once when it holds more than four times as much: it is then normalized in partitions spilled to disk, in bounded memory (default 64 MiB; -1 holds every delivery in memory)")
 	return cmd
 }
 

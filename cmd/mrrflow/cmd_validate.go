@@ -42,7 +42,7 @@ func validateCmd(e env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file to check")
-	cmd.Flags().Int64Var(&importBytes, "import-bytes", 0, "as for run: a larger GrowPanel delivery is read in partitions spilled to a scratch folder, in bounded memory (default 64 MiB; -1 holds every delivery in memory)")
+	cmd.Flags().Int64Var(&importBytes, "import-bytes", 0, "as for run: a larger GrowPanel or ChartMogul delivery is read in partitions spilled to a scratch folder, in bounded memory (default 64 MiB; -1 holds every delivery in memory)")
 	return cmd
 }
 

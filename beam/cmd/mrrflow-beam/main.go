@@ -38,7 +38,7 @@ func main() {
 	allowShrink := flag.Bool("allow-shrink", false, "accept a delivery with an empty file, or one that removes more of a replace source's records than max_shrink")
 	full := flag.Bool("full", false, "read every file again")
 	verbose := flag.Bool("v", false, "log debug lines too")
-	importBytes := flag.Int64("import-bytes", 0, "text of a GrowPanel delivery normalized at once when it holds more than four times as much: it is then normalized in partitions spilled to disk (default 64 MiB; -1 holds every delivery in memory)")
+	importBytes := flag.Int64("import-bytes", 0, "text of a GrowPanel or ChartMogul delivery normalized at once when it holds more than four times as much: it is then normalized in partitions spilled to disk (default 64 MiB; -1 holds every delivery in memory)")
 	partitionLines := flag.Int("partition-lines", 0, fmt.Sprintf("most invoice lines a shard computes at once; more are cut into partitions of customers spilled to disk (default %d)", metrics.DefaultPartitionLines))
 	shards := flag.Int("shards", 8, "shards of customers computed apart")
 	data := flag.String("data_location", "", "where the workers read the input and write the merged partial: gs://BUCKET/PREFIX for Dataflow; default a temporary local directory")
