@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,15 +150,11 @@ func TestImportInPartsChartMogul(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(data, "import.json")
-	body, err := os.ReadFile(path)
+	doc, err := gen.ReadImport(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string][]map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	history := map[string][]map[string]any{}
+	history := gen.Import{}
 	for k, v := range doc {
 		history[k] = slices.Clone(v)
 	}
@@ -172,11 +167,7 @@ func TestImportInPartsChartMogul(t *testing.T) {
 		t.Fatalf("no invoice %s", id)
 		return nil
 	}
-	first := inv("eu_0001_inv000")
-	again := map[string]any{}
-	for k, v := range first {
-		again[k] = v
-	}
+	again := gen.Copy(inv("eu_0001_inv000"))
 	again["date"] = "2023-07-02 00:00:00"
 	history["invoices"] = append(history["invoices"], again,
 		map[string]any{"external_id": "lonely", "date": "2023-08-01 00:00:00", "currency": "EUR", "customer_external_id": "eu_0002"})
@@ -187,13 +178,9 @@ func TestImportInPartsChartMogul(t *testing.T) {
 		map[string]any{"invoice_external_id": "eu_0003_inv000", "external_id": "tx_x2", "type": "payment", "result": "successful", "date": "2020-01-01 00:00:00"},
 		map[string]any{"invoice_external_id": "eu_0004_inv001", "external_id": "tx_x3", "type": "refund", "result": "successful", "date": "2023-12-01 00:00:00"},
 		map[string]any{"invoice_external_id": "eu_0005_inv001", "external_id": "tx_x4", "type": "refund", "result": "successful", "date": "2023-12-01 00:00:00", "amount_in_cents": 700})
-	write := func(d map[string][]map[string]any) {
+	write := func(d gen.Import) {
 		t.Helper()
-		b, err := json.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := d.Write(path); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -207,7 +194,7 @@ func TestImportInPartsChartMogul(t *testing.T) {
 
 	// The next delivery: the invoices of a tenth of the customers again,
 	// each with one item of another amount, and a refund of one of them.
-	next := map[string][]map[string]any{}
+	next := gen.Import{}
 	for _, h := range doc["invoices"] {
 		if id := h["external_id"].(string); strings.HasPrefix(id, "eu_00") && strings.HasSuffix(h["customer_external_id"].(string), "7") {
 			next["invoices"] = append(next["invoices"], h)

@@ -2,7 +2,6 @@ package transform
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -165,19 +164,12 @@ func TestInPartsAcrossSpills(t *testing.T) {
 					t.Fatal(err)
 				}
 				path := filepath.Join(dir, "import.json")
-				b, _ := os.ReadFile(path)
-				var doc map[string][]map[string]any
-				if err := json.Unmarshal(b, &doc); err != nil {
+				doc := readImport(t, path)
+				// The first invoice's header again, last.
+				doc["invoices"] = append(doc["invoices"], gen.Copy(doc["invoices"][0]))
+				if err := doc.Write(path); err != nil {
 					t.Fatal(err)
 				}
-				// The first invoice's header again, last.
-				again := map[string]any{}
-				for k, v := range doc["invoices"][0] {
-					again[k] = v
-				}
-				doc["invoices"] = append(doc["invoices"], again)
-				b, _ = json.Marshal(doc)
-				os.WriteFile(path, b, 0o644)
 				src, err = configs.NewSource("cm", "chartmogul", "", map[string]any{"path": path})
 			}
 			if err != nil {
@@ -222,6 +214,15 @@ func TestInPartsAcrossSpills(t *testing.T) {
 	}
 }
 
+func readImport(t *testing.T, path string) gen.Import {
+	t.Helper()
+	doc, err := gen.ReadImport(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
 func openSource(t *testing.T, src configs.Source) extract.Extractor {
 	t.Helper()
 	ex, err := extract.Open(src)
@@ -253,11 +254,7 @@ func TestInPartsMovedTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "import.json")
-	b, _ := os.ReadFile(path)
-	var doc map[string][]map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := readImport(t, path)
 	const parts = 5
 	first := doc["transactions"][0]
 	var other string
@@ -267,14 +264,10 @@ func TestInPartsMovedTransaction(t *testing.T) {
 			break
 		}
 	}
-	moved := map[string]any{}
-	for k, v := range first {
-		moved[k] = v
-	}
+	moved := gen.Copy(first)
 	moved["invoice_external_id"], moved["date"] = other, "2029-01-01 00:00:00"
 	doc["transactions"] = append(doc["transactions"], moved)
-	b, _ = json.Marshal(doc)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := doc.Write(path); err != nil {
 		t.Fatal(err)
 	}
 	src, err := configs.NewSource("cm", "chartmogul", "", map[string]any{"path": path})

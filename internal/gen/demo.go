@@ -183,6 +183,32 @@ func ChartMogul(dir string, opt Options) (Stats, error) {
 	return st, writeConfig(dir, opt, st, "fx_rates: fx.csv\nsources:\n  - {name: inhouse, kind: chartmogul, path: import.json}\n")
 }
 
+// Import is a ChartMogul bulk import read back as its arrays of objects,
+// for tests that change it.
+type Import map[string][]map[string]any
+
+// ReadImport reads the import.json ChartMogul wrote.
+func ReadImport(path string) (Import, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc Import
+	return doc, json.Unmarshal(b, &doc)
+}
+
+// Write writes the import back.
+func (doc Import) Write(path string) error { return writeJSON(path, doc) }
+
+// Copy is a shallow copy of one object of the import.
+func Copy(o map[string]any) map[string]any {
+	c := make(map[string]any, len(o))
+	for k, v := range o {
+		c[k] = v
+	}
+	return c
+}
+
 // Subscriptions writes a seed 002 payload of opt.Customers companies and a
 // config.yaml that runs it.
 func Subscriptions(dir string, opt Options) (Stats, error) {
