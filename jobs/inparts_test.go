@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -210,4 +211,30 @@ func TestImportInPartsChartMogul(t *testing.T) {
 	next["transactions"] = []map[string]any{{"invoice_external_id": id, "external_id": "tx_r1", "type": "refund", "result": "successful", "date": "2024-03-01 00:00:00"}}
 	write(next)
 	compareInParts(t, cfg, inParts, inMemory, "a second delivery, upserted")
+}
+
+// A delivery normalized in partitions whose lines hold a currency without
+// a rate fails the run, naming the currency, and publishes nothing (in
+// memory those lines would be rejected rows; in parts they are written
+// already).
+func TestImportInPartsCurrencyWithoutRate(t *testing.T) {
+	data := t.TempDir()
+	if _, err := gen.GrowPanel(data, gen.Options{Customers: 200, Months: 12, Seed: 2, EUR: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "fx.csv"), []byte("date,currency,rate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.Load(filepath.Join(data, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh := t.TempDir()
+	_, err = Run(context.Background(), cfg, Options{Warehouse: wh, Log: zerolog.Nop(), ImportBytes: 4 << 10})
+	if !errors.Is(err, configs.ErrConfig) || !strings.Contains(err.Error(), "eur") {
+		t.Fatalf("got %v, want a config error naming eur", err)
+	}
+	if rows := tableRows(t, wh, "invoice_lines", []string{"invoice_id"}); len(rows) > 0 {
+		t.Errorf("%d lines published by a failed run", len(rows))
+	}
 }
