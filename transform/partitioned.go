@@ -172,8 +172,8 @@ func (n *normalizer) takePending() (*pendingRecords, error) {
 }
 
 // spillTo spills the records, each to the partition of its id, in the
-// order read (headers, one of each id, in no order: a later one of an id
-// supersedes them when the partition is merged).
+// order read (headers too, one of each id a spill: a header of the id in a
+// later spill supersedes it when the partition is merged).
 func (p *pendingRecords) spillTo(sp *spill) error {
 	var err error
 	keep := func(e error) {
@@ -197,7 +197,7 @@ func (p *pendingRecords) spillTo(sp *spill) error {
 	for i := range p.contacts {
 		keep(put(sp, spillContacts, p.contacts[i].Email, p.contactRefs[i], &p.contacts[i], "", contactFields))
 	}
-	ids := slices.Sorted(maps.Keys(p.headers))
+	ids := slices.Collect(maps.Keys(p.headers))
 	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(p.headers[a].ref, p.headers[b].ref) })
 	for _, id := range ids {
 		h := spilledHeader{id: id, h: p.headers[id]}
