@@ -66,8 +66,9 @@ func TestImportInPartsEqualsInMemory(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("validate: in parts: %v; in memory: %v", errA, errB)
 	}
-	if a, b := va.Sources[0], vb.Sources[0]; !reflect.DeepEqual(a.Read, b.Read) || a.Rejected == 0 || a.Rejected != b.Rejected {
-		t.Errorf("validate in parts: read %v, %d rejected; in memory: read %v, %d rejected", a.Read, a.Rejected, b.Read, b.Rejected)
+	if a, b := va.Sources[0], vb.Sources[0]; !reflect.DeepEqual(a.Read, b.Read) || a.Rejected == 0 || a.Rejected != b.Rejected ||
+		a.Partitions == 0 || b.Partitions != 0 {
+		t.Errorf("validate in %d partitions: read %v, %d rejected; in %d: read %v, %d rejected", a.Partitions, a.Read, a.Rejected, b.Partitions, b.Read, b.Rejected)
 	}
 	run("the history")
 

@@ -23,6 +23,9 @@ type SourceReport struct {
 	Read       map[string]int
 	Rejected   int
 	Rejections []schemas.Rejected
+	// Partitions is the number of partitions a delivery too large to hold
+	// was read in (0: in memory).
+	Partitions int
 }
 
 // maxListed bounds the rejections a report lists per source.
@@ -42,23 +45,27 @@ func Validate(ctx context.Context, cfg *configs.Config, importBytes int64) (*Rep
 		if err != nil {
 			return nil, err
 		}
-		res, err := validateSource(ctx, src, ex, importBytes)
+		parts, err := importParts(src, ex, nil, importBytes)
+		if err != nil {
+			return nil, err
+		}
+		res, err := validateSource(ctx, src, ex, parts)
 		if err != nil {
 			return nil, err
 		}
 		sr := SourceReport{Name: src.Name, Kind: src.Kind, Read: counts(res.Read), Rejected: len(res.Rejected)}
+		if res.Written {
+			sr.Partitions = parts
+		}
 		sr.Rejections = res.Rejected[:min(len(res.Rejected), maxListed)]
 		rep.Sources = append(rep.Sources, sr)
 	}
 	return rep, nil
 }
 
-// validateSource normalizes one source against an empty state.
-func validateSource(ctx context.Context, src configs.Source, ex extract.Extractor, importBytes int64) (*transform.Result, error) {
-	parts, err := importParts(src, ex, nil, importBytes)
-	if err != nil {
-		return nil, err
-	}
+// validateSource normalizes one source against an empty state, in parts
+// partitions (0: in memory).
+func validateSource(ctx context.Context, src configs.Source, ex extract.Extractor, parts int) (*transform.Result, error) {
 	if parts == 0 {
 		return transform.Normalize(ctx, "validate", src, extract.Mode(src), ex, nil)
 	}

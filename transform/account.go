@@ -213,6 +213,7 @@ const maxNamed = 100
 func (n *normalizer) supersede(e schemas.Entity, id, origin, by string, r ref) {
 	n.ledger.settle(r, superseded)
 	if len(n.res.Superseded) < maxNamed {
-		n.res.Superseded = append(n.res.Superseded, Superseded{Entity: e, ID: id, Origin: origin, By: by})
+		// Copies: the record's strings may point into a buffer that goes.
+		n.res.Superseded = append(n.res.Superseded, Superseded{Entity: e, ID: strings.Clone(id), Origin: strings.Clone(origin), By: strings.Clone(by)})
 	}
 }

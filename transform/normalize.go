@@ -330,8 +330,10 @@ func (n *normalizer) reject(rec *extract.Record, r ref, reason string) {
 // (r) as rejected.
 func (n *normalizer) rejectID(r ref, source string, e schemas.Entity, id, origin, reason, raw string) {
 	n.ledger.settle(r, rejected)
-	// What is kept of a bad record is valid UTF-8: a bad byte reads U+FFFD.
-	id, origin, reason, raw = validUTF8(id), validUTF8(origin), validUTF8(reason), validUTF8(raw)
+	// What is kept of a bad record is valid UTF-8 (a bad byte reads
+	// U+FFFD), and its own: the record's strings may point into a buffer
+	// that goes (an arena, or a spilled partition's bytes).
+	id, origin, reason, raw = ownUTF8(id), ownUTF8(origin), ownUTF8(reason), ownUTF8(raw)
 	n.res.Rejected = append(n.res.Rejected, schemas.Rejected{
 		RunID: n.runID, Source: source, Entity: e, RecordID: id, Origin: origin, Error: reason, Raw: raw,
 	})
@@ -395,10 +397,10 @@ func (n *normalizer) checkRefs(source string, l *schemas.InvoiceLine, customers 
 	return ""
 }
 
-// validUTF8 is s with each byte that is not UTF-8 read as U+FFFD.
-func validUTF8(s string) string {
+// ownUTF8 is a copy of s with each byte that is not UTF-8 read as U+FFFD.
+func ownUTF8(s string) string {
 	if utf8.ValidString(s) {
-		return s
+		return strings.Clone(s)
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }

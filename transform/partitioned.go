@@ -44,9 +44,8 @@ var ErrNotInParts = errors.New("the source sends records that are merged across 
 // memory: what it reads is validated as it comes and spilled to disk by
 // id (customers by customer id; lines, invoice headers, line items and
 // transactions by invoice id; events by event id; contacts by email), and
-// each partition is then merged with the stored
-// records of its ids and written as one part of the source's normalized
-// tables, into tx. Lines and events find their customer in a set of the
+// each partition is then merged with the stored records of its ids and
+// written as one part of the source's normalized tables, into tx. Lines and events find their customer in a set of the
 // accepted customers' id hashes, and their plan among the plans, which are
 // merged first and held whole. The result's Batch is empty: the tables
 // are in tx (Result.Written).
@@ -65,8 +64,8 @@ func NormalizeInParts(ctx context.Context, runID string, src configs.Source, mod
 	n := newNormalizer(runID)
 	n.res.Batch.Source = src.Name
 	n.major = src.Amounts == configs.AmountsMajor
-	spill := newSpiller(sp)
-	defer spill.close()
+	spills := newWorker()
+	defer spills.wait()
 	n.flush = func(force bool) error {
 		if !force && n.pending() < opt.Pending {
 			return nil
@@ -75,14 +74,14 @@ func NormalizeInParts(ctx context.Context, runID string, src configs.Source, mod
 		if err != nil {
 			return err
 		}
-		spill.send(p)
+		spills.do(func() error { return p.spillTo(sp) })
 		return nil
 	}
 	err = n.read(ctx, ex)
 	if err == nil {
 		err = n.flush(true)
 	}
-	if err = errors.Join(err, spill.close()); err == nil {
+	if err = errors.Join(err, spills.wait()); err == nil {
 		err = sp.flush()
 	}
 	if err != nil {
@@ -213,40 +212,41 @@ func (p *pendingRecords) spillTo(sp *spill) error {
 	return err
 }
 
-// spiller spills what a normalizer held on a goroutine of its own, while
-// the normalizer reads on.
-type spiller struct {
-	sp   *spill
-	in   chan *pendingRecords
+// worker runs jobs one after another on a goroutine of its own while its
+// owner goes on (the spills of what a normalizer held while it reads on,
+// the writes of parts while the next partition is merged); after a job
+// fails it skips the rest.
+type worker struct {
+	jobs chan func() error
 	done chan struct{}
 	err  error
 }
 
-func newSpiller(sp *spill) *spiller {
-	in := make(chan *pendingRecords, 1)
-	s := &spiller{sp: sp, in: in, done: make(chan struct{})}
+func newWorker() *worker {
+	jobs := make(chan func() error, 1)
+	w := &worker{jobs: jobs, done: make(chan struct{})}
 	go func() {
-		defer close(s.done)
-		for p := range in {
-			if s.err == nil {
-				s.err = p.spillTo(sp)
+		defer close(w.done)
+		for job := range jobs {
+			if w.err == nil {
+				w.err = job()
 			}
 		}
 	}()
-	return s
+	return w
 }
 
-// send hands records over to be spilled.
-func (s *spiller) send(p *pendingRecords) { s.in <- p }
+// do queues a job.
+func (w *worker) do(job func() error) { w.jobs <- job }
 
-// close waits until everything sent is spilled, and says what failed.
-func (s *spiller) close() error {
-	if s.in != nil {
-		close(s.in)
-		s.in = nil
+// wait waits until every job queued is done, and says what failed.
+func (w *worker) wait() error {
+	if w.jobs != nil {
+		close(w.jobs)
+		w.jobs = nil
 	}
-	<-s.done
-	return s.err
+	<-w.done
+	return w.err
 }
 
 // partMerge merges a spilled source partition by partition.
@@ -330,7 +330,8 @@ func (m *partMerge) mergePlans(ctx context.Context, w *store.Warehouse) error {
 	for i := range plans {
 		m.plans[plans[i].PlanID] = &plans[i]
 	}
-	return m.write(schemas.Plans, len(plans), func(mem memory.Allocator) arrow.RecordBatch { return schemas.PlansRecord(mem, plans) })
+	m.write(schemas.Plans, len(plans), func(mem memory.Allocator) arrow.RecordBatch { return schemas.PlansRecord(mem, plans) })
+	return nil
 }
 
 // mergeCustomers merges each partition's customers, writes them, and
@@ -359,17 +360,13 @@ func (m *partMerge) mergeCustomers() error {
 		for i := range merged {
 			m.customers[idHash(merged[i].CustomerID)] = struct{}{}
 		}
-		if err := m.write(schemas.Customers, len(merged), func(mem memory.Allocator) arrow.RecordBatch {
-			return schemas.CustomersRecord(mem, merged)
-		}); err != nil {
-			return err
-		}
+		m.write(schemas.Customers, len(merged), func(mem memory.Allocator) arrow.RecordBatch { return schemas.CustomersRecord(mem, merged) })
 	}
 	return nil
 }
 
-// mergePart merges partition k's lines, events and contacts and writes
-// them.
+// mergePart merges partition k's lines (with their headers, items and
+// transactions), events and contacts, and writes them.
 func (m *partMerge) mergePart(k int) error {
 	n := m.n
 	stored := &Batch{Source: m.source}
@@ -444,13 +441,11 @@ func (m *partMerge) mergePart(k int) error {
 	}
 	lines, transactions, events, contacts := out.Lines, out.Transactions, out.Events, out.Contacts
 	out.Lines, out.Transactions, out.Events, out.Contacts = nil, nil, nil, nil
-	return errors.Join(
-		m.write(schemas.InvoiceLines, len(lines), func(mem memory.Allocator) arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, lines) }),
-		m.write(schemas.Transactions, len(transactions), func(mem memory.Allocator) arrow.RecordBatch {
-			return schemas.TransactionsRecord(mem, transactions)
-		}),
-		m.write(schemas.SubscriptionEvents, len(events), func(mem memory.Allocator) arrow.RecordBatch { return schemas.EventsRecord(mem, events) }),
-		m.write(schemas.Contacts, len(contacts), func(mem memory.Allocator) arrow.RecordBatch { return schemas.ContactsRecord(mem, contacts) }))
+	m.write(schemas.InvoiceLines, len(lines), func(mem memory.Allocator) arrow.RecordBatch { return schemas.InvoiceLinesRecord(mem, lines) })
+	m.write(schemas.Transactions, len(transactions), func(mem memory.Allocator) arrow.RecordBatch { return schemas.TransactionsRecord(mem, transactions) })
+	m.write(schemas.SubscriptionEvents, len(events), func(mem memory.Allocator) arrow.RecordBatch { return schemas.EventsRecord(mem, events) })
+	m.write(schemas.Contacts, len(contacts), func(mem memory.Allocator) arrow.RecordBatch { return schemas.ContactsRecord(mem, contacts) })
+	return nil
 }
 
 // ErrMovedTransaction is a transaction id kept under invoices of two
@@ -480,13 +475,12 @@ func (m *partMerge) checkTransactions(k int, kept []schemas.Transaction) error {
 }
 
 // write counts rows of a table and has them written as its next part,
-// while the merge goes on.
-func (m *partMerge) write(t *schemas.Table, rows int, build func(memory.Allocator) arrow.RecordBatch) error {
+// while the merge goes on (the output's finish says what failed).
+func (m *partMerge) write(t *schemas.Table, rows int, build func(memory.Allocator) arrow.RecordBatch) {
 	m.tables[t].After += rows
-	if rows == 0 {
-		return nil
+	if rows > 0 {
+		m.out.queue(t, build)
 	}
-	return m.out.queue(t, build)
 }
 
 // idHash is FNV-1a of an id.
@@ -499,46 +493,29 @@ func idHash(id string) uint64 {
 }
 
 // partWriter writes a source's normalized tables part by part into a run's
-// transaction, on a goroutine of its own: one part is built and written
-// while the next partition is merged.
+// transaction, on a worker: one part is built and written while the next
+// partition is merged.
 type partWriter struct {
+	*worker
 	tx     *store.Tx
 	source string
 	next   map[*schemas.Table]int
-	parts  chan func() error
-	done   chan struct{}
-	err    error
 }
 
 func newPartWriter(tx *store.Tx, source string) *partWriter {
-	parts := make(chan func() error, 1)
-	pw := &partWriter{tx: tx, source: source, next: map[*schemas.Table]int{}, parts: parts, done: make(chan struct{})}
-	go func() {
-		defer close(pw.done)
-		for write := range parts {
-			if pw.err == nil {
-				pw.err = write()
-			}
-		}
-	}()
-	return pw
+	return &partWriter{worker: newWorker(), tx: tx, source: source, next: map[*schemas.Table]int{}}
 }
 
-// queue has a part built and written; it returns what failed so far.
-func (pw *partWriter) queue(t *schemas.Table, build func(memory.Allocator) arrow.RecordBatch) error {
+// queue has a table's next part built and written; finish says what
+// failed.
+func (pw *partWriter) queue(t *schemas.Table, build func(memory.Allocator) arrow.RecordBatch) {
 	k := pw.next[t]
 	pw.next[t]++
-	pw.parts <- func() error {
+	pw.do(func() error {
 		rec := build(memory.DefaultAllocator)
 		defer rec.Release()
 		return pw.write(t, k, rec)
-	}
-	select {
-	case <-pw.done:
-		return pw.err
-	default:
-		return nil
-	}
+	})
 }
 
 func (pw *partWriter) write(t *schemas.Table, k int, rec arrow.RecordBatch) error {
@@ -546,16 +523,6 @@ func (pw *partWriter) write(t *schemas.Table, k int, rec arrow.RecordBatch) erro
 		return schemas.WriteParquet(w, t, rec)
 	})
 	return err
-}
-
-// wait waits for the parts queued, and says what failed.
-func (pw *partWriter) wait() error {
-	if pw.parts != nil {
-		close(pw.parts)
-		pw.parts = nil
-	}
-	<-pw.done
-	return pw.err
 }
 
 // finish writes an empty part of each table that got no row, and removes

@@ -14,13 +14,15 @@ import (
 
 // A spill holds records of a bounded-memory import on disk, one file per
 // kind of record and partition: records of one id always go to the same
-// partition (customers by customer id, lines by invoice id, events by
-// event id, contacts by email), so each partition is merged on its own.
+// partition (customers by customer id; lines, invoice headers, line items
+// and transactions by invoice id; events by event id; contacts by email),
+// so each partition is merged on its own.
 //
 // A file is a sequence of frames: the record's ref plus one (noRef is 0),
 // then its fields in a fixed order, strings as a length and bytes, numbers
 // as varints. A file is decoded whole; its strings point into the bytes
-// read, which live as long as the records do.
+// read, which live as long as the records do (what outlives a partition,
+// a rejected row or a superseded record named, is copied).
 type spill struct {
 	dir   string
 	parts int

@@ -32,7 +32,11 @@ func validateCmd(e env) *cobra.Command {
 				return err
 			}
 			for _, s := range rep.Sources {
-				fmt.Fprintf(e.stdout, "source %s (%s): read %s; %d rejected\n", s.Name, s.Kind, describeCounts(s.Read), s.Rejected)
+				how := ""
+				if s.Partitions > 0 {
+					how = fmt.Sprintf(" (in %d partitions spilled to disk)", s.Partitions)
+				}
+				fmt.Fprintf(e.stdout, "source %s (%s): read %s%s; %d rejected\n", s.Name, s.Kind, describeCounts(s.Read), how, s.Rejected)
 				for _, r := range s.Rejections {
 					fmt.Fprintf(e.stdout, "  rejected %s %s at %s: %s\n", r.Entity, r.RecordID, r.Origin, r.Error)
 				}
