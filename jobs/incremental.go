@@ -75,7 +75,9 @@ var errFull = errors.New("every customer is computed")
 
 // computePartial computes the run's partial: from the kept one when it
 // can, else every customer; and stages the state the next run starts from.
-func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Options) (*metrics.Partial, error) {
+// partitionLines is the engine's budget of the configuration (opt's may be
+// lower for this run).
+func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Options, partitionLines int) (*metrics.Partial, error) {
 	mem := memory.DefaultAllocator
 	whole := in.input()
 	opt.EventSources = metrics.EventSources(whole)
@@ -86,8 +88,25 @@ func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Option
 	}
 	if err != nil {
 		r.rec.Incremental = &IncrementalRecord{Full: true, Why: err.Error()}
+		// Computed in partitions, the rows wait on disk for the load.
+		opt.SpillRows = true
 		if p, err = metrics.ComputePartial(ctx, mem, whole, opt); err != nil {
 			return nil, err
+		}
+		// An input larger than the engine's budget is never updated (the
+		// update holds every customer's rows): its customers' quiet days
+		// and digests, as large as the customers, would serve no run.
+		next := opt
+		next.PartitionLines, next.Partitions = partitionLines, 0
+		if big, err := metrics.Partitioned(whole, next); err != nil || big {
+			if err != nil {
+				p.Release()
+				return nil, err
+			}
+			forgetIncremental(r.tx)
+			r.rec.Incremental.Customers = int(p.Customers())
+			r.rec.Incremental.Recomputed = r.rec.Incremental.Customers
+			return p, nil
 		}
 		st = &customerState{digested: r.changedSources()}
 		if st.quiet, err = metrics.QuietUntil(ctx, mem, whole, opt); err != nil {

@@ -244,6 +244,7 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	if err != nil {
 		return err
 	}
+	partitionLines := r.opt.PartitionLines
 	if r.opt.Compute == nil {
 		r.computeMemory()
 	}
@@ -264,7 +265,7 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 		res, err = r.opt.Compute(ctx, memory.DefaultAllocator, in.input(), opt)
 	} else {
 		var p *metrics.Partial
-		if p, err = r.computePartial(ctx, in, opt); err == nil {
+		if p, err = r.computePartial(ctx, in, opt, partitionLines); err == nil {
 			res = p.Finalize(memory.DefaultAllocator)
 			p.Release()
 		}
@@ -279,8 +280,8 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 	if inc := r.rec.Incremental; inc != nil {
 		ev = ev.Int("recomputed", inc.Recomputed).Bool("full", inc.Full).Str("why", inc.Why)
 	}
-	ev.Int64("movements", res.Movements.NumRows()).Int64("months", res.Monthly.NumRows()).
-		Int64("customers", res.Snapshot.NumRows()).Int("partitions", res.Partitions).Int64("took_ms", time.Since(t0).Milliseconds()).Msg("computed")
+	ev.Int64("movements", res.Rows(schemas.MRRMovements)).Int64("months", res.Monthly.NumRows()).
+		Int64("customers", res.Rows(schemas.CustomerSnapshot)).Int("partitions", res.Partitions).Int64("took_ms", time.Since(t0).Milliseconds()).Msg("computed")
 	return nil
 }
 

@@ -72,6 +72,16 @@ func TestStoredSourceStreamsIntoTheEngine(t *testing.T) {
 		if budget > 0 && rec.Partitions != (lines+budget-1)/budget {
 			t.Errorf("budget %d: %d partitions for %d lines", budget, rec.Partitions, lines)
 		}
+		// Computed in partitions, the customers' rows went to disk and
+		// were streamed to the marts; no run can update such an input, so
+		// no incremental state is kept for it.
+		_, err = os.Stat(filepath.Join(wh, IncrementalDir, "state.json"))
+		if kept := err == nil; kept != (budget == 0) {
+			t.Errorf("budget %d: incremental state kept: %v", budget, kept)
+		}
+		if inc := rec.Incremental; inc == nil || inc.Customers != 150 || (budget > 0 && (!inc.Full || inc.Recomputed != 150)) {
+			t.Errorf("budget %d: incremental record %+v", budget, inc)
+		}
 		got := martBytes(t, wh)
 		if len(got) != len(want) {
 			t.Fatalf("budget %d: %d mart files, want %d", budget, len(got), len(want))

@@ -3,8 +3,6 @@ package load
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,30 +29,40 @@ type Written struct {
 func Local(w *store.Warehouse, tx *store.Tx, tables []schemas.TableBatch) ([]Written, error) {
 	var out []Written
 	for _, tb := range tables {
-		wr := Written{Table: tb.Table.Name, Rows: tb.Rec.NumRows()}
-		parts := map[string]arrow.RecordBatch{}
-		if tb.Table == schemas.MRRMovements {
-			parts = byMonth(tb.Rec, tb.Table.Index(tb.Table.PartitionBy))
-		} else {
-			tb.Rec.Retain()
-			parts[MartDir(tb.Table)+"/part-0.parquet"] = tb.Rec
-		}
+		wr := Written{Table: tb.Table.Name, Rows: tb.NumRows()}
 		kept := map[string]bool{}
-		for _, rel := range slices.Sorted(maps.Keys(parts)) {
-			rec := parts[rel]
-			changed, err := tx.WriteFile(rel, func(wr io.Writer) error { return schemas.WriteParquet(wr, tb.Table, rec) })
-			rec.Release()
-			delete(parts, rel)
+		write := func(rel string, write func(io.Writer) error) error {
+			changed, err := tx.WriteFile(rel, write)
 			if err != nil {
-				for _, r := range parts {
-					r.Release()
-				}
-				return nil, fmt.Errorf("load %s: %w", tb.Table.Name, err)
+				return fmt.Errorf("load %s: %w", tb.Table.Name, err)
 			}
 			if changed {
 				wr.Changed = append(wr.Changed, rel)
 			}
 			kept[rel] = true
+			return nil
+		}
+		var err error
+		switch {
+		case tb.Table == schemas.MRRMovements:
+			// One file per month: a batch of the stream is one month, or
+			// the whole table.
+			err = tb.Each(func(rec arrow.RecordBatch) error {
+				return writeMonths(rec, tb.Table, kept, write)
+			})
+			if err == nil && len(kept) == 0 {
+				// No rows: one empty file.
+				err = write(MartDir(tb.Table)+"/part-0.parquet", func(w io.Writer) error {
+					return schemas.WriteParquetScan(w, tb.Table, func(func(arrow.RecordBatch) error) error { return nil })
+				})
+			}
+		case tb.Rec == nil:
+			err = write(MartDir(tb.Table)+"/part-0.parquet", func(w io.Writer) error { return schemas.WriteParquetScan(w, tb.Table, tb.Scan) })
+		default:
+			err = write(MartDir(tb.Table)+"/part-0.parquet", func(w io.Writer) error { return schemas.WriteParquet(w, tb.Table, tb.Rec) })
+		}
+		if err != nil {
+			return nil, err
 		}
 		old, err := w.Glob(MartDir(tb.Table) + "/*.parquet")
 		if err != nil {
@@ -73,27 +81,30 @@ func Local(w *store.Warehouse, tx *store.Tx, tables []schemas.TableBatch) ([]Wri
 	return out, nil
 }
 
-// byMonth slices a batch sorted by a DATE column into one batch per month,
-// keyed by the partition's file path.
-func byMonth(rec arrow.RecordBatch, col int) map[string]arrow.RecordBatch {
-	out := map[string]arrow.RecordBatch{}
-	dates := rec.Column(col).(*array.Date32).Date32Values()
-	name := rec.Schema().Metadata()
-	table, _ := name.GetValue("table")
+// writeMonths writes a batch of a table sorted by its DATE column
+// PartitionBy as one file per month, in month order; a month written
+// already is an error.
+func writeMonths(rec arrow.RecordBatch, t *schemas.Table, kept map[string]bool, write func(string, func(io.Writer) error) error) error {
+	dates := rec.Column(t.Index(t.PartitionBy)).(*array.Date32).Date32Values()
 	for i := 0; i < len(dates); {
 		m := monthKey(dates[i])
 		j := i
 		for j < len(dates) && monthKey(dates[j]) == m {
 			j++
 		}
-		out[fmt.Sprintf("marts/%s/month=%s/part-0.parquet", table, m)] = rec.NewSlice(int64(i), int64(j))
+		rel := fmt.Sprintf("%s/month=%s/part-0.parquet", MartDir(t), m)
+		if kept[rel] {
+			return fmt.Errorf("load %s: the rows of %s come in two pieces", t.Name, m)
+		}
+		month := rec.NewSlice(int64(i), int64(j))
+		err := write(rel, func(w io.Writer) error { return schemas.WriteParquet(w, t, month) })
+		month.Release()
+		if err != nil {
+			return err
+		}
 		i = j
 	}
-	if len(dates) == 0 {
-		rec.Retain()
-		out["marts/"+table+"/part-0.parquet"] = rec
-	}
-	return out
+	return nil
 }
 
 func monthKey(d arrow.Date32) string { return d.ToTime().Format("2006-01") }

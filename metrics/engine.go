@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,6 +37,12 @@ type Options struct {
 	PartitionLines int
 	// Partitions, when above 0, forces that many partitions.
 	Partitions int
+	// SpillRows, for an input computed in partitions, writes each
+	// partition's per-customer rows under SpillDir as soon as it is
+	// scanned, so that memory does not grow with the customers; the
+	// result streams them to the sink (engine_rows.go). The result does
+	// not depend on it.
+	SpillRows bool
 	// SpillDir is where partitions are spilled; empty is the system's
 	// temporary directory.
 	SpillDir string
@@ -63,33 +70,75 @@ type Input struct {
 
 // Result holds one batch per mart table. The caller releases it.
 type Result struct {
+	// The per-customer tables; nil while the rows are on disk
+	// (Options.SpillRows): Tables streams them, Load reads them.
 	Periods   arrow.RecordBatch
 	Movements arrow.RecordBatch
-	Monthly   arrow.RecordBatch
-	Cohorts   arrow.RecordBatch
 	Snapshot  arrow.RecordBatch
 	Quality   arrow.RecordBatch
+	Monthly   arrow.RecordBatch
+	Cohorts   arrow.RecordBatch
 	// Currency is the reporting currency used.
 	Currency string
 	// Partitions is the number of partitions the input was computed in.
 	Partitions int
+	rows       *rowFiles
 }
 
-// Tables pairs each batch with its table.
+// Tables pairs each table with its rows.
 func (r *Result) Tables() []schemas.TableBatch {
-	return []schemas.TableBatch{
+	out := []schemas.TableBatch{
 		{Table: schemas.CustomerMRRPeriods, Rec: r.Periods}, {Table: schemas.MRRMovements, Rec: r.Movements},
 		{Table: schemas.MRRMonthly, Rec: r.Monthly}, {Table: schemas.Cohorts, Rec: r.Cohorts},
 		{Table: schemas.CustomerSnapshot, Rec: r.Snapshot}, {Table: schemas.DataQuality, Rec: r.Quality},
 	}
+	if r.rows != nil {
+		for i := range out {
+			if t := slices.Index(rowTables, out[i].Table); t >= 0 {
+				rf := r.rows
+				out[i].Rows = rf.rows[t]
+				out[i].Scan = func(fn func(arrow.RecordBatch) error) error { return rf.scan(context.Background(), t, fn) }
+			}
+		}
+	}
+	return out
 }
 
-// Release frees every batch.
+// Rows is the number of rows of a table of the result.
+func (r *Result) Rows(t *schemas.Table) int64 {
+	for _, tb := range r.Tables() {
+		if tb.Table == t {
+			return tb.NumRows()
+		}
+	}
+	return 0
+}
+
+// Load reads the rows the result holds on disk into its batches.
+func (r *Result) Load(ctx context.Context) error {
+	if r.rows == nil {
+		return nil
+	}
+	recs, err := r.rows.load(ctx)
+	if err != nil {
+		return err
+	}
+	r.Periods, r.Movements, r.Snapshot, r.Quality = recs[0], recs[1], recs[2], recs[3]
+	r.rows.release()
+	r.rows = nil
+	return nil
+}
+
+// Release frees every batch, and the files of the rows on disk.
 func (r *Result) Release() {
 	for _, t := range r.Tables() {
 		if t.Rec != nil {
 			t.Rec.Release()
 		}
+	}
+	if r.rows != nil {
+		r.rows.release()
+		r.rows = nil
 	}
 }
 
@@ -151,13 +200,15 @@ type engine struct {
 
 	// Outputs, in production order.
 	periods   []periodRow // runs of each customer's MRR per currency
-	active    []periodRow // runs of each customer's MRR > 0 (mrr unused)
 	movements []movementRow
 	quality   []qualityRow
 	snapshot  []snapshotRow
 	months    *months
 	workers   []*scratch // the scanners' buffers and accumulators
 	parts     int        // the partitions computed
-	firstDay  int32      // first day with a line (by invoice date or period start)
-	hasLines  bool
+	// rows, with Options.SpillRows, hold the rows of the partitions
+	// scanned (engine_rows.go).
+	rows     *rowFiles
+	firstDay int32 // first day with a line (by invoice date or period start)
+	hasLines bool
 }

@@ -108,25 +108,23 @@ func (e *engine) scanPart(ctx context.Context, lo, hi int32) {
 	}
 	wg.Wait()
 	// The destinations are sized once: append would copy them as they grow.
-	var periods, active, movements, quality, snapshot int
+	var periods, movements, quality, snapshot int
 	for _, s := range e.workers {
 		periods += len(s.periods)
-		active += len(s.active)
 		movements += len(s.movements)
 		quality += len(s.quality)
 		snapshot += len(s.snapshot)
 	}
-	e.periods, e.active = slices.Grow(e.periods, periods), slices.Grow(e.active, active)
+	e.periods = slices.Grow(e.periods, periods)
 	e.movements, e.quality = slices.Grow(e.movements, movements), slices.Grow(e.quality, quality)
 	e.snapshot = slices.Grow(e.snapshot, snapshot)
 	for _, s := range e.workers {
 		e.periods = append(e.periods, s.periods...)
-		e.active = append(e.active, s.active...)
 		e.movements = append(e.movements, s.movements...)
 		e.quality = append(e.quality, s.quality...)
 		e.snapshot = append(e.snapshot, s.snapshot...)
 		// Let go, not truncated: their room would hold the rows twice.
-		s.periods, s.active, s.movements, s.quality, s.snapshot = nil, nil, nil, nil, nil
+		s.periods, s.movements, s.quality, s.snapshot = nil, nil, nil, nil
 	}
 }
 
@@ -196,7 +194,9 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.delta, b.delta))
 	})
 	runs := s.runs[:0]
-	firstActive, firstPeriod := len(s.active), len(s.periods)
+	// The customer's active runs feed its month accumulators only.
+	s.active = s.active[:0]
+	firstPeriod := len(s.periods)
 	var (
 		prev      int64 // at as_of rates, floored at 0
 		activeAt  = noDay
@@ -295,7 +295,7 @@ func (e *engine) customerDays(c int32, s *scratch, subs []subState) []subState {
 		}
 	}
 	s.runs = runs
-	s.months.customer(e, s.active[firstActive:], s.periods[firstPeriod:], cohort, firstNew)
+	s.months.customer(e, s.active, s.periods[firstPeriod:], cohort, firstNew)
 	s.snapshot = push(s.snapshot, snapshotRow{
 		cust: c, status: e.status(c, prev, everPaid), mrr: prev,
 		firstPaid: firstPaid, cohort: cohort, lastMove: lastMove,

@@ -234,6 +234,11 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 	if err := sp.close(); err != nil {
 		return err
 	}
+	if e.opt.SpillRows {
+		if e.rows, err = newRowFiles(e.opt.SpillDir, e.mem); err != nil {
+			return err
+		}
+	}
 	for p := 0; p+1 < len(bounds); p++ {
 		lines := 0
 		for c := bounds[p]; c < bounds[p+1]; c++ {
@@ -241,6 +246,11 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) error {
 		}
 		if err := e.scanSpilled(ctx, sp, p, lines, bounds[p], bounds[p+1]); err != nil {
 			return err
+		}
+		if e.rows != nil {
+			if err := e.spillRows(p); err != nil {
+				return err
+			}
 		}
 	}
 	e.finishScan()

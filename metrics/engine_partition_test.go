@@ -110,7 +110,20 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
 			defer res.Release()
-			return res, parquetBytes(t, res)
+			got := parquetBytes(t, res)
+			if opt.SpillRows && res.Partitions > 1 {
+				// The rows are on disk, streamed by Tables, until Load.
+				if res.Periods != nil || res.Movements != nil || res.Snapshot != nil || res.Quality != nil {
+					t.Fatalf("seed %d: rows held in memory with SpillRows", seed)
+				}
+				if err := res.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if again := parquetBytes(t, res); !bytes.Equal(again, got) {
+					t.Fatalf("seed %d: the rows loaded from disk differ from those streamed", seed)
+				}
+			}
+			return res, got
 		}
 		whole, want := compute(s.opt, false)
 		if whole.Partitions != 1 {
@@ -120,6 +133,8 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 			for _, fromFiles := range []bool{false, true} {
 				opt := s.opt
 				opt.Partitions, opt.SpillDir, opt.Workers = parts, spill, 1+k%3
+				// Rows kept on disk for the partitions from the files.
+				opt.SpillRows = fromFiles
 				res, got := compute(opt, fromFiles)
 				// As many as asked when there are enough lines to share; never
 				// more than one per customer with lines.
@@ -137,7 +152,7 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 		}
 		// The line budget decides the partitions when none is forced.
 		opt := s.opt
-		opt.PartitionLines, opt.SpillDir = int(lines.NumRows()/4)+1, spill
+		opt.PartitionLines, opt.SpillDir, opt.SpillRows = int(lines.NumRows()/4)+1, spill, true
 		res, got := compute(opt, true)
 		if res.Partitions != 4 || !bytes.Equal(got, want) {
 			t.Fatalf("seed %d: a budget of %d lines: %d partitions, same tables: %v", seed, opt.PartitionLines, res.Partitions, bytes.Equal(got, want))

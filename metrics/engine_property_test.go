@@ -113,7 +113,11 @@ func parquetBytes(t testing.TB, res *Result) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	for _, tb := range res.Tables() {
-		if err := schemas.WriteParquet(&buf, tb.Table, tb.Rec); err != nil {
+		write := func() error { return schemas.WriteParquet(&buf, tb.Table, tb.Rec) }
+		if tb.Rec == nil {
+			write = func() error { return schemas.WriteParquetScan(&buf, tb.Table, tb.Scan) }
+		}
+		if err := write(); err != nil {
 			t.Fatal(err)
 		}
 	}

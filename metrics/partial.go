@@ -36,8 +36,34 @@ type Partial struct {
 	// The customers' rows of customer_mrr_periods, mrr_movements,
 	// customer_snapshot and data_quality, each in its table's order.
 	periods, movements, snapshot, quality arrow.RecordBatch
+	// rows, instead of the batches, hold the rows on disk
+	// (Options.SpillRows) until inMemory reads them.
+	rows *rowFiles
 	// parts is how many pieces the engine computed the partial in.
 	parts int
+}
+
+// Customers is the number of customers of the partial.
+func (p *Partial) Customers() int64 {
+	if p.rows != nil {
+		return p.rows.rows[slices.Index(rowTables, schemas.CustomerSnapshot)]
+	}
+	return p.snapshot.NumRows()
+}
+
+// inMemory reads the rows a partial holds on disk into its batches.
+func (p *Partial) inMemory() error {
+	if p.rows == nil {
+		return nil
+	}
+	recs, err := p.rows.load(context.Background())
+	if err != nil {
+		return err
+	}
+	p.periods, p.movements, p.snapshot, p.quality = recs[0], recs[1], recs[2], recs[3]
+	p.rows.release()
+	p.rows = nil
+	return nil
 }
 
 // ErrMerge is partials that cannot be merged: computed as of other days,
@@ -69,6 +95,9 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 		err = e.computeWhole(ctx, in)
 	}
 	if err != nil {
+		if e.rows != nil {
+			e.rows.release()
+		}
 		return nil, err
 	}
 	return e.partial(), nil
@@ -92,7 +121,10 @@ func EventSources(in Input) []string {
 // belong to one of them alone).
 func (e *engine) partial() *Partial {
 	p := &Partial{Currency: e.currency, chosen: e.opt.ReportingCurrency != "" || e.hasLines, asOfDay: e.asOfDay,
-		months: e.months, parts: e.parts}
+		months: e.months, parts: e.parts, rows: e.rows}
+	if p.rows != nil {
+		return p
+	}
 	var wg sync.WaitGroup
 	for _, f := range []func(){
 		func() { p.periods = e.periodsRecord() },
@@ -106,12 +138,12 @@ func (e *engine) partial() *Partial {
 	return p
 }
 
-// Release frees the partial's batches.
+// Release frees the partial's batches, or its files.
 func (p *Partial) Release() {
-	for _, rec := range p.batches() {
-		if rec != nil {
-			rec.Release()
-		}
+	releaseAll(p.batches())
+	if p.rows != nil {
+		p.rows.release()
+		p.rows = nil
 	}
 }
 
@@ -123,6 +155,11 @@ func (p *Partial) batches() []arrow.RecordBatch {
 func (p *Partial) Finalize(mem memory.Allocator) *Result {
 	r := &Result{Currency: p.Currency, Partitions: p.parts}
 	r.Monthly, r.Cohorts = monthly(mem, p.months, p.Currency)
+	if p.rows != nil {
+		p.rows.retain()
+		r.rows = p.rows
+		return r
+	}
 	for _, rec := range p.batches() {
 		rec.Retain()
 	}
@@ -132,13 +169,19 @@ func (p *Partial) Finalize(mem memory.Allocator) *Result {
 
 // Merge makes the partial of the customers of all the partials, which must
 // be of disjoint sets of customers, computed as of the same day and valued
-// in the same reporting currency. The partials stay the caller's.
+// in the same reporting currency. The partials stay the caller's (those
+// whose rows were on disk have them in memory now).
 func Merge(mem memory.Allocator, parts ...*Partial) (*Partial, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("%w: none to merge", ErrMerge)
 	}
 	out := &Partial{Currency: parts[0].Currency, asOfDay: parts[0].asOfDay}
 	first, any := int32(0), false
+	for _, p := range parts {
+		if err := p.inMemory(); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range parts {
 		if p.asOfDay != out.asOfDay {
 			return nil, fmt.Errorf("%w: computed as of different days", ErrMerge)

@@ -66,6 +66,9 @@ func (p *Partial) MarshalBinary() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.inMemory(); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	buf.WriteString(partialMagic)
 	writeChunk(&buf, head)

@@ -47,6 +47,11 @@ func (p *Partial) Update(mem memory.Allocator, keys map[string]bool, old, now *P
 	case old.chosen && p.chosen && old.Currency != p.Currency:
 		return nil, fmt.Errorf("%w: the customers' old partial is in another currency", ErrMerge)
 	}
+	for _, q := range []*Partial{p, old, now} {
+		if err := q.inMemory(); err != nil {
+			return nil, err
+		}
+	}
 	rest, err := p.months.without(old.months, now.months)
 	if err != nil {
 		return nil, err

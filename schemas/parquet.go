@@ -77,10 +77,40 @@ func (p *ParquetWriter) Write(rec arrow.RecordBatch) error {
 	if err := checkColumns(rec.Schema(), p.table); err != nil {
 		return fmt.Errorf("write %s: the batch %w", p.table.Name, err)
 	}
+	rec = withValueBuffers(rec)
+	defer rec.Release()
 	if err := p.fw.Write(rec); err != nil {
 		return fmt.Errorf("write %s: %w", p.table.Name, err)
 	}
 	return nil
+}
+
+// withValueBuffers is rec (retained) with a value buffer in every string
+// column. A column of empty strings read from Arrow IPC has none, and the
+// writer then keeps no min and max for it, where the same column built in
+// memory has them (""): the same rows would not give the same bytes.
+func withValueBuffers(rec arrow.RecordBatch) arrow.RecordBatch {
+	var cols []arrow.Array
+	for i, col := range rec.Columns() {
+		str, ok := col.(*array.String)
+		if !ok || str.ValueBytes() != nil || str.Len() == str.NullN() {
+			continue
+		}
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+		}
+		bufs := slices.Clone(str.Data().Buffers())
+		bufs[2] = memory.NewBufferBytes([]byte{})
+		d := array.NewData(str.DataType(), str.Len(), bufs, nil, str.NullN(), str.Data().Offset())
+		cols[i] = array.MakeFromData(d)
+		d.Release()
+		defer cols[i].Release()
+	}
+	if cols == nil {
+		rec.Retain()
+		return rec
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
 }
 
 // Close finishes the file. It does not close the underlying writer.
@@ -89,6 +119,99 @@ func (p *ParquetWriter) Close() error {
 		return fmt.Errorf("finish parquet %s: %w", p.table.Name, err)
 	}
 	return nil
+}
+
+// WriteParquetScan writes the batches scan yields as one Parquet file on
+// w, in row groups cut as WriteParquet cuts one batch of all the rows: the
+// same rows give the same bytes, however they are batched.
+func WriteParquetScan(w io.Writer, t *Table, scan func(fn func(arrow.RecordBatch) error) error) error {
+	pw, err := NewParquetWriter(w, t)
+	if err != nil {
+		return err
+	}
+	var held []arrow.RecordBatch
+	var n, written int64
+	defer func() {
+		for _, r := range held {
+			r.Release()
+		}
+	}()
+	flush := func() error {
+		if n == 0 && written > 0 {
+			return nil
+		}
+		rec, err := concatRows(t, held)
+		if err != nil {
+			return err
+		}
+		for _, r := range held {
+			r.Release()
+		}
+		held = held[:0]
+		written += n
+		n = 0
+		defer rec.Release()
+		return pw.Write(rec)
+	}
+	err = scan(func(rec arrow.RecordBatch) error {
+		for off := int64(0); off < rec.NumRows(); {
+			take := min(rowGroupRows-n, rec.NumRows()-off)
+			held = append(held, rec.NewSlice(off, off+take))
+			n, off = n+take, off+take
+			if n == rowGroupRows {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 || written == 0 {
+		// An empty table is one empty row group, as WriteParquet writes it.
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return pw.Close()
+}
+
+// concatRows joins batches of a table into one.
+func concatRows(t *Table, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	schema := t.Schema()
+	if len(recs) == 1 {
+		recs[0].Retain()
+		return recs[0], nil
+	}
+	cols := make([]arrow.Array, len(schema.Fields()))
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	for c := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for i, r := range recs {
+			parts[i] = r.Column(c)
+		}
+		if len(parts) == 0 {
+			b := array.NewBuilder(memory.DefaultAllocator, schema.Field(c).Type)
+			cols[c] = b.NewArray()
+			b.Release()
+			continue
+		}
+		a, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", t.Name, err)
+		}
+		cols[c] = a
+	}
+	rec := array.NewRecordBatch(schema, cols, rows)
+	for _, a := range cols {
+		a.Release()
+	}
+	return rec, nil
 }
 
 // WriteParquet writes whole batches of a table as one Parquet file on w.

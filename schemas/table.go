@@ -84,11 +84,33 @@ func nullable(name string, t arrow.DataType, doc string) Column {
 	return Column{Name: name, Type: t, Nullable: true, Doc: doc}
 }
 
-// TableBatch is one table's rows as a batch: how computed tables are
-// handed from the engine to the sinks.
+// TableBatch is one table's rows: how computed tables are handed from the
+// engine to the sinks. They are in Rec, or, for rows kept on disk, Scan
+// streams them.
 type TableBatch struct {
 	Table *Table
 	Rec   arrow.RecordBatch
+	// Scan, when Rec is nil, calls fn with the table's Rows rows in the
+	// table's order, in batches valid during the call; the rows of a
+	// table partitioned by month (PartitionBy) come one month per batch.
+	Scan func(fn func(arrow.RecordBatch) error) error
+	Rows int64
+}
+
+// NumRows is the number of rows of the table.
+func (tb TableBatch) NumRows() int64 {
+	if tb.Rec != nil {
+		return tb.Rec.NumRows()
+	}
+	return tb.Rows
+}
+
+// Each calls fn with the table's rows in batches, as Scan does.
+func (tb TableBatch) Each(fn func(arrow.RecordBatch) error) error {
+	if tb.Rec != nil {
+		return fn(tb.Rec)
+	}
+	return tb.Scan(fn)
 }
 
 // IsMoney says whether a column holds money in minor units of the
