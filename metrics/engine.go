@@ -37,11 +37,11 @@ type Options struct {
 	PartitionLines int
 	// Partitions, when above 0, forces that many partitions.
 	Partitions int
-	// SpillRows, for an input computed in partitions, writes each
-	// partition's per-customer rows under SpillDir as soon as it is
-	// scanned, so that memory does not grow with the customers; the
-	// result streams them to the sink (engine_rows.go). The result does
-	// not depend on it.
+	// SpillRows, for an input computed in partitions, leaves the
+	// per-customer rows in the files under SpillDir each partition wrote
+	// them to, so that memory does not grow with the customers: the result
+	// streams them to the sink (engine_rows.go). Without it they are read
+	// back into memory. The result does not depend on it.
 	SpillRows bool
 	// SpillDir is where partitions are spilled; empty is the system's
 	// temporary directory.
@@ -194,9 +194,6 @@ type engine struct {
 	plans  planTable
 	lines  lineColumns
 	events eventColumns
-	// names are the names of the lines of the movements of partitions
-	// already scanned (their lines are gone).
-	names texts
 
 	// Outputs, in production order.
 	periods   []periodRow // runs of each customer's MRR per currency
@@ -206,9 +203,6 @@ type engine struct {
 	months    *months
 	workers   []*scratch // the scanners' buffers and accumulators
 	parts     int        // the partitions computed
-	// rows, with Options.SpillRows, hold the rows of the partitions
-	// scanned (engine_rows.go).
-	rows     *rowFiles
-	firstDay int32 // first day with a line (by invoice date or period start)
-	hasLines bool
+	firstDay  int32      // first day with a line (by invoice date or period start)
+	hasLines  bool
 }

@@ -35,10 +35,6 @@ type movementRow struct {
 	original      int64 // the change in cur
 	plan          int32
 	lines         []int32
-	// The lines' names once the lines are gone (partitions): e.names.at(k)
-	// for k in [names, names+nnames).
-	names  int
-	nnames int32
 }
 
 type qualityRow struct {

@@ -179,33 +179,6 @@ func subCode(k *coder, s string, kd int8) int32 {
 	return k.subOf(s)
 }
 
-// encodeKeys codes the customers, subscriptions and currencies of the
-// lines of a batch that count, as encodeLines does (the lines' other
-// columns are not read), and counts the lines by customer. A line of an
-// unknown kind is left to encodeLines, which names it in its error.
-func (e *engine) encodeKeys(rec arrow.RecordBatch, k *coder, counts *[]int64) {
-	defer k.forget()
-	src, cust, sub, kind := strsCol(rec, "source"), strCol(rec, "customer_id"), strCol(rec, "subscription_id"), strsCol(rec, "kind")
-	paid, cur := tsCol(rec, "paid_at"), strsCol(rec, "currency")
-	idates := tsCol(rec, "invoice_date").TimestampValues()
-	for i := 0; i < int(rec.NumRows()); i++ {
-		if int64(idates[i]) >= e.asOf {
-			continue
-		}
-		kd := encodeKind(kind.Value(i))
-		if kd < 0 || e.unpaid(src.Value(i), kd, paid.IsNull(i)) {
-			continue
-		}
-		c := k.customerOf(src.Value(i), cust.Value(i))
-		for int(c) >= len(*counts) {
-			*counts = append(*counts, 0)
-		}
-		(*counts)[c]++
-		subCode(k, sub.Value(i), kd)
-		k.curOf(cur.Value(i))
-	}
-}
-
 // encodeLines appends the lines of one batch that count (dated before
 // as_of, paid when payment is required) to l, with provisional codes.
 func (e *engine) encodeLines(rec arrow.RecordBatch, k *coder, l *lineColumns) error {

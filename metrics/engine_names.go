@@ -15,8 +15,6 @@ func (t *texts) add(s string) {
 	t.ends = append(t.ends, len(t.buf))
 }
 
-func (t *texts) len() int { return len(t.ends) }
-
 // room makes room for n more bytes, at least doubling the buffer when it
 // must move.
 func (t *texts) room(n int) {
@@ -24,8 +22,6 @@ func (t *texts) room(n int) {
 		t.buf = append(make([]byte, 0, max(len(t.buf)+n, 2*cap(t.buf))), t.buf...)
 	}
 }
-
-func (t *texts) truncate() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
 
 // expect makes room for n strings in all, at the mean length of those
 // held so far (plus an eighth), so that the buffer is not moved again and

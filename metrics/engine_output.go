@@ -59,9 +59,6 @@ func (e *engine) movementsRecord() arrow.RecordBatch {
 			return ""
 		}),
 		schemas.StringsColumn(ms, func(m *movementRow, add func(string)) {
-			for k := range int(m.nnames) {
-				add(e.names.at(m.names + k))
-			}
 			for _, l := range m.lines {
 				add(e.lineName(l))
 			}

@@ -75,35 +75,28 @@ func (rf *rowFiles) release() {
 	}
 }
 
-// spillRows writes the rows of the partition just scanned to its files and
-// empties the engine's rows, keeping their room for the next partition.
-func (e *engine) spillRows(p int) error {
-	rf := e.rows
-	var recs [4]arrow.RecordBatch
-	var wg sync.WaitGroup
-	for t, f := range []func() arrow.RecordBatch{e.periodsRecord, e.movementsRecord, e.snapshotRecord, e.qualityRecord} {
-		wg.Go(func() { recs[t] = f() })
+// rowChunk is the most rows of a batch in the files: a merge holds one
+// batch of each partition at once.
+const rowChunk = 64 << 10
+
+// writePart writes the rows of partition p's partial to its files.
+func (rf *rowFiles) writePart(p int, part *Partial) error {
+	if p != rf.parts {
+		return fmt.Errorf("spill rows: partition %d written after %d", p, rf.parts)
 	}
-	wg.Wait()
-	defer func() {
-		for _, rec := range recs {
-			rec.Release()
-		}
-	}()
-	e.periods, e.movements, e.quality, e.snapshot = e.periods[:0], e.movements[:0], e.quality[:0], e.snapshot[:0]
-	e.names.truncate()
 	var months []int32
-	for t, rec := range recs {
-		batches := []arrow.RecordBatch{rec}
+	for t, rec := range part.batches() {
+		var batches []arrow.RecordBatch
 		if rowTables[t] == schemas.MRRMovements {
 			batches, months = byMonth(rec)
-			defer func() {
-				for _, b := range batches {
-					b.Release()
-				}
-			}()
+		} else {
+			for off := int64(0); off < rec.NumRows(); off += rowChunk {
+				batches = append(batches, rec.NewSlice(off, min(off+rowChunk, rec.NumRows())))
+			}
 		}
-		if err := rf.write(t, p, batches); err != nil {
+		err := rf.write(t, p, batches)
+		releaseAll(batches)
+		if err != nil {
 			return err
 		}
 		rf.rows[t] += rec.NumRows()
@@ -177,36 +170,154 @@ func (rf *rowFiles) scan(ctx context.Context, t int, fn func(arrow.RecordBatch) 
 	if rowTables[t] == schemas.MRRMovements {
 		return rf.scanMovements(ctx, fn)
 	}
+	return rf.scanMerged(ctx, t, fn)
+}
+
+// cursor reads one partition's file of a table, a batch at a time.
+type cursor struct {
+	part     int
+	r        *ipc.FileReader
+	next     int // the next batch
+	rec      arrow.RecordBatch
+	row      int
+	src, cid *array.String
+}
+
+// advance loads the cursor's next batch; false when there is none.
+func (c *cursor) advance() (bool, error) {
+	if c.rec != nil {
+		c.rec.Release()
+		c.rec = nil
+	}
+	for c.next < c.r.NumRecords() {
+		rec, err := c.r.RecordBatchAt(c.next)
+		if err != nil {
+			return false, fmt.Errorf("read spilled rows: %w", err)
+		}
+		c.next++
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		c.rec, c.row = rec, 0
+		c.src, c.cid = strCol(rec, "source"), strCol(rec, "customer_id")
+		return true, nil
+	}
+	return false, nil
+}
+
+// less orders cursors by their rows' customers, as the engine ranks them:
+// source, then id.
+func (c *cursor) less(d *cursor) bool {
+	if a, b := c.src.Value(c.row), d.src.Value(d.row); a != b {
+		return a < b
+	}
+	return c.cid.Value(c.row) < d.cid.Value(d.row)
+}
+
+// scanMerged merges the partitions' rows of a table ordered by customer:
+// each partition's are in that order, and a customer's are all in one,
+// next to each other.
+func (rf *rowFiles) scanMerged(ctx context.Context, t int, fn func(arrow.RecordBatch) error) error {
+	var heap []*cursor
+	slots := make([]arrow.RecordBatch, rf.parts) // each partition's batch
+	empty := schemas.Gather(rf.mem, rowTables[t], nil, nil)
+	defer empty.Release()
+	defer func() {
+		for _, c := range heap {
+			if c.rec != nil {
+				c.rec.Release()
+			}
+		}
+	}()
 	for p := range rf.parts {
+		f, r, err := rf.open(t, p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		defer r.Close()
+		c := &cursor{part: p, r: r}
+		ok, err := c.advance()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap = append(heap, c)
+			slots[p] = c.rec
+		}
+	}
+	down := func(i int) {
+		for {
+			least := i
+			for _, k := range []int{2*i + 1, 2*i + 2} {
+				if k < len(heap) && heap[k].less(heap[least]) {
+					least = k
+				}
+			}
+			if least == i {
+				return
+			}
+			heap[i], heap[least] = heap[least], heap[i]
+			i = least
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	var out []schemas.RowRef
+	flush := func() error {
+		if len(out) == 0 {
+			return nil
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := rf.scanPart(t, p, fn); err != nil {
+		for p, rec := range slots {
+			if rec == nil {
+				slots[p] = empty // Gather reads every batch's columns
+			}
+		}
+		rec := schemas.Gather(rf.mem, rowTables[t], slots, out)
+		out = out[:0]
+		defer rec.Release()
+		return fn(rec)
+	}
+	for len(heap) > 0 {
+		c := heap[0]
+		n := int(c.rec.NumRows())
+		src, cid := c.src.Value(c.row), c.cid.Value(c.row)
+		for c.row < n && c.src.Value(c.row) == src && c.cid.Value(c.row) == cid {
+			out = append(out, schemas.RowRef{Batch: int32(c.part), Row: int32(c.row)})
+			c.row++
+		}
+		if c.row < n && len(out) < rowChunk {
+			down(0)
+			continue
+		}
+		// The output refers to the batches held: it goes before one of
+		// them is let go.
+		if err := flush(); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func (rf *rowFiles) scanPart(t, p int, fn func(arrow.RecordBatch) error) error {
-	f, r, err := rf.open(t, p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	defer r.Close()
-	for i := range r.NumRecords() {
-		rec, err := r.RecordBatchAt(i)
-		if err != nil {
-			return fmt.Errorf("read spilled rows of %s: %w", rowTables[t].Name, err)
+		if c.row < n {
+			down(0)
+			continue
 		}
-		err = fn(rec)
-		rec.Release()
+		ok, err := c.advance()
 		if err != nil {
 			return err
 		}
+		slots[c.part] = c.rec
+		if !ok {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		if len(heap) > 0 {
+			down(0)
+		}
 	}
-	return nil
+	return flush()
 }
 
 // scanMovements merges the partitions' movements month by month: within a

@@ -90,14 +90,18 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 	}
 	e.parts = e.partitions(n)
 	if e.parts > 1 {
-		err = e.computeParts(ctx, in, e.parts)
-	} else {
-		err = e.computeWhole(ctx, in)
-	}
-	if err != nil {
-		if e.rows != nil {
-			e.rows.release()
+		p, err := e.computeParts(ctx, in, e.parts)
+		if err == nil && !opt.SpillRows {
+			if err = p.inMemory(); err != nil {
+				p.Release()
+			}
 		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if err := e.computeWhole(ctx, in); err != nil {
 		return nil, err
 	}
 	return e.partial(), nil
@@ -121,10 +125,7 @@ func EventSources(in Input) []string {
 // belong to one of them alone).
 func (e *engine) partial() *Partial {
 	p := &Partial{Currency: e.currency, chosen: e.opt.ReportingCurrency != "" || e.hasLines, asOfDay: e.asOfDay,
-		months: e.months, parts: e.parts, rows: e.rows}
-	if p.rows != nil {
-		return p
-	}
+		months: e.months, parts: e.parts}
 	var wg sync.WaitGroup
 	for _, f := range []func(){
 		func() { p.periods = e.periodsRecord() },
@@ -175,13 +176,44 @@ func Merge(mem memory.Allocator, parts ...*Partial) (*Partial, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("%w: none to merge", ErrMerge)
 	}
-	out := &Partial{Currency: parts[0].Currency, asOfDay: parts[0].asOfDay}
-	first, any := int32(0), false
 	for _, p := range parts {
 		if err := p.inMemory(); err != nil {
 			return nil, err
 		}
 	}
+	out, err := mergeHeads(parts)
+	if err != nil {
+		return nil, err
+	}
+	batches := func(get func(*Partial) arrow.RecordBatch) []arrow.RecordBatch {
+		recs := make([]arrow.RecordBatch, len(parts))
+		for i, p := range parts {
+			recs[i] = get(p)
+		}
+		return recs
+	}
+	var wg sync.WaitGroup
+	for _, m := range []struct {
+		t   *schemas.Table
+		get func(*Partial) arrow.RecordBatch
+		set *arrow.RecordBatch
+	}{
+		{schemas.CustomerMRRPeriods, func(p *Partial) arrow.RecordBatch { return p.periods }, &out.periods},
+		{schemas.MRRMovements, func(p *Partial) arrow.RecordBatch { return p.movements }, &out.movements},
+		{schemas.CustomerSnapshot, func(p *Partial) arrow.RecordBatch { return p.snapshot }, &out.snapshot},
+		{schemas.DataQuality, func(p *Partial) arrow.RecordBatch { return p.quality }, &out.quality},
+	} {
+		wg.Go(func() { *m.set = mergeTable(mem, m.t, batches(m.get)) })
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// mergeHeads merges what partials of disjoint customers hold besides their
+// rows: the currency, the as-of day, the accumulators.
+func mergeHeads(parts []*Partial) (*Partial, error) {
+	out := &Partial{Currency: parts[0].Currency, asOfDay: parts[0].asOfDay}
+	first, any := int32(0), false
 	for _, p := range parts {
 		if p.asOfDay != out.asOfDay {
 			return nil, fmt.Errorf("%w: computed as of different days", ErrMerge)
@@ -207,27 +239,6 @@ func Merge(mem memory.Allocator, parts ...*Partial) (*Partial, error) {
 	for _, p := range parts {
 		out.months.add(p.months)
 	}
-	batches := func(get func(*Partial) arrow.RecordBatch) []arrow.RecordBatch {
-		recs := make([]arrow.RecordBatch, len(parts))
-		for i, p := range parts {
-			recs[i] = get(p)
-		}
-		return recs
-	}
-	var wg sync.WaitGroup
-	for _, m := range []struct {
-		t   *schemas.Table
-		get func(*Partial) arrow.RecordBatch
-		set *arrow.RecordBatch
-	}{
-		{schemas.CustomerMRRPeriods, func(p *Partial) arrow.RecordBatch { return p.periods }, &out.periods},
-		{schemas.MRRMovements, func(p *Partial) arrow.RecordBatch { return p.movements }, &out.movements},
-		{schemas.CustomerSnapshot, func(p *Partial) arrow.RecordBatch { return p.snapshot }, &out.snapshot},
-		{schemas.DataQuality, func(p *Partial) arrow.RecordBatch { return p.quality }, &out.quality},
-	} {
-		wg.Go(func() { *m.set = mergeTable(mem, m.t, batches(m.get)) })
-	}
-	wg.Wait()
 	return out, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"reflect"
 	"time"
@@ -325,7 +324,7 @@ func (f *splitFn) ProcessElement(ctx context.Context, pc piece, emit func(int, [
 	for b, rec := range recs {
 		src, id := stringColumn(rec, t, "source"), stringColumn(rec, t, "customer_id")
 		for i := range int(rec.NumRows()) {
-			k := Shard(src.Value(i), id.Value(i), f.Shards)
+			k := metrics.Shard(src.Value(i), id.Value(i), f.Shards)
 			rows[k] = append(rows[k], schemas.RowRef{Batch: int32(b), Row: int32(i)})
 		}
 	}
@@ -343,22 +342,6 @@ func (f *splitFn) ProcessElement(ctx context.Context, pc piece, emit func(int, [
 		emit(k, data)
 	}
 	return nil
-}
-
-// Shard is the shard of a customer: a hash of its source and id, the same
-// on every machine.
-func Shard(source, customerID string, shards int) int {
-	h := fnv.New64a()
-	h.Write([]byte(source))
-	h.Write([]byte{0})
-	h.Write([]byte(customerID))
-	// FNV's low bits follow the last bytes too closely (ids that end
-	// alike land alike): mixed as splitmix64 finishes.
-	x := h.Sum64()
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	x ^= x >> 31
-	return int(x % uint64(shards))
 }
 
 // computeFn computes one shard's customers into a partial.
