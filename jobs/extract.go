@@ -205,18 +205,21 @@ func (r *run) boundMemory() {
 
 // computeMemory bounds the compute of a run that normalized a delivery in
 // partitions: the engine computes at most importPartitionLines lines at
-// once, and the collector runs at every doubling of the heap (GOGC 100,
-// unless lower), under the run's own memory limit again. What the engine
-// keeps of every customer grows with the customers, so a fixed limit
-// would have the collector run without end on a large history.
+// once, under the same memory limit, and the collector runs at every
+// doubling of the heap (GOGC 100, unless lower). What the engine holds is
+// one partition's lines and customers: its rows go to disk (SpillRows),
+// and nothing is kept per customer across partitions.
 func (r *run) computeMemory() {
 	if r.restoreMemory == nil {
 		return
 	}
-	r.restoreMemory()
 	gc := debug.SetGCPercent(-1)
 	debug.SetGCPercent(min(gc, 100))
-	r.restoreMemory = func() { debug.SetGCPercent(gc) }
+	restore := r.restoreMemory
+	r.restoreMemory = func() {
+		debug.SetGCPercent(gc)
+		restore()
+	}
 	if r.opt.PartitionLines <= 0 || r.opt.PartitionLines > importPartitionLines {
 		r.opt.PartitionLines = importPartitionLines
 	}

@@ -79,6 +79,22 @@ var errFull = errors.New("every customer is computed")
 // lower for this run).
 func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Options, partitionLines int) (*metrics.Partial, error) {
 	mem := memory.DefaultAllocator
+	// An input larger than the engine's budget is never updated (the
+	// update holds every customer's rows): it is computed in partitions,
+	// its stored customers streamed from their files, and no state is kept
+	// (its customers' quiet days and digests, as large as the customers,
+	// would serve no run). Any other holds its customers in memory.
+	next := opt
+	next.PartitionLines, next.Partitions = partitionLines, 0
+	big, err := metrics.Partitioned(in.input(), next)
+	if err != nil {
+		return nil, err
+	}
+	if !big {
+		if err := in.readCustomers(ctx); err != nil {
+			return nil, err
+		}
+	}
 	whole := in.input()
 	opt.EventSources = metrics.EventSources(whole)
 	fp := r.fingerprint(opt)
@@ -93,16 +109,7 @@ func (r *run) computePartial(ctx context.Context, in *inputs, opt metrics.Option
 		if p, err = metrics.ComputePartial(ctx, mem, whole, opt); err != nil {
 			return nil, err
 		}
-		// An input larger than the engine's budget is never updated (the
-		// update holds every customer's rows): its customers' quiet days
-		// and digests, as large as the customers, would serve no run.
-		next := opt
-		next.PartitionLines, next.Partitions = partitionLines, 0
-		if big, err := metrics.Partitioned(whole, next); err != nil || big {
-			if err != nil {
-				p.Release()
-				return nil, err
-			}
+		if big {
 			forgetIncremental(r.tx)
 			r.rec.Incremental.Customers = int(p.Customers())
 			r.rec.Incremental.Recomputed = r.rec.Incremental.Customers

@@ -262,6 +262,9 @@ func (r *run) compute(ctx context.Context, in *inputs, rates []metrics.Rate) err
 			r.restoreMemory = nil
 		}
 		forgetIncremental(r.tx)
+		if err := in.readCustomers(ctx); err != nil {
+			return err
+		}
 		res, err = r.opt.Compute(ctx, memory.DefaultAllocator, in.input(), opt)
 	} else {
 		var p *metrics.Partial

@@ -165,6 +165,9 @@ func allKnown(set, known map[string]bool) bool {
 type inputs struct {
 	customers, plans, lines, events []arrow.RecordBatch
 	lineFiles                       []string
+	// customerFiles are the stored sources' customers, until
+	// readCustomers reads them.
+	customerFiles []string
 }
 
 // newInputs converts the sources' states for the engine: batches of the
@@ -199,7 +202,7 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 		for _, t := range []struct {
 			table *schemas.Table
 			into  *[]arrow.RecordBatch
-		}{{schemas.Customers, &in.customers}, {schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
+		}{{schemas.Plans, &in.plans}, {schemas.SubscriptionEvents, &in.events}} {
 			for _, path := range s.tableFiles(w, t.table) {
 				recs, err := schemas.ReadParquetFile(ctx, mem, path, t.table)
 				if err != nil {
@@ -210,12 +213,26 @@ func newInputs(ctx context.Context, w *store.Warehouse, ss sources) (*inputs, er
 			}
 		}
 		in.lineFiles = append(in.lineFiles, s.tableFiles(w, schemas.InvoiceLines)...)
+		in.customerFiles = append(in.customerFiles, s.tableFiles(w, schemas.Customers)...)
 	}
 	return in, nil
 }
 
+// readCustomers reads the stored sources' customers into memory, for what
+// needs them as batches (the engine streams them).
+func (in *inputs) readCustomers(ctx context.Context) error {
+	recs, err := schemas.ReadParquetFiles(ctx, memory.DefaultAllocator, in.customerFiles, schemas.Customers)
+	if err != nil {
+		return err
+	}
+	in.customers = append(in.customers, recs...)
+	in.customerFiles = nil
+	return nil
+}
+
 func (in *inputs) input() metrics.Input {
-	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events, LineFiles: in.lineFiles}
+	return metrics.Input{Customers: in.customers, Plans: in.plans, Lines: in.lines, Events: in.events, LineFiles: in.lineFiles,
+		CustomerFiles: in.customerFiles}
 }
 
 func (in *inputs) release() {

@@ -66,6 +66,10 @@ type Input struct {
 	// LineFiles are Parquet files of the invoice_lines table, streamed;
 	// their lines come after those of Lines.
 	LineFiles []string
+	// CustomerFiles are Parquet files of the customers table; their
+	// customers come after those of Customers. An input computed in
+	// partitions streams them, else they are read into memory.
+	CustomerFiles []string
 }
 
 // Result holds one batch per mart table. The caller releases it.

@@ -55,8 +55,8 @@ func withEvents(s *scenario, seed uint64) []schemas.SubscriptionEvent {
 }
 
 // The tables are byte-identical whether the engine computes in one piece
-// or in partitions spilled to disk, from lines in memory or streamed from
-// Parquet files, with any number of scanners.
+// or in partitions spilled to disk, from lines and customers in memory or
+// streamed from Parquet files, with any number of scanners.
 func TestPartitionedEqualsWhole(t *testing.T) {
 	for seed := uint64(300); seed < 312; seed++ {
 		s := randomWorld(seed, 40, seed%2 == 1)
@@ -96,12 +96,22 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 			}
 			files = append(files, path)
 		}
+		// And the customers as a Parquet file.
+		custFile := filepath.Join(dir, "customers.parquet")
+		var cbuf bytes.Buffer
+		if err := schemas.WriteParquet(&cbuf, schemas.Customers, cust); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(custFile, cbuf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 
 		compute := func(opt Options, fromFiles bool) (*Result, []byte) {
 			t.Helper()
 			in := in
 			if fromFiles {
 				in.LineFiles = files
+				in.Customers, in.CustomerFiles = nil, []string{custFile}
 			} else {
 				in.Lines = []arrow.RecordBatch{lines}
 			}
@@ -128,6 +138,9 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 		whole, want := compute(s.opt, false)
 		if whole.Partitions != 1 {
 			t.Fatalf("seed %d: %d partitions by default for %d lines", seed, whole.Partitions, lines.NumRows())
+		}
+		if _, got := compute(s.opt, true); !bytes.Equal(got, want) {
+			t.Fatalf("seed %d: in one piece from files, other tables than from memory", seed)
 		}
 		for k, parts := range []int{2, 3, 7, 200} {
 			for _, fromFiles := range []bool{false, true} {

@@ -34,7 +34,7 @@ func Shard(source, customerID string, shards int) int {
 // computeParts computes the input in parts partitions of customers (see
 // engine_partition.go) and returns their partial, its rows on disk.
 func (e *engine) computeParts(ctx context.Context, in Input, parts int) (*Partial, error) {
-	rt, err := newRouter(e.opt.SpillDir, parts, e.mem)
+	rt, err := newRouter(e.opt.SpillDir, parts, routedLines, e.mem)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,23 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) (*Partia
 	if err != nil {
 		return nil, err
 	}
-	customers := shardRows(in.Customers, parts)
+	// The customers too, from memory and from their files.
+	rc, err := newRouter(e.opt.SpillDir, parts, routedCustomers, e.mem)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.remove()
+	for _, rec := range in.Customers {
+		if err := rc.route(rec); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.eachCustomerFileBatch(ctx, in, rc.route); err != nil {
+		return nil, err
+	}
+	if err := rc.close(); err != nil {
+		return nil, err
+	}
 	events := shardRows(in.Events, parts)
 	rows, err := newRowFiles(e.opt.SpillDir, e.mem)
 	if err != nil {
@@ -65,16 +81,16 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) (*Partia
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		sub := Input{Plans: in.Plans,
-			Customers: gatherRows(e.mem, schemas.Customers, in.Customers, customers[p]),
-			Events:    gatherRows(e.mem, schemas.SubscriptionEvents, in.Events, events[p])}
-		lines, err := rt.load(p)
+		sub := Input{Plans: in.Plans, Events: gatherRows(e.mem, schemas.SubscriptionEvents, in.Events, events[p])}
+		sub.Customers, err = rc.load(p)
+		if err == nil {
+			sub.Lines, err = rt.load(p)
+		}
 		if err != nil {
 			releaseAll(sub.Customers)
 			releaseAll(sub.Events)
 			return nil, err
 		}
-		sub.Lines = lines
 		pe := newEngine(opt)
 		pe.mem = e.mem
 		err = pe.computeWhole(ctx, sub)
@@ -132,39 +148,81 @@ func gatherRows(mem memory.Allocator, t *schemas.Table, recs []arrow.RecordBatch
 	return []arrow.RecordBatch{schemas.Gather(mem, t, recs, rows)}
 }
 
-// routedSchema is the layout of the lines routed to a partition: the
+// routedSchema is the layout of a table's rows routed to a partition: the
 // columns the engine reads, strings plain.
-var routedSchema = func() *arrow.Schema {
-	all := schemas.InvoiceLines.Schema()
-	fields := make([]arrow.Field, len(lineFields))
-	for i, name := range lineFields {
+func routedSchema(t *schemas.Table) *arrow.Schema {
+	all := t.Schema()
+	names := inputColumns[t]
+	fields := make([]arrow.Field, len(names))
+	for i, name := range names {
 		fields[i] = all.Field(all.FieldIndices(name)[0])
 	}
 	return arrow.NewSchema(fields, nil)
-}()
+}
+
+var (
+	routedLines     = routedSchema(schemas.InvoiceLines)
+	routedCustomers = routedSchema(schemas.Customers)
+)
+
+// eachCustomerFileBatch streams the batches of the input's customer files
+// to fn, the columns the engine reads (a batch is valid during the call).
+func (e *engine) eachCustomerFileBatch(ctx context.Context, in Input, fn func(arrow.RecordBatch) error) error {
+	cols := inputColumns[schemas.Customers]
+	for _, path := range in.CustomerFiles {
+		err := schemas.ScanParquetDict(ctx, e.mem, path, schemas.Customers, cols, nil, func(rec arrow.RecordBatch) error {
+			if err := checkBatch(rec.Schema(), schemas.Customers, cols, nil); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return fn(rec)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCustomerFiles reads the input's customer files into memory, the
+// columns the engine reads; the caller releases the batches.
+func (e *engine) readCustomerFiles(ctx context.Context, in Input) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	err := e.eachCustomerFileBatch(ctx, in, func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		releaseAll(out)
+		return nil, err
+	}
+	return out, nil
+}
 
 // routedBatch is the rows a router gathers for a partition before it
 // writes them.
 const routedBatch = 32 << 10
 
-// router writes each line to the file of its customer's partition.
+// router writes each row of a table (lines, customers) to the file of its
+// customer's partition.
 type router struct {
 	dir     string
 	mem     memory.Allocator
+	schema  *arrow.Schema
 	parts   int
 	files   []*os.File
 	bufs    []*bufio.Writer
 	writers []*ipc.Writer
 	builds  []*array.RecordBuilder
-	lines   []int // by partition
+	lines   []int // rows by partition
 }
 
-func newRouter(parent string, parts int, mem memory.Allocator) (*router, error) {
+func newRouter(parent string, parts int, schema *arrow.Schema, mem memory.Allocator) (*router, error) {
 	dir, err := os.MkdirTemp(parent, "mrrflow-spill-")
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	rt := &router{dir: dir, mem: mem, parts: parts, lines: make([]int, parts)}
+	rt := &router{dir: dir, mem: mem, schema: schema, parts: parts, lines: make([]int, parts)}
 	for p := range parts {
 		f, err := os.Create(rt.path(p))
 		if err != nil {
@@ -174,8 +232,8 @@ func newRouter(parent string, parts int, mem memory.Allocator) (*router, error) 
 		buf := bufio.NewWriterSize(f, 256<<10)
 		rt.files = append(rt.files, f)
 		rt.bufs = append(rt.bufs, buf)
-		rt.writers = append(rt.writers, ipc.NewWriter(buf, ipc.WithSchema(routedSchema), ipc.WithAllocator(mem)))
-		rt.builds = append(rt.builds, array.NewRecordBuilder(mem, routedSchema))
+		rt.writers = append(rt.writers, ipc.NewWriter(buf, ipc.WithSchema(schema), ipc.WithAllocator(mem)))
+		rt.builds = append(rt.builds, array.NewRecordBuilder(mem, schema))
 	}
 	return rt, nil
 }
@@ -184,13 +242,14 @@ func (rt *router) path(p int) string {
 	return filepath.Join(rt.dir, fmt.Sprintf("part-%04d.arrows", p))
 }
 
-// route appends each line of a batch (of the lineFields columns, strings
+// route appends each row of a batch (with the router's columns, strings
 // plain or dictionaries) to its partition.
 func (rt *router) route(rec arrow.RecordBatch) error {
 	src, cust := strsCol(rec, "source"), strCol(rec, "customer_id")
 	type value func(b array.Builder, i int)
-	cols := make([]value, len(lineFields))
-	for c, name := range lineFields {
+	cols := make([]value, len(rt.schema.Fields()))
+	for c, f := range rt.schema.Fields() {
+		name := f.Name
 		switch col := column(rec, name).(type) {
 		case *array.Dictionary, *array.String:
 			s := strsCol(rec, name)
@@ -290,7 +349,7 @@ func (rt *router) load(p int) ([]arrow.RecordBatch, error) {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
 	defer f.Close()
-	r, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithSchema(routedSchema), ipc.WithAllocator(rt.mem))
+	r, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithSchema(rt.schema), ipc.WithAllocator(rt.mem))
 	if err != nil {
 		return nil, fmt.Errorf("spill: read partition %d: %w", p, err)
 	}

@@ -101,6 +101,14 @@ func ComputePartial(ctx context.Context, mem memory.Allocator, in Input, opt Opt
 		}
 		return p, nil
 	}
+	if len(in.CustomerFiles) > 0 {
+		recs, err := e.readCustomerFiles(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		defer releaseAll(recs)
+		in.Customers = append(slices.Clip(in.Customers), recs...)
+	}
 	if err := e.computeWhole(ctx, in); err != nil {
 		return nil, err
 	}
