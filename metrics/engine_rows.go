@@ -131,7 +131,7 @@ func (rf *rowFiles) write(t, p int, recs []arrow.RecordBatch) error {
 		return fmt.Errorf("spill rows: %w", err)
 	}
 	defer f.Close()
-	buf := bufio.NewWriterSize(f, 1<<20)
+	buf := bufio.NewWriterSize(f, 256<<10)
 	w, err := ipc.NewFileWriter(buf, ipc.WithSchema(rowTables[t].Schema()), ipc.WithAllocator(rf.mem))
 	if err != nil {
 		return fmt.Errorf("spill rows: %w", err)

@@ -349,7 +349,7 @@ func (rt *router) load(p int) ([]arrow.RecordBatch, error) {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
 	defer f.Close()
-	r, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithSchema(rt.schema), ipc.WithAllocator(rt.mem))
+	r, err := ipc.NewReader(bufio.NewReaderSize(f, 256<<10), ipc.WithSchema(rt.schema), ipc.WithAllocator(rt.mem))
 	if err != nil {
 		return nil, fmt.Errorf("spill: read partition %d: %w", p, err)
 	}
