@@ -123,12 +123,11 @@ func (r *Result) Load(ctx context.Context) error {
 	if r.rows == nil {
 		return nil
 	}
-	recs, err := r.rows.load(ctx)
+	recs, err := r.rows.take(ctx)
 	if err != nil {
 		return err
 	}
 	r.Periods, r.Movements, r.Snapshot, r.Quality = recs[0], recs[1], recs[2], recs[3]
-	r.rows.release()
 	r.rows = nil
 	return nil
 }

@@ -230,13 +230,12 @@ func (rf *rowFiles) scanMerged(ctx context.Context, t int, fn func(arrow.RecordB
 			}
 		}
 	}()
-	for p := range rf.parts {
-		f, r, err := rf.open(t, p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		defer r.Close()
+	readers, closeAll, err := rf.openAll(t)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	for p, r := range readers {
 		c := &cursor{part: p, r: r}
 		ok, err := c.advance()
 		if err != nil {
@@ -324,17 +323,11 @@ func (rf *rowFiles) scanMerged(ctx context.Context, t int, fn func(arrow.RecordB
 // month by date, and on one date in partition order, which is the
 // customers' order.
 func (rf *rowFiles) scanMovements(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-	t := slices.Index(rowTables, schemas.MRRMovements)
-	readers := make([]*ipc.FileReader, rf.parts)
-	for p := range rf.parts {
-		f, r, err := rf.open(t, p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		defer r.Close()
-		readers[p] = r
+	readers, closeAll, err := rf.openAll(slices.Index(rowTables, schemas.MRRMovements))
+	if err != nil {
+		return err
 	}
+	defer closeAll()
 	var all []int32
 	for _, ms := range rf.months {
 		all = append(all, ms...)
@@ -384,21 +377,48 @@ func (rf *rowFiles) load(ctx context.Context) ([4]arrow.RecordBatch, error) {
 			releaseAll(out[:])
 			return out, err
 		}
-		out[t] = concatBatches(rf.mem, rowTables[t], recs)
+		rec, err := schemas.Concat(rf.mem, rowTables[t], recs)
 		releaseAll(recs)
+		if err != nil {
+			releaseAll(out[:])
+			return out, err
+		}
+		out[t] = rec
 	}
 	return out, nil
 }
 
-// concatBatches joins batches of a table into one.
-func concatBatches(mem memory.Allocator, t *schemas.Table, recs []arrow.RecordBatch) arrow.RecordBatch {
-	var rows []schemas.RowRef
-	for b, rec := range recs {
-		for i := range int32(rec.NumRows()) {
-			rows = append(rows, schemas.RowRef{Batch: int32(b), Row: i})
+// take reads the rows of every table into memory and lets the files go
+// (this holder's share of them).
+func (rf *rowFiles) take(ctx context.Context) ([4]arrow.RecordBatch, error) {
+	recs, err := rf.load(ctx)
+	if err == nil {
+		rf.release()
+	}
+	return recs, err
+}
+
+// openAll opens the files of table t of every partition; close closes
+// them.
+func (rf *rowFiles) openAll(t int) (readers []*ipc.FileReader, close func(), err error) {
+	var files []*os.File
+	close = func() {
+		for _, r := range readers {
+			r.Close()
+		}
+		for _, f := range files {
+			f.Close()
 		}
 	}
-	return schemas.Gather(mem, t, recs, rows)
+	for p := range rf.parts {
+		f, r, err := rf.open(t, p)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		files, readers = append(files, f), append(readers, r)
+	}
+	return readers, close, nil
 }
 
 func releaseAll(recs []arrow.RecordBatch) {

@@ -246,8 +246,7 @@ func (rt *router) path(p int) string {
 // plain or dictionaries) to its partition.
 func (rt *router) route(rec arrow.RecordBatch) error {
 	src, cust := strsCol(rec, "source"), strCol(rec, "customer_id")
-	type value func(b array.Builder, i int)
-	cols := make([]value, len(rt.schema.Fields()))
+	cols := make([]func(array.Builder, int), len(rt.schema.Fields()))
 	for c, f := range rt.schema.Fields() {
 		name := f.Name
 		switch col := column(rec, name).(type) {
@@ -261,29 +260,11 @@ func (rt *router) route(rec arrow.RecordBatch) error {
 				b.(*array.StringBuilder).Append(s.Value(i))
 			}
 		case *array.Timestamp:
-			cols[c] = func(b array.Builder, i int) {
-				if col.IsNull(i) {
-					b.AppendNull()
-					return
-				}
-				b.(*array.TimestampBuilder).Append(col.Value(i))
-			}
+			cols[c] = copyValue[arrow.Timestamp, *array.TimestampBuilder](col)
 		case *array.Int64:
-			cols[c] = func(b array.Builder, i int) {
-				if col.IsNull(i) {
-					b.AppendNull()
-					return
-				}
-				b.(*array.Int64Builder).Append(col.Value(i))
-			}
+			cols[c] = copyValue[int64, *array.Int64Builder](col)
 		case *array.Boolean:
-			cols[c] = func(b array.Builder, i int) {
-				if col.IsNull(i) {
-					b.AppendNull()
-					return
-				}
-				b.(*array.BooleanBuilder).Append(col.Value(i))
-			}
+			cols[c] = copyValue[bool, *array.BooleanBuilder](col)
 		default:
 			return fmt.Errorf("route lines: a column %s of type %s", name, col.DataType())
 		}
@@ -306,6 +287,20 @@ func (rt *router) route(rec arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// copyValue appends value i of col to a builder of its type.
+func copyValue[T any, B interface{ Append(T) }](col interface {
+	IsNull(int) bool
+	Value(int) T
+}) func(array.Builder, int) {
+	return func(b array.Builder, i int) {
+		if col.IsNull(i) {
+			b.AppendNull()
+			return
+		}
+		b.(B).Append(col.Value(i))
+	}
 }
 
 // flush writes what partition p has gathered.

@@ -56,12 +56,11 @@ func (p *Partial) inMemory() error {
 	if p.rows == nil {
 		return nil
 	}
-	recs, err := p.rows.load(context.Background())
+	recs, err := p.rows.take(context.Background())
 	if err != nil {
 		return err
 	}
 	p.periods, p.movements, p.snapshot, p.quality = recs[0], recs[1], recs[2], recs[3]
-	p.rows.release()
 	p.rows = nil
 	return nil
 }

@@ -140,7 +140,7 @@ func WriteParquetScan(w io.Writer, t *Table, scan func(fn func(arrow.RecordBatch
 		if n == 0 && written > 0 {
 			return nil
 		}
-		rec, err := concatRows(t, held)
+		rec, err := Concat(memory.DefaultAllocator, t, held)
 		if err != nil {
 			return err
 		}
@@ -176,42 +176,6 @@ func WriteParquetScan(w io.Writer, t *Table, scan func(fn func(arrow.RecordBatch
 		}
 	}
 	return pw.Close()
-}
-
-// concatRows joins batches of a table into one.
-func concatRows(t *Table, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	schema := t.Schema()
-	if len(recs) == 1 {
-		recs[0].Retain()
-		return recs[0], nil
-	}
-	cols := make([]arrow.Array, len(schema.Fields()))
-	var rows int64
-	for _, r := range recs {
-		rows += r.NumRows()
-	}
-	for c := range cols {
-		parts := make([]arrow.Array, len(recs))
-		for i, r := range recs {
-			parts[i] = r.Column(c)
-		}
-		if len(parts) == 0 {
-			b := array.NewBuilder(memory.DefaultAllocator, schema.Field(c).Type)
-			cols[c] = b.NewArray()
-			b.Release()
-			continue
-		}
-		a, err := array.Concatenate(parts, memory.DefaultAllocator)
-		if err != nil {
-			return nil, fmt.Errorf("write %s: %w", t.Name, err)
-		}
-		cols[c] = a
-	}
-	rec := array.NewRecordBatch(schema, cols, rows)
-	for _, a := range cols {
-		a.Release()
-	}
-	return rec, nil
 }
 
 // WriteParquet writes whole batches of a table as one Parquet file on w.
