@@ -70,6 +70,10 @@ type Input struct {
 	// customers come after those of Customers. An input computed in
 	// partitions streams them, else they are read into memory.
 	CustomerFiles []string
+	// routed streams the lines of a partition from its file
+	// (engine_shards.go), after the others; routedLines is their number.
+	routed      func(context.Context, func(arrow.RecordBatch) error) error
+	routedLines int
 }
 
 // Result holds one batch per mart table. The caller releases it.

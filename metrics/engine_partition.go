@@ -30,7 +30,7 @@ const DefaultPartitionLines = 16 << 20
 // lineCount is the number of invoice lines of the input, without reading
 // the files' data.
 func (in *Input) lineCount() (int, error) {
-	n := 0
+	n := in.routedLines
 	for _, rec := range in.Lines {
 		n += int(rec.NumRows())
 	}
@@ -93,6 +93,9 @@ func (e *engine) eachLineBatchOf(ctx context.Context, in Input, fields []string,
 		if err := prefetched(ctx, scan, fn); err != nil {
 			return err
 		}
+	}
+	if in.routed != nil {
+		return prefetched(ctx, in.routed, fn)
 	}
 	return nil
 }

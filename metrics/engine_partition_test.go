@@ -142,7 +142,7 @@ func TestPartitionedEqualsWhole(t *testing.T) {
 		if _, got := compute(s.opt, true); !bytes.Equal(got, want) {
 			t.Fatalf("seed %d: in one piece from files, other tables than from memory", seed)
 		}
-		for k, parts := range []int{2, 3, 7, 60} {
+		for k, parts := range []int{2, 3, 7, 25} {
 			for _, fromFiles := range []bool{false, true} {
 				opt := s.opt
 				opt.Partitions, opt.SpillDir, opt.Workers = parts, spill, 1+k%3

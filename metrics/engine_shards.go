@@ -81,13 +81,11 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) (*Partia
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		sub := Input{Plans: in.Plans, Events: gatherRows(e.mem, schemas.SubscriptionEvents, in.Events, events[p])}
-		sub.Customers, err = rc.load(p)
-		if err == nil {
-			sub.Lines, err = rt.load(p)
-		}
-		if err != nil {
-			releaseAll(sub.Customers)
+		// The partition's lines are streamed into its engine, which keeps
+		// their encoding only.
+		sub := Input{Plans: in.Plans, Events: gatherRows(e.mem, schemas.SubscriptionEvents, in.Events, events[p]),
+			routed: func(ctx context.Context, fn func(arrow.RecordBatch) error) error { return rt.scan(ctx, p, fn) }, routedLines: rt.lines[p]}
+		if sub.Customers, err = rc.load(p); err != nil {
 			releaseAll(sub.Events)
 			return nil, err
 		}
@@ -96,7 +94,6 @@ func (e *engine) computeParts(ctx context.Context, in Input, parts int) (*Partia
 		err = pe.computeWhole(ctx, sub)
 		releaseAll(sub.Customers)
 		releaseAll(sub.Events)
-		releaseAll(sub.Lines)
 		if err != nil {
 			return nil, err
 		}
@@ -337,27 +334,44 @@ func (rt *router) close() error {
 	return nil
 }
 
-// load reads partition p's lines back.
-func (rt *router) load(p int) ([]arrow.RecordBatch, error) {
+// scan streams partition p's rows back to fn, a batch at a time (valid
+// during the call).
+func (rt *router) scan(ctx context.Context, p int, fn func(arrow.RecordBatch) error) error {
 	f, err := os.Open(rt.path(p))
 	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
+		return fmt.Errorf("spill: %w", err)
 	}
 	defer f.Close()
 	r, err := ipc.NewReader(bufio.NewReaderSize(f, 256<<10), ipc.WithSchema(rt.schema), ipc.WithAllocator(rt.mem))
 	if err != nil {
-		return nil, fmt.Errorf("spill: read partition %d: %w", p, err)
+		return fmt.Errorf("spill: read partition %d: %w", p, err)
 	}
 	defer r.Release()
-	var out []arrow.RecordBatch
 	for r.Next() {
-		rec := r.RecordBatch()
-		rec.Retain()
-		out = append(out, rec)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r.RecordBatch()); err != nil {
+			return err
+		}
 	}
 	if err := r.Err(); err != nil {
+		return fmt.Errorf("spill: read partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// load reads partition p's rows back into memory.
+func (rt *router) load(p int) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	err := rt.scan(context.Background(), p, func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
 		releaseAll(out)
-		return nil, fmt.Errorf("spill: read partition %d: %w", p, err)
+		return nil, err
 	}
 	return out, nil
 }
