@@ -366,14 +366,8 @@ func (rf *rowFiles) scanMovements(ctx context.Context, fn func(arrow.RecordBatch
 func (rf *rowFiles) load(ctx context.Context) ([4]arrow.RecordBatch, error) {
 	var out [4]arrow.RecordBatch
 	for t := range rowTables {
-		var recs []arrow.RecordBatch
-		err := rf.scan(ctx, t, func(rec arrow.RecordBatch) error {
-			rec.Retain()
-			recs = append(recs, rec)
-			return nil
-		})
+		recs, err := collect(func(fn func(arrow.RecordBatch) error) error { return rf.scan(ctx, t, fn) })
 		if err != nil {
-			releaseAll(recs)
 			releaseAll(out[:])
 			return out, err
 		}
@@ -419,6 +413,22 @@ func (rf *rowFiles) openAll(t int) (readers []*ipc.FileReader, close func(), err
 		files, readers = append(files, f), append(readers, r)
 	}
 	return readers, close, nil
+}
+
+// collect keeps every batch a scan yields; on an error, none. The caller
+// releases them.
+func collect(scan func(func(arrow.RecordBatch) error) error) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	err := scan(func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		releaseAll(out)
+		return nil, err
+	}
+	return out, nil
 }
 
 func releaseAll(recs []arrow.RecordBatch) {

@@ -183,17 +183,7 @@ func (e *engine) eachCustomerFileBatch(ctx context.Context, in Input, fn func(ar
 // readCustomerFiles reads the input's customer files into memory, the
 // columns the engine reads; the caller releases the batches.
 func (e *engine) readCustomerFiles(ctx context.Context, in Input) ([]arrow.RecordBatch, error) {
-	var out []arrow.RecordBatch
-	err := e.eachCustomerFileBatch(ctx, in, func(rec arrow.RecordBatch) error {
-		rec.Retain()
-		out = append(out, rec)
-		return nil
-	})
-	if err != nil {
-		releaseAll(out)
-		return nil, err
-	}
-	return out, nil
+	return collect(func(fn func(arrow.RecordBatch) error) error { return e.eachCustomerFileBatch(ctx, in, fn) })
 }
 
 // routedBatch is the rows a router gathers for a partition before it
@@ -363,17 +353,7 @@ func (rt *router) scan(ctx context.Context, p int, fn func(arrow.RecordBatch) er
 
 // load reads partition p's rows back into memory.
 func (rt *router) load(p int) ([]arrow.RecordBatch, error) {
-	var out []arrow.RecordBatch
-	err := rt.scan(context.Background(), p, func(rec arrow.RecordBatch) error {
-		rec.Retain()
-		out = append(out, rec)
-		return nil
-	})
-	if err != nil {
-		releaseAll(out)
-		return nil, err
-	}
-	return out, nil
+	return collect(func(fn func(arrow.RecordBatch) error) error { return rt.scan(context.Background(), p, fn) })
 }
 
 // remove closes and deletes the files.
